@@ -1,0 +1,99 @@
+// Model: an onnx::ModelProto plus what loading, checking and saving it needs. Whatever we do not
+// understand (functions, metadata, custom domains, value_info) passes through untouched.
+#pragma once
+
+#include <compress/graph.h>
+#include <onnx/onnx_pb.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <vector>
+
+namespace compress {
+
+struct SaveOptions {
+  enum class ExternalData { kAuto, kAlways, kNever };
+  /// kAuto writes external data only when the model would pass protobuf's 2 GiB limit.
+  ExternalData external_data = ExternalData::kAuto;
+  /// With external data, tensors smaller than this stay inside the model file.
+  int64_t external_min_bytes = 1024;
+  /// Replace an existing output file.
+  bool overwrite = false;
+};
+
+/// Files a save wrote: the model and, with external data, its data file.
+struct SavedFiles {
+  std::filesystem::path model;
+  std::filesystem::path data;  // empty when no external data was written
+  int64_t total_bytes = 0;
+};
+
+class Model {
+ public:
+  /// Reads a model file; external data is read into raw_data (locations must stay inside the
+  /// model's directory). Throws Error(kBadInput) with a one-line reason for anything invalid.
+  static Model load(const std::filesystem::path& path);
+  /// Wraps a proto already in memory (tests, builders). Tensors must not reference external data.
+  static Model from_proto(onnx::ModelProto proto);
+  /// Parses ONNX's textual syntax (onnx/defs/parser.h); throws Error(kBadInput) on syntax errors.
+  static Model parse_text(std::string_view text);
+
+  Model(Model&&) noexcept;
+  Model& operator=(Model&&) noexcept;
+  ~Model();
+
+  onnx::ModelProto& proto() { return *proto_; }
+  const onnx::ModelProto& proto() const { return *proto_; }
+
+  /// The main graph.
+  Graph& graph();
+  /// The main graph then every subgraph, outer before inner.
+  std::vector<Graph*> all_graphs();
+  /// Drops every cached index after editing proto() directly.
+  void invalidate();
+
+  /// Imported opset version of `domain` ("" is the default ONNX domain), 0 when not imported.
+  int64_t opset(const std::string& domain = "") const;
+  /// Makes sure `domain` is imported at >= `version`. The default domain is raised with ONNX's
+  /// version converter; other domains are added when missing. Throws Error(kUnsupported) if the
+  /// converter cannot do it.
+  void require_opset(const std::string& domain, int64_t version);
+
+  /// A value or initializer name not used anywhere in the model, derived from `base`.
+  std::string unique_name(const std::string& base);
+
+  /// Runs onnx::checker::check_model (full) on the model; throws Error(kBadInput) with the message.
+  /// Nodes of non-ONNX domains that the checker has no schema for are accepted.
+  void check() const;
+
+  /// Deterministic serialization (same model -> same bytes). Throws Error(kWriteFailed) above 2 GiB.
+  std::string serialize() const;
+  /// Writes atomically: temp files beside `path`, then renamed; the model is unchanged afterwards.
+  /// Throws Error(kWriteFailed); leaves no file behind on failure.
+  SavedFiles save(const std::filesystem::path& path, const SaveOptions& options);
+
+  /// File the model came from (empty for in-memory models) and its size including external data.
+  const std::filesystem::path& source_path() const { return source_path_; }
+  int64_t source_bytes() const { return source_bytes_; }
+  /// The model file and every external data file it read.
+  const std::vector<std::filesystem::path>& source_files() const { return source_files_; }
+
+ private:
+  Model();
+  void collect_names();
+
+  std::unique_ptr<onnx::ModelProto> proto_;
+  std::unique_ptr<Graph> graph_;
+  std::unordered_set<std::string> names_;
+  bool names_collected_ = false;
+  std::filesystem::path source_path_;
+  int64_t source_bytes_ = 0;
+  std::vector<std::filesystem::path> source_files_;
+};
+
+}  // namespace compress

@@ -1,0 +1,56 @@
+// Pipelines: the `-p` text form and the JSON recipe form, validated against the registry.
+#pragma once
+
+#include <compress/pass.h>
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace compress {
+
+/// One pass as the user wrote it, before validation.
+struct PassInvocation {
+  std::string name;
+  std::vector<std::pair<std::string, std::string>> options;
+};
+
+/// Parses "a:k=v:k2=[x,y],b" (passes by ',', options by ':', lists in brackets). Throws Error(kUsage).
+std::vector<PassInvocation> parse_pipeline_text(std::string_view text);
+/// Parses {"passes": [{"name": "...", "options": {...}}]}. Throws Error(kUsage).
+std::vector<PassInvocation> parse_recipe_json(const nlohmann::json& recipe);
+
+/// The result of one pass in a run.
+struct PassRun {
+  std::string name;
+  std::string canonical;  // "name:opt=value:..." with every option
+  PassStats stats;
+  double seconds = 0;
+};
+
+class Pipeline {
+ public:
+  /// Checks every pass name, option name and value; fills defaults. Throws Error(kUsage) naming the
+  /// culprit and the valid choices.
+  static Pipeline build(const PassRegistry& registry, const std::vector<PassInvocation>& invocations);
+
+  /// The canonical text of the whole pipeline; parses back to the same pipeline.
+  std::string canonical() const;
+  bool empty() const { return steps_.empty(); }
+  size_t size() const { return steps_.size(); }
+
+  /// Runs the passes in order, logging each one to spdlog.
+  std::vector<PassRun> run(Model& model, const std::vector<std::string>& global_excludes) const;
+
+ private:
+  struct Step {
+    const Pass* pass;
+    PassOptions options;
+    std::string canonical;
+  };
+  std::vector<Step> steps_;
+};
+
+}  // namespace compress

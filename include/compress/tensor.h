@@ -1,0 +1,58 @@
+// Reading and writing onnx::TensorProto: one reader for typed fields and raw_data, one writer
+// (raw_data, little-endian). External data is resolved by the loader before tensors are read.
+#pragma once
+
+#include <onnx/onnx_pb.h>
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace compress {
+
+using onnx::TensorProto;
+
+/// Bits per element of an ONNX data type (4 for INT4/UINT4); throws Error(kBadInput) for unknown types.
+int dtype_bits(int32_t data_type);
+/// Short lowercase name used in reports: "float32", "float16", "int8", "int4", "bool", ...
+std::string dtype_name(int32_t data_type);
+/// True for FLOAT, FLOAT16, DOUBLE and BFLOAT16.
+bool is_float_dtype(int32_t data_type);
+
+/// Product of dims (1 for a scalar).
+int64_t element_count(const TensorProto& t);
+/// Bytes the elements occupy when densely packed: ceil(count * bits / 8).
+int64_t packed_bytes(const TensorProto& t);
+/// Throws Error(kBadInput) naming the tensor when its stored data does not match its dims and type
+/// (wrong raw_data length, wrong typed-field count, unknown data type, unresolved external data).
+void validate_tensor(const TensorProto& t);
+
+/// Decodes any numeric tensor (float, double, float16, bfloat16, (u)int8/16/32/64, bool) to float.
+std::vector<float> to_floats(const TensorProto& t);
+/// Decodes an integer (or bool) tensor to int64.
+std::vector<int64_t> to_int64s(const TensorProto& t);
+
+/// A tensor whose data is `raw` bytes already in ONNX's little-endian layout.
+TensorProto make_raw_tensor(const std::string& name, int32_t data_type, const std::vector<int64_t>& dims,
+                            std::string raw);
+/// A FLOAT tensor stored as raw_data.
+TensorProto make_float_tensor(const std::string& name, const std::vector<int64_t>& dims,
+                              std::span<const float> values);
+/// A FLOAT16 tensor stored as raw_data, rounding each value to nearest even.
+TensorProto make_float16_tensor(const std::string& name, const std::vector<int64_t>& dims,
+                                std::span<const float> values);
+/// An INT64 tensor stored as raw_data.
+TensorProto make_int64_tensor(const std::string& name, const std::vector<int64_t>& dims,
+                              std::span<const int64_t> values);
+/// An INT8 (signed) or UINT8 tensor stored as raw_data.
+TensorProto make_int8_tensor(const std::string& name, const std::vector<int64_t>& dims,
+                             std::span<const int8_t> values);
+TensorProto make_uint8_tensor(const std::string& name, const std::vector<int64_t>& dims,
+                              std::span<const uint8_t> values);
+
+/// IEEE half <-> float, round to nearest even, with inf/nan/subnormals.
+uint16_t float_to_half(float value);
+float half_to_float(uint16_t bits);
+
+}  // namespace compress

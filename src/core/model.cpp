@@ -1,0 +1,154 @@
+#include <compress/error.h>
+#include <compress/model.h>
+#include <onnx/checker.h>
+#include <onnx/defs/parser.h>
+#include <onnx/shape_inference/implementation.h>
+#include <onnx/version_converter/convert.h>
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+
+namespace compress {
+
+namespace {
+
+bool is_onnx_domain(const std::string& domain) { return domain.empty() || domain == "ai.onnx"; }
+
+// Visits every name a model uses: values, initializers, node names, in all graphs.
+void collect_graph_names(const onnx::GraphProto& g, std::unordered_set<std::string>& names) {
+  for (const auto& v : g.input()) names.insert(v.name());
+  for (const auto& v : g.output()) names.insert(v.name());
+  for (const auto& v : g.value_info()) names.insert(v.name());
+  for (const auto& t : g.initializer()) names.insert(t.name());
+  for (const auto& t : g.sparse_initializer()) names.insert(t.values().name());
+  for (const auto& n : g.node()) {
+    if (!n.name().empty()) names.insert(n.name());
+    for (const auto& i : n.input()) names.insert(i);
+    for (const auto& o : n.output()) names.insert(o);
+    for (const auto& a : n.attribute()) {
+      if (a.has_g()) collect_graph_names(a.g(), names);
+      for (const auto& sub : a.graphs()) collect_graph_names(sub, names);
+    }
+  }
+}
+
+}  // namespace
+
+Model::Model() : proto_(std::make_unique<onnx::ModelProto>()) {}
+Model::Model(Model&&) noexcept = default;
+Model& Model::operator=(Model&&) noexcept = default;
+Model::~Model() = default;
+
+Model Model::from_proto(onnx::ModelProto proto) {
+  Model m;
+  *m.proto_ = std::move(proto);
+  return m;
+}
+
+Model Model::parse_text(std::string_view text) {
+  onnx::ModelProto proto;
+  const std::string copy(text);
+  auto status = onnx::OnnxParser::Parse(proto, copy.c_str());
+  if (!status.IsOK()) throw Error(ExitCode::kBadInput, "cannot parse ONNX text: " + status.ErrorMessage());
+  return from_proto(std::move(proto));
+}
+
+Graph& Model::graph() {
+  if (!graph_) graph_ = std::make_unique<Graph>(*this, *proto_->mutable_graph(), nullptr);
+  return *graph_;
+}
+
+std::vector<Graph*> Model::all_graphs() {
+  std::vector<Graph*> result{&graph()};
+  for (size_t i = 0; i < result.size(); ++i)
+    for (Graph* child : result[i]->subgraphs()) result.push_back(child);
+  return result;
+}
+
+void Model::invalidate() {
+  if (graph_) graph_->invalidate();
+  names_.clear();
+  names_collected_ = false;
+}
+
+int64_t Model::opset(const std::string& domain) const {
+  for (const auto& op : proto_->opset_import()) {
+    if (op.domain() == domain || (is_onnx_domain(domain) && is_onnx_domain(op.domain()))) return op.version();
+  }
+  return 0;
+}
+
+void Model::require_opset(const std::string& domain, int64_t version) {
+  const int64_t current = opset(domain);
+  if (current >= version) return;
+  if (!is_onnx_domain(domain)) {
+    for (auto& op : *proto_->mutable_opset_import()) {
+      if (op.domain() == domain) {
+        op.set_version(version);
+        return;
+      }
+    }
+    auto* op = proto_->add_opset_import();
+    op->set_domain(domain);
+    op->set_version(version);
+    return;
+  }
+  if (current == 0) throw Error(ExitCode::kUnsupported, "model imports no default-domain opset");
+  try {
+    onnx::ModelProto converted = onnx::version_conversion::ConvertVersion(*proto_, static_cast<int>(version));
+    *proto_ = std::move(converted);
+  } catch (const std::exception& e) {
+    throw Error(ExitCode::kUnsupported, "cannot convert the model from opset " + std::to_string(current) + " to " +
+                                            std::to_string(version) + ": " + e.what());
+  }
+  graph_.reset();
+  invalidate();
+}
+
+void Model::collect_names() {
+  if (names_collected_) return;
+  names_.clear();
+  collect_graph_names(proto_->graph(), names_);
+  names_collected_ = true;
+}
+
+std::string Model::unique_name(const std::string& base) {
+  collect_names();
+  std::string name = base;
+  for (int i = 1; names_.count(name); ++i) name = base + "_" + std::to_string(i);
+  names_.insert(name);
+  return name;
+}
+
+void Model::check() const {
+  try {
+    onnx::checker::check_model(*proto_);
+    onnx::ModelProto copy = *proto_;
+    onnx::shape_inference::InferShapes(copy, onnx::OpSchemaRegistry::Instance(),
+                                       onnx::ShapeInferenceOptions(/*check_type=*/true, /*strict=*/1, false));
+  } catch (const std::exception& e) {
+    std::string message = e.what();
+    // ONNX messages span lines; keep the error on one line.
+    for (char& c : message)
+      if (c == '\n') c = ' ';
+    while (!message.empty() && message.back() == ' ') message.pop_back();
+    throw Error(ExitCode::kBadInput, "ONNX checker: " + message);
+  }
+}
+
+std::string Model::serialize() const {
+  const size_t size = proto_->ByteSizeLong();
+  if (size > static_cast<size_t>(INT32_MAX))
+    throw Error(ExitCode::kWriteFailed,
+                "model is " + std::to_string(size) + " bytes, over protobuf's 2 GiB limit; write it with external data");
+  std::string out;
+  out.resize(size);
+  google::protobuf::io::ArrayOutputStream array(out.data(), static_cast<int>(size));
+  google::protobuf::io::CodedOutputStream stream(&array);
+  stream.SetSerializationDeterministic(true);
+  proto_->SerializeWithCachedSizes(&stream);
+  if (stream.HadError()) throw Error(ExitCode::kWriteFailed, "model serialization failed");
+  return out;
+}
+
+}  // namespace compress

@@ -1,0 +1,310 @@
+// Loading (with external data) and atomic saving (with external data when needed or asked).
+#include <compress/error.h>
+#include <compress/model.h>
+#include <compress/tensor.h>
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+
+namespace compress {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int64_t kProtobufLimit = INT32_MAX;
+
+[[noreturn]] void bad_input(const fs::path& path, const std::string& what) {
+  throw Error(ExitCode::kBadInput, path.string() + ": " + what);
+}
+
+// Every dense tensor of a graph that can carry data: initializers, Constant values, tensor
+// attributes, sparse initializer parts, recursively through subgraphs.
+template <class Fn>
+void for_each_tensor(onnx::GraphProto& g, Fn&& fn) {
+  for (auto& t : *g.mutable_initializer()) fn(t);
+  for (auto& s : *g.mutable_sparse_initializer()) {
+    fn(*s.mutable_values());
+    fn(*s.mutable_indices());
+  }
+  for (auto& n : *g.mutable_node()) {
+    for (auto& a : *n.mutable_attribute()) {
+      if (a.has_t()) fn(*a.mutable_t());
+      for (auto& t : *a.mutable_tensors()) fn(t);
+      if (a.has_g()) for_each_tensor(*a.mutable_g(), fn);
+      for (auto& sub : *a.mutable_graphs()) for_each_tensor(sub, fn);
+    }
+  }
+}
+
+struct ExternalRef {
+  std::string location;
+  int64_t offset = 0;
+  int64_t length = -1;
+};
+
+ExternalRef parse_external_ref(const fs::path& model_path, const onnx::TensorProto& t) {
+  ExternalRef ref;
+  for (const auto& kv : t.external_data()) {
+    try {
+      if (kv.key() == "location") ref.location = kv.value();
+      else if (kv.key() == "offset") ref.offset = std::stoll(kv.value());
+      else if (kv.key() == "length") ref.length = std::stoll(kv.value());
+    } catch (const std::exception&) {
+      bad_input(model_path, "tensor '" + t.name() + "' has a non-numeric external data " + kv.key() + " '" +
+                                kv.value() + "'");
+    }
+  }
+  if (ref.location.empty()) bad_input(model_path, "tensor '" + t.name() + "' has external data without a location");
+  if (ref.offset < 0 || (ref.length < -1)) bad_input(model_path, "tensor '" + t.name() + "' has a negative external data offset or length");
+  return ref;
+}
+
+// Resolves `location` inside the model's directory; absolute paths and escapes are refused.
+fs::path resolve_location(const fs::path& model_path, const std::string& tensor, const std::string& location) {
+  const fs::path rel(location);
+  if (rel.is_absolute())
+    bad_input(model_path, "tensor '" + tensor + "' external data location '" + location + "' is absolute");
+  for (const auto& part : rel.lexically_normal())
+    if (part == "..")
+      bad_input(model_path, "tensor '" + tensor + "' external data location '" + location +
+                                "' escapes the model's directory");
+  const fs::path dir = model_path.parent_path().empty() ? fs::path(".") : model_path.parent_path();
+  const fs::path full = dir / rel.lexically_normal();
+  // Symlinks may still point elsewhere: compare canonical paths.
+  std::error_code ec;
+  const fs::path canon_dir = fs::weakly_canonical(dir, ec);
+  const fs::path canon = fs::weakly_canonical(full, ec);
+  const auto [dir_end, unused] = std::mismatch(canon_dir.begin(), canon_dir.end(), canon.begin(), canon.end());
+  (void)unused;
+  if (dir_end != canon_dir.end())
+    bad_input(model_path, "tensor '" + tensor + "' external data location '" + location +
+                              "' resolves outside the model's directory");
+  return full;
+}
+
+class ExternalDataReader {
+ public:
+  explicit ExternalDataReader(fs::path model_path) : model_path_(std::move(model_path)) {}
+
+  void load(onnx::TensorProto& t) {
+    const ExternalRef ref = parse_external_ref(model_path_, t);
+    const fs::path file = resolve_location(model_path_, t.name(), ref.location);
+    std::ifstream& in = open(file, t.name(), ref.location);
+    const int64_t file_size = sizes_.at(file.string());
+    int64_t expected = -1;
+    try {
+      expected = packed_bytes(t);
+    } catch (const Error& e) {
+      bad_input(model_path_, e.what());
+    }
+    const int64_t length = ref.length >= 0 ? ref.length : expected;
+    if (ref.length >= 0 && ref.length != expected)
+      bad_input(model_path_, "tensor '" + t.name() + "' external data length " + std::to_string(ref.length) +
+                                 " does not match its dims and type (" + std::to_string(expected) + " bytes)");
+    if (ref.offset + length > file_size)
+      bad_input(model_path_, "external data file '" + ref.location + "' is " +
+                                 std::to_string(ref.offset + length - file_size) + " bytes short (tensor " + t.name() + ")");
+    std::string data(static_cast<size_t>(length), '\0');
+    in.seekg(ref.offset);
+    in.read(data.data(), length);
+    if (!in) bad_input(model_path_, "cannot read external data file '" + ref.location + "'");
+    t.set_raw_data(std::move(data));
+    t.clear_external_data();
+    t.clear_data_location();
+  }
+
+  std::vector<fs::path> files() const {
+    std::vector<fs::path> result;
+    for (const auto& [name, size] : sizes_) result.emplace_back(name);
+    return result;
+  }
+
+  int64_t total_file_bytes() const {
+    int64_t total = 0;
+    for (const auto& [name, size] : sizes_) total += size;
+    return total;
+  }
+
+ private:
+  std::ifstream& open(const fs::path& file, const std::string& tensor, const std::string& location) {
+    auto it = files_.find(file.string());
+    if (it != files_.end()) return it->second;
+    std::error_code ec;
+    if (!fs::is_regular_file(file, ec))
+      bad_input(model_path_, "external data file '" + location + "' of tensor '" + tensor + "' is missing");
+    std::ifstream in(file, std::ios::binary);
+    if (!in) bad_input(model_path_, "cannot open external data file '" + location + "'");
+    sizes_[file.string()] = static_cast<int64_t>(fs::file_size(file));
+    return files_.emplace(file.string(), std::move(in)).first->second;
+  }
+
+  fs::path model_path_;
+  std::map<std::string, std::ifstream> files_;
+  std::map<std::string, int64_t> sizes_;
+};
+
+// Removes temp files unless released; keeps failed saves from leaving anything behind.
+class TempFiles {
+ public:
+  ~TempFiles() {
+    for (const auto& p : paths_) {
+      std::error_code ec;
+      fs::remove(p, ec);
+    }
+  }
+  fs::path add(const fs::path& target) {
+    fs::path tmp = target;
+    tmp += ".tmp-" + std::to_string(::getpid());
+    paths_.push_back(tmp);
+    return tmp;
+  }
+  void release() { paths_.clear(); }
+
+ private:
+  std::vector<fs::path> paths_;
+};
+
+void write_file(const fs::path& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) throw Error(ExitCode::kWriteFailed, path.string() + ": cannot open for writing");
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  out.flush();
+  if (!out) throw Error(ExitCode::kWriteFailed, path.string() + ": write failed (disk full?)");
+}
+
+}  // namespace
+
+Model Model::load(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw Error(ExitCode::kBadInput, path.string() + ": no such file");
+  if (!fs::is_regular_file(path, ec)) throw Error(ExitCode::kBadInput, path.string() + ": not a regular file");
+  const auto size = static_cast<int64_t>(fs::file_size(path, ec));
+  if (ec) throw Error(ExitCode::kBadInput, path.string() + ": cannot read: " + ec.message());
+  if (size == 0) throw Error(ExitCode::kBadInput, path.string() + ": file is empty");
+  if (size > kProtobufLimit)
+    bad_input(path, "file is " + std::to_string(size) + " bytes; an ONNX protobuf cannot exceed 2 GiB (large weights belong in external data)");
+
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) throw Error(ExitCode::kBadInput, path.string() + ": cannot open for reading");
+  Model model;
+  bool parsed = false;
+  {
+    google::protobuf::io::FileInputStream raw(fd);
+    google::protobuf::io::CodedInputStream coded(&raw);
+    coded.SetTotalBytesLimit(INT32_MAX);
+    parsed = model.proto_->ParseFromCodedStream(&coded) && coded.ConsumedEntireMessage();
+  }
+  ::close(fd);
+  const onnx::ModelProto& p = *model.proto_;
+  if (!parsed) bad_input(path, "not an ONNX model (protobuf parse failed: truncated or corrupt file?)");
+  if (p.ir_version() <= 0 || !p.has_graph())
+    bad_input(path, "not an ONNX model (no ir_version or no graph)");
+  if (p.opset_import_size() == 0) bad_input(path, "model imports no opset");
+  if (p.graph().node_size() == 0 && p.graph().output_size() == 0) bad_input(path, "model graph is empty");
+
+  ExternalDataReader reader(path);
+  for_each_tensor(*model.proto_->mutable_graph(), [&](onnx::TensorProto& t) {
+    if (t.data_location() == onnx::TensorProto::EXTERNAL) reader.load(t);
+    try {
+      validate_tensor(t);
+    } catch (const Error& e) {
+      bad_input(path, e.what());
+    }
+  });
+  model.source_path_ = path;
+  model.source_bytes_ = size + reader.total_file_bytes();
+  model.source_files_ = {path};
+  for (const auto& f : reader.files()) model.source_files_.push_back(f);
+  return model;
+}
+
+SavedFiles Model::save(const fs::path& path, const SaveOptions& options) {
+  std::error_code ec;
+  if (fs::exists(path, ec) && !options.overwrite)
+    throw Error(ExitCode::kWriteFailed, path.string() + ": exists (use --force to overwrite)");
+  if (!source_path_.empty() && fs::exists(path, ec) && fs::equivalent(path, source_path_, ec))
+    throw Error(ExitCode::kWriteFailed, path.string() + ": is the input model; refusing to overwrite it");
+
+  bool external = options.external_data == SaveOptions::ExternalData::kAlways;
+  if (options.external_data == SaveOptions::ExternalData::kAuto)
+    external = proto_->ByteSizeLong() > static_cast<size_t>(kProtobufLimit);
+
+  TempFiles temps;
+  SavedFiles saved;
+  saved.model = path;
+  const fs::path model_tmp = temps.add(path);
+  if (!external) {
+    const std::string bytes = serialize();
+    write_file(model_tmp, bytes);
+    saved.total_bytes = static_cast<int64_t>(bytes.size());
+  } else {
+    saved.data = fs::path(path.string() + ".data");
+    const fs::path data_tmp = temps.add(saved.data);
+    std::ofstream data(data_tmp, std::ios::binary | std::ios::trunc);
+    if (!data) throw Error(ExitCode::kWriteFailed, data_tmp.string() + ": cannot open for writing");
+    // Move large raw_data out, serialize, then move it back: no second copy of the weights.
+    std::vector<std::pair<onnx::TensorProto*, std::string>> moved;
+    int64_t offset = 0;
+    auto restore = [&] {
+      for (auto& [t, raw] : moved) {
+        t->clear_external_data();
+        t->clear_data_location();
+        t->set_raw_data(std::move(raw));
+      }
+      moved.clear();
+    };
+    try {
+      for_each_tensor(*proto_->mutable_graph(), [&](onnx::TensorProto& t) {
+        if (!t.has_raw_data() || static_cast<int64_t>(t.raw_data().size()) < options.external_min_bytes) return;
+        const int64_t pad = (64 - offset % 64) % 64;  // 64-byte alignment lets runtimes map weights
+        if (pad) data.write(std::string(static_cast<size_t>(pad), '\0').data(), pad);
+        offset += pad;
+        const int64_t length = static_cast<int64_t>(t.raw_data().size());
+        data.write(t.raw_data().data(), length);
+        if (!data) throw Error(ExitCode::kWriteFailed, data_tmp.string() + ": write failed (disk full?)");
+        moved.emplace_back(&t, std::move(*t.mutable_raw_data()));
+        t.clear_raw_data();
+        t.set_data_location(onnx::TensorProto::EXTERNAL);
+        auto add = [&](const std::string& k, const std::string& v) {
+          auto* e = t.add_external_data();
+          e->set_key(k);
+          e->set_value(v);
+        };
+        add("location", saved.data.filename().string());
+        add("offset", std::to_string(offset));
+        add("length", std::to_string(length));
+        offset += length;
+      });
+      data.flush();
+      if (!data) throw Error(ExitCode::kWriteFailed, data_tmp.string() + ": write failed (disk full?)");
+      data.close();
+      const std::string bytes = serialize();
+      write_file(model_tmp, bytes);
+      saved.total_bytes = static_cast<int64_t>(bytes.size()) + offset;
+    } catch (...) {
+      restore();
+      throw;
+    }
+    restore();
+    fs::rename(data_tmp, saved.data, ec);
+    if (ec) throw Error(ExitCode::kWriteFailed, saved.data.string() + ": cannot rename into place: " + ec.message());
+  }
+  fs::rename(model_tmp, path, ec);
+  if (ec) {
+    const std::string reason = ec.message();
+    if (!saved.data.empty()) fs::remove(saved.data, ec);
+    throw Error(ExitCode::kWriteFailed, path.string() + ": cannot rename into place: " + reason);
+  }
+  temps.release();
+  return saved;
+}
+
+}  // namespace compress

@@ -1,0 +1,12 @@
+// Factories of the built-in passes (one per file in src/passes/).
+#pragma once
+
+#include <compress/pass.h>
+
+#include <memory>
+
+namespace compress {
+
+std::unique_ptr<Pass> make_cleanup_pass();
+
+}  // namespace compress

@@ -1,0 +1,383 @@
+// Params, weight bytes, MACs and FLOPs per node. Conventions (README "Report"):
+// - params: elements of constant tensors (initializers, Constant nodes) of float or <= 8-bit
+//   integer type; int16/32/64 and bool constants are shapes and indices, not weights. A constant
+//   reached through DequantizeLinear/Cast/Transpose/Reshape/... belongs to the compute node that
+//   finally reads it; each constant is counted once, for its first reader. MatMulNBits counts K x N.
+// - MACs: Conv/ConvInteger = out elements x Cin/group x kernel; ConvTranspose = in elements x
+//   Cout/group x kernel; Gemm = M x N x K; MatMul(Integer/NBits) = out elements x K; LSTM/GRU/RNN =
+//   gates x (input + hidden) x hidden x steps x batch x directions.
+// - FLOPs = 2 x MACs for those, and one FLOP per output element for element-wise, activation,
+//   normalization, pooling-free reductions and Softmax-like ops; data movement ops cost 0.
+// - Subgraphs: both If branches count (an upper bound); Loop/Scan bodies count once.
+#include <compress/error.h>
+#include <compress/report.h>
+#include <compress/tensor.h>
+#include <onnx/shape_inference/implementation.h>
+
+#include <set>
+#include <unordered_map>
+
+namespace compress {
+
+namespace {
+
+struct ValueType {
+  int32_t dtype = 0;
+  std::vector<int64_t> dims;  // -1 for unknown
+  bool known = false;
+  int64_t elements() const {
+    if (!known) return 0;
+    int64_t n = 1;
+    for (int64_t d : dims) {
+      if (d < 0) return 0;
+      n *= d;
+    }
+    return n;
+  }
+};
+
+const std::set<std::string> kPassThrough = {"DequantizeLinear", "Cast", "Transpose", "Reshape", "Identity",
+                                            "Unsqueeze", "Squeeze", "Flatten", "QuantizeLinear"};
+const std::set<std::string> kDataMovement = {
+    "Reshape", "Transpose", "Concat", "Gather", "GatherElements", "GatherND", "Slice", "Split", "Squeeze",
+    "Unsqueeze", "Flatten", "Identity", "Shape", "Size", "Constant", "ConstantOfShape", "Expand", "Tile",
+    "Cast", "Pad", "Range", "NonZero", "ScatterND", "ScatterElements", "DepthToSpace", "SpaceToDepth",
+    "If", "Loop", "Scan", "Dropout", "EyeLike", "CastLike", "SequenceConstruct", "SequenceAt",
+    "SplitToSequence", "ConcatFromSequence", "Optional", "OptionalGetElement"};
+const std::set<std::string> kReductions = {"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd",
+                                           "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp",
+                                           "ReduceSumSquare", "ArgMax", "ArgMin", "GlobalAveragePool",
+                                           "GlobalMaxPool", "GlobalLpPool"};
+
+bool is_weight_dtype(int32_t dtype) {
+  return is_float_dtype(dtype) || dtype == onnx::TensorProto::INT8 || dtype == onnx::TensorProto::UINT8 ||
+         dtype == 21 || dtype == 22;
+}
+
+int64_t attr_int(const onnx::NodeProto& n, const std::string& name, int64_t fallback) {
+  for (const auto& a : n.attribute())
+    if (a.name() == name) return a.i();
+  return fallback;
+}
+
+std::vector<int64_t> attr_ints(const onnx::NodeProto& n, const std::string& name) {
+  for (const auto& a : n.attribute())
+    if (a.name() == name) return {a.ints().begin(), a.ints().end()};
+  return {};
+}
+
+ValueType from_type_proto(const onnx::TypeProto& type) {
+  ValueType v;
+  if (!type.has_tensor_type()) return v;
+  v.dtype = type.tensor_type().elem_type();
+  if (!type.tensor_type().has_shape()) return v;
+  v.known = true;
+  for (const auto& d : type.tensor_type().shape().dim()) v.dims.push_back(d.has_dim_value() ? d.dim_value() : -1);
+  return v;
+}
+
+ValueType from_tensor(const onnx::TensorProto& t) {
+  return {t.data_type(), {t.dims().begin(), t.dims().end()}, true};
+}
+
+// One scope of the walk: types and constants visible from a graph (outer scopes included).
+struct Scope {
+  const Scope* parent = nullptr;
+  std::unordered_map<std::string, ValueType> types;
+  std::unordered_map<std::string, const onnx::TensorProto*> constants;
+  std::unordered_map<std::string, const onnx::NodeProto*> producers;
+
+  const ValueType* type(const std::string& name) const {
+    for (const Scope* s = this; s; s = s->parent) {
+      auto it = s->types.find(name);
+      if (it != s->types.end()) return &it->second;
+    }
+    return nullptr;
+  }
+  const onnx::TensorProto* constant(const std::string& name) const {
+    for (const Scope* s = this; s; s = s->parent) {
+      auto it = s->constants.find(name);
+      if (it != s->constants.end()) return it->second;
+      if (s->producers.count(name)) return nullptr;
+    }
+    return nullptr;
+  }
+  const onnx::NodeProto* producer(const std::string& name) const {
+    for (const Scope* s = this; s; s = s->parent) {
+      auto it = s->producers.find(name);
+      if (it != s->producers.end()) return it->second;
+    }
+    return nullptr;
+  }
+};
+
+class StatsWalker {
+ public:
+  explicit StatsWalker(ModelStats& stats) : stats_(stats) {}
+
+  void walk(const onnx::GraphProto& g, const onnx::GraphProto& original, const Scope* parent,
+            const std::string& prefix) {
+    Scope scope;
+    scope.parent = parent;
+    for (const auto& v : g.input()) scope.types[v.name()] = from_type_proto(v.type());
+    for (const auto& v : g.value_info()) scope.types[v.name()] = from_type_proto(v.type());
+    for (const auto& v : g.output()) scope.types[v.name()] = from_type_proto(v.type());
+    std::set<std::string> graph_inputs;
+    for (const auto& v : g.input()) graph_inputs.insert(v.name());
+    // Constants come from the original graph: the inferred copy had its large data dropped.
+    for (const auto& t : original.initializer()) {
+      scope.types[t.name()] = from_tensor(t);
+      if (!graph_inputs.count(t.name())) scope.constants[t.name()] = &t;
+    }
+    for (const auto& n : original.node()) {
+      if (n.op_type() != "Constant") continue;
+      for (const auto& a : n.attribute())
+        if (a.name() == "value" && a.has_t() && n.output_size() == 1) {
+          scope.constants[n.output(0)] = &a.t();
+          scope.types[n.output(0)] = from_tensor(a.t());
+        }
+    }
+    for (const auto& n : original.node())
+      for (const auto& o : n.output()) scope.producers[o] = &n;
+
+    for (int i = 0; i < original.node_size(); ++i) {
+      const onnx::NodeProto& node = original.node(i);
+      const onnx::NodeProto& inferred_node = g.node(i);
+      const std::string name = prefix + (node.name().empty() ? node.op_type() + "_" + std::to_string(i) : node.name());
+      stats_.op_counts[node.op_type()]++;
+      if (kPassThrough.count(node.op_type()) && feeds_compute_only(node, scope)) continue;
+      LayerStats layer;
+      layer.name = name;
+      layer.op_type = node.op_type();
+      count_weights(node, scope, layer);
+      count_compute(node, scope, layer);
+      stats_.params += layer.params;
+      stats_.weight_bytes += layer.weight_bytes;
+      stats_.macs += layer.macs;
+      stats_.flops += layer.flops;
+      if (layer.macs) stats_.macs_by_dtype[layer.compute_dtype] += layer.macs;
+      if (node.op_type() != "Constant") stats_.layers.push_back(layer);
+      // Subgraphs: the inferred copy and the original have the same structure.
+      for (int a = 0; a < node.attribute_size(); ++a) {
+        const auto& attr = node.attribute(a);
+        const auto& inferred_attr = inferred_node.attribute(a);
+        if (attr.has_g()) walk(inferred_attr.g(), attr.g(), &scope, name + "/" + attr.name() + "/");
+        for (int k = 0; k < attr.graphs_size(); ++k)
+          walk(inferred_attr.graphs(k), attr.graphs(k), &scope, name + "/" + attr.name() + "/");
+      }
+      if (node.op_type() == "Loop" || node.op_type() == "Scan")
+        note("node '" + name + "': " + node.op_type() + " body counted once (trip count unknown)");
+      if (node.op_type() == "If") note("node '" + name + "': both If branches counted");
+    }
+  }
+
+ private:
+  void note(const std::string& text) { stats_.assumptions.push_back(text); }
+
+  // A pass-through node (DequantizeLinear of a weight, ...) whose inputs are all constants is
+  // attributed to its reader instead of being a layer of its own.
+  bool feeds_compute_only(const onnx::NodeProto& node, const Scope& scope) const {
+    if (node.input_size() == 0) return false;
+    for (const auto& in : node.input()) {
+      if (in.empty()) continue;
+      if (scope.constant(in)) continue;
+      const onnx::NodeProto* p = scope.producer(in);
+      if (p && kPassThrough.count(p->op_type()) && feeds_compute_only(*p, scope)) continue;
+      return false;
+    }
+    return true;
+  }
+
+  void add_constant(const onnx::TensorProto* t, LayerStats& layer) {
+    if (!t || !counted_.insert(t).second || !is_weight_dtype(t->data_type())) return;
+    layer.params += element_count(*t);
+    const int64_t bytes = packed_bytes(*t);
+    layer.weight_bytes += bytes;
+    stats_.weight_bytes_by_dtype[dtype_name(t->data_type())] += bytes;
+  }
+
+  void collect_constants(const std::string& value, const Scope& scope, LayerStats& layer, int depth) {
+    if (value.empty() || depth > 8) return;
+    if (const auto* t = scope.constant(value)) {
+      add_constant(t, layer);
+      return;
+    }
+    const onnx::NodeProto* p = scope.producer(value);
+    if (p && kPassThrough.count(p->op_type()) && feeds_compute_only(*p, scope))
+      for (const auto& in : p->input()) collect_constants(in, scope, layer, depth + 1);
+  }
+
+  void count_weights(const onnx::NodeProto& node, const Scope& scope, LayerStats& layer) {
+    const int64_t before = layer.params;
+    for (const auto& in : node.input()) collect_constants(in, scope, layer, 0);
+    if (node.op_type() == "MatMulNBits" && layer.params != before) {
+      // Packed blob bytes are not weights one by one: count K x N weights (+ scales/zero points).
+      const int64_t k = attr_int(node, "K", 0), n = attr_int(node, "N", 0);
+      const int64_t blob = node.input_size() > 1 && scope.constant(node.input(1)) ? element_count(*scope.constant(node.input(1))) : 0;
+      layer.params += k * n - blob;
+      if (blob) stats_.weight_bytes_by_dtype["uint8"] -= blob, stats_.weight_bytes_by_dtype["int4"] += blob;
+    }
+  }
+
+  const ValueType* type_of(const Scope& scope, const onnx::NodeProto& node, int input) const {
+    if (input >= node.input_size() || node.input(input).empty()) return nullptr;
+    return scope.type(node.input(input));
+  }
+
+  void count_compute(const onnx::NodeProto& node, const Scope& scope, LayerStats& layer) {
+    const std::string& op = node.op_type();
+    const ValueType* out = node.output_size() ? scope.type(node.output(0)) : nullptr;
+    const ValueType* a = type_of(scope, node, 0);
+    const ValueType* b = type_of(scope, node, 1);
+    const int64_t out_elems = out ? out->elements() : 0;
+    layer.compute_dtype = a ? dtype_name(a->dtype) : "float32";
+    int64_t macs = 0;
+    bool known = true;
+    if (op == "Conv" || op == "ConvInteger" || op == "QLinearConv") {
+      const ValueType* w = type_of(scope, node, op == "QLinearConv" ? 3 : 1);
+      if (w && w->known && w->dims.size() >= 2 && out_elems) {
+        int64_t k = 1;
+        for (size_t d = 1; d < w->dims.size(); ++d) k *= w->dims[d];
+        macs = out_elems * k;
+      } else {
+        known = false;
+      }
+    } else if (op == "ConvTranspose") {
+      if (a && b && b->known && b->dims.size() >= 2 && a->elements()) {
+        const int64_t group = attr_int(node, "group", 1);
+        int64_t k = b->dims[1];
+        for (size_t d = 2; d < b->dims.size(); ++d) k *= b->dims[d];
+        macs = a->elements() * k;
+        (void)group;  // weight is [Cin, Cout/group, k...]: Cout/group is already dims[1]
+      } else {
+        known = false;
+      }
+    } else if (op == "Gemm") {
+      if (a && a->known && a->dims.size() == 2 && out_elems) {
+        const int64_t k = attr_int(node, "transA", 0) ? a->dims[0] : a->dims[1];
+        macs = k < 0 ? 0 : out_elems * k;
+        known = k >= 0;
+      } else {
+        known = false;
+      }
+    } else if (op == "MatMul" || op == "MatMulInteger" || op == "QLinearMatMul") {
+      const ValueType* lhs = a;
+      if (lhs && lhs->known && !lhs->dims.empty() && out_elems && lhs->dims.back() >= 0) {
+        macs = out_elems * lhs->dims.back();  // 1-D lhs [K] included: out [..., N]
+      } else {
+        known = false;
+      }
+    } else if (op == "MatMulNBits") {
+      macs = out_elems * attr_int(node, "K", 0);
+      known = out_elems > 0;
+    } else if (op == "LSTM" || op == "GRU" || op == "RNN") {
+      const int64_t gates = op == "LSTM" ? 4 : op == "GRU" ? 3 : 1;
+      const int64_t hidden = attr_int(node, "hidden_size", 0);
+      const std::string dir = [&] {
+        for (const auto& at : node.attribute())
+          if (at.name() == "direction") return at.s();
+        return std::string("forward");
+      }();
+      const int64_t dirs = dir == "bidirectional" ? 2 : 1;
+      if (a && a->known && a->dims.size() == 3 && a->dims[0] > 0 && a->dims[1] > 0 && a->dims[2] >= 0 && hidden) {
+        const bool batch_first = attr_int(node, "layout", 0) == 1;
+        const int64_t steps = batch_first ? a->dims[1] : a->dims[0];
+        const int64_t batch = batch_first ? a->dims[0] : a->dims[1];
+        macs = gates * (a->dims[2] + hidden) * hidden * steps * batch * dirs;
+      } else {
+        known = false;
+      }
+    }
+    if (op == "MatMulInteger" || op == "ConvInteger" || op == "QLinearConv" || op == "QLinearMatMul")
+      layer.compute_dtype = "int8";
+    if (!known) {
+      note("node '" + layer.name + "' (" + op + "): shapes unknown, MACs not counted");
+      return;
+    }
+    layer.macs = macs;
+    if (macs) {
+      layer.flops = 2 * macs;
+    } else if (kReductions.count(op)) {
+      layer.flops = a ? a->elements() : 0;
+    } else if (!kDataMovement.count(op) && out_elems) {
+      layer.flops = out_elems;  // element-wise, activations, normalization, pooling output
+      if (op == "MaxPool" || op == "AveragePool" || op == "LpPool") {
+        int64_t k = 1;
+        for (int64_t d : attr_ints(node, "kernel_shape")) k *= d;
+        layer.flops = out_elems * k;
+      }
+    }
+  }
+
+  ModelStats& stats_;
+  std::set<const onnx::TensorProto*> counted_;
+};
+
+// Fixes symbolic input dims from overrides (or 1) so shape inference yields concrete sizes.
+void fix_input_shapes(onnx::GraphProto& g, const ShapeOverrides& shapes, std::vector<std::string>& notes) {
+  std::set<std::string> initializers;
+  for (const auto& t : g.initializer()) initializers.insert(t.name());
+  for (const auto& [name, dims] : shapes) {
+    bool found = false;
+    for (const auto& in : g.input()) found = found || in.name() == name;
+    if (!found) throw Error(ExitCode::kUsage, "--input-shape names '" + name + "', which is not a model input");
+  }
+  for (auto& in : *g.mutable_input()) {
+    if (initializers.count(in.name()) || !in.type().has_tensor_type()) continue;
+    auto* shape = in.mutable_type()->mutable_tensor_type()->mutable_shape();
+    auto it = shapes.find(in.name());
+    if (it != shapes.end()) {
+      if (in.type().tensor_type().has_shape() && shape->dim_size() != static_cast<int>(it->second.size()))
+        throw Error(ExitCode::kUsage, "--input-shape " + in.name() + " has " + std::to_string(it->second.size()) +
+                                          " dims but the input has " + std::to_string(shape->dim_size()));
+      shape->clear_dim();
+      for (int64_t d : it->second) shape->add_dim()->set_dim_value(d);
+      continue;
+    }
+    for (int d = 0; d < shape->dim_size(); ++d) {
+      auto* dim = shape->mutable_dim(d);
+      if (dim->has_dim_value() && dim->dim_value() > 0) continue;
+      const std::string label = dim->has_dim_param() ? " ('" + dim->dim_param() + "')" : "";
+      notes.push_back("input '" + in.name() + "' dim " + std::to_string(d) + label + " assumed 1");
+      dim->set_dim_value(1);
+    }
+  }
+}
+
+// Large tensor payloads are not needed for shape inference; dropping them keeps the copy cheap.
+void drop_large_data(onnx::GraphProto& g) {
+  auto strip = [](onnx::TensorProto& t) {
+    if (t.raw_data().size() > 4096) t.clear_raw_data();
+    if (t.float_data_size() > 1024) t.clear_float_data();
+  };
+  for (auto& t : *g.mutable_initializer()) strip(t);
+  for (auto& n : *g.mutable_node())
+    for (auto& a : *n.mutable_attribute()) {
+      if (a.has_t() && n.op_type() != "Constant") strip(*a.mutable_t());
+      if (a.has_g()) drop_large_data(*a.mutable_g());
+      for (auto& sub : *a.mutable_graphs()) drop_large_data(sub);
+    }
+}
+
+}  // namespace
+
+ModelStats compute_stats(const Model& model, const ShapeOverrides& shapes) {
+  ModelStats stats;
+  onnx::ModelProto copy;
+  copy.CopyFrom(model.proto());
+  drop_large_data(*copy.mutable_graph());
+  fix_input_shapes(*copy.mutable_graph(), shapes, stats.assumptions);
+  try {
+    onnx::shape_inference::InferShapes(copy, onnx::OpSchemaRegistry::Instance(),
+                                       onnx::ShapeInferenceOptions(false, 0, /*data_propagation=*/true));
+  } catch (const std::exception& e) {
+    std::string message = e.what();
+    for (char& c : message)
+      if (c == '\n') c = ' ';
+    stats.assumptions.push_back("shape inference stopped early: " + message);
+  }
+  StatsWalker(stats).walk(copy.graph(), model.proto().graph(), nullptr, "");
+  return stats;
+}
+
+}  // namespace compress

@@ -1,0 +1,334 @@
+// The compress executable: argv, stdout, exit codes. The only file that knows a terminal exists.
+#include <CLI/CLI.hpp>
+#include <compress/error.h>
+#include <compress/model.h>
+#include <compress/pipeline.h>
+#include <compress/report.h>
+#include <onnx/defs/schema.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+namespace fs = std::filesystem;
+using compress::Error;
+using compress::ExitCode;
+
+namespace {
+
+constexpr const char* kExitCodes =
+    "Exit codes:\n"
+    "  0   success\n"
+    "  1   usage error (bad flag, unknown pass or option, value out of range, output exists)\n"
+    "  2   input unreadable or not a valid ONNX model\n"
+    "  3   a requested pass cannot handle this model at all\n"
+    "  4   an accuracy or size gate was missed\n"
+    "  5   the output could not be written\n"
+    "  70  internal error (a bug; please report it)\n";
+
+struct Options {
+  std::string input;
+  std::string output;
+  std::vector<std::string> passes;
+  std::string recipe;
+  std::vector<std::string> input_shapes;
+  std::vector<std::string> excludes;
+  std::string report_json;
+  std::string report_md;
+  bool external_data = false;
+  bool dry_run = false;
+  bool force = false;
+  bool quiet = false;
+  bool verbose = false;
+  bool json = false;
+};
+
+compress::ShapeOverrides parse_shapes(const std::vector<std::string>& specs) {
+  compress::ShapeOverrides shapes;
+  for (const auto& spec : specs) {
+    const auto eq = spec.rfind('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
+      throw Error(ExitCode::kUsage, "--input-shape '" + spec + "' must look like NAME=1x3x224x224");
+    std::vector<int64_t> dims;
+    std::stringstream dims_text(spec.substr(eq + 1));
+    std::string dim;
+    while (std::getline(dims_text, dim, 'x')) {
+      size_t used = 0;
+      long long v = -1;
+      try {
+        v = std::stoll(dim, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used == 0 || used != dim.size() || v <= 0)
+        throw Error(ExitCode::kUsage, "--input-shape '" + spec + "': '" + dim + "' is not a positive dimension");
+      dims.push_back(v);
+    }
+    shapes[spec.substr(0, eq)] = dims;
+  }
+  return shapes;
+}
+
+std::vector<compress::PassInvocation> collect_invocations(const Options& o) {
+  std::vector<compress::PassInvocation> all;
+  if (!o.recipe.empty()) {
+    std::ifstream in(o.recipe);
+    if (!in) throw Error(ExitCode::kUsage, "--recipe " + o.recipe + ": cannot open");
+    nlohmann::json recipe;
+    try {
+      recipe = nlohmann::json::parse(in);
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(ExitCode::kUsage, "--recipe " + o.recipe + ": invalid JSON: " + e.what());
+    }
+    all = compress::parse_recipe_json(recipe);
+  }
+  for (const auto& text : o.passes) {
+    auto more = compress::parse_pipeline_text(text);
+    all.insert(all.end(), more.begin(), more.end());
+  }
+  return all;
+}
+
+void write_text_file(const std::string& path, const std::string& text) {
+  if (path == "-") {
+    std::cout << text;
+    return;
+  }
+  const fs::path tmp = path + ".tmp-" + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << text;
+    if (!out.flush()) {
+      std::error_code ec;
+      fs::remove(tmp, ec);
+      throw Error(ExitCode::kWriteFailed, path + ": cannot write report");
+    }
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) throw Error(ExitCode::kWriteFailed, path + ": cannot write report: " + ec.message());
+}
+
+// ONNX 1.12 knows opsets up to this version; newer models cannot be checked by it.
+int64_t checker_max_opset() {
+  const auto& map = onnx::OpSchemaRegistry::DomainToVersionRange::Instance().Map();
+  auto it = map.find("");
+  return it == map.end() ? 0 : it->second.second;
+}
+
+// Runs the checker when this ONNX version can judge the model; returns why not otherwise.
+std::string try_check(const compress::Model& model) {
+  if (model.opset() > checker_max_opset())
+    return "opset " + std::to_string(model.opset()) + " is newer than the ONNX checker here (" +
+           std::to_string(checker_max_opset()) + "); model not checked";
+  model.check();
+  return "";
+}
+
+int run_compress(const Options& o) {
+  if (o.output.empty() && !o.dry_run) throw Error(ExitCode::kUsage, "-o OUT.onnx is required (or --dry-run)");
+  std::error_code ec;
+  if (!o.output.empty()) {
+    if (fs::exists(o.output, ec) && fs::exists(o.input, ec) && fs::equivalent(o.output, o.input, ec))
+      throw Error(ExitCode::kUsage, "output '" + o.output + "' is the input model; refusing to overwrite it");
+    if (fs::exists(o.output, ec) && !o.force && !o.dry_run)
+      throw Error(ExitCode::kUsage, "output '" + o.output + "' exists (use --force to overwrite)");
+  }
+  const auto shapes = parse_shapes(o.input_shapes);
+  const auto pipeline = compress::Pipeline::build(compress::PassRegistry::builtin(), collect_invocations(o));
+
+  const bool progress = !o.quiet && ::isatty(2);
+  compress::Model model = compress::Model::load(o.input);
+  const bool big = model.source_bytes() > 100 * 1000 * 1000;
+  if (progress && big) spdlog::info("loaded {} ({} bytes)", o.input, model.source_bytes());
+
+  bool input_valid = true;
+  try {
+    const std::string skipped = try_check(model);
+    if (!skipped.empty()) spdlog::warn("input: {}", skipped);
+  } catch (const Error& e) {
+    input_valid = false;
+    spdlog::warn("input does not pass the ONNX checker ({}); continuing, output will not be checked either", e.what());
+  }
+
+  compress::Report report;
+  report.input = o.input;
+  report.pipeline = pipeline.canonical();
+  report.before = compress::compute_stats(model, shapes);
+  report.before.file = compress::measure_files(model.source_files());
+
+  report.passes = pipeline.run(model, o.excludes);
+
+  if (input_valid) {
+    try {
+      const std::string skipped = try_check(model);
+      if (!skipped.empty()) spdlog::warn("output: {}", skipped);
+    } catch (const Error& e) {
+      throw Error(ExitCode::kInternal, "pipeline '" + report.pipeline + "' produced an invalid model: " + e.what());
+    }
+  }
+  report.after = compress::compute_stats(model, shapes);
+  if (o.dry_run) {
+    report.after.file = model.proto().ByteSizeLong() > static_cast<size_t>(INT32_MAX)
+                            ? compress::FileSize{static_cast<int64_t>(model.proto().ByteSizeLong()), 0}
+                            : compress::measure_bytes(model.serialize());
+  } else {
+    compress::SaveOptions save;
+    save.overwrite = o.force;
+    save.external_data = o.external_data ? compress::SaveOptions::ExternalData::kAlways
+                                         : compress::SaveOptions::ExternalData::kAuto;
+    if (progress && big) spdlog::info("writing {}", o.output);
+    const auto saved = model.save(o.output, save);
+    report.output = o.output;
+    report.after.file = compress::measure_files({saved.model, saved.data});
+  }
+
+  if (!o.report_md.empty()) write_text_file(o.report_md, compress::render_report_markdown(report));
+  if (!o.report_json.empty()) write_text_file(o.report_json, compress::report_to_json(report).dump(2) + "\n");
+  if (o.report_json != "-" && o.report_md != "-") std::cout << compress::render_report_text(report);
+  return 0;
+}
+
+int run_inspect(const Options& o) {
+  const auto shapes = parse_shapes(o.input_shapes);
+  compress::Model model = compress::Model::load(o.input);
+  try {
+    const std::string skipped = try_check(model);
+    if (!skipped.empty()) spdlog::warn("{}", skipped);
+  } catch (const Error& e) {
+    spdlog::warn("model does not pass the ONNX checker: {}", e.what());
+  }
+  compress::ModelStats stats = compress::compute_stats(model, shapes);
+  stats.file = compress::measure_files(model.source_files());
+  if (o.json) {
+    std::cout << compress::inspect_to_json(stats).dump(2) << "\n";
+  } else {
+    std::cout << compress::render_inspect_text(stats);
+  }
+  return 0;
+}
+
+std::string type_name(compress::OptionSpec::Type t) {
+  switch (t) {
+    case compress::OptionSpec::Type::kBool: return "bool";
+    case compress::OptionSpec::Type::kInt: return "int";
+    case compress::OptionSpec::Type::kFloat: return "float";
+    case compress::OptionSpec::Type::kString: return "string";
+    case compress::OptionSpec::Type::kEnum: return "enum";
+    case compress::OptionSpec::Type::kList: return "list";
+  }
+  return "?";
+}
+
+int run_passes(const Options& o) {
+  nlohmann::json all = nlohmann::json::array();
+  for (const auto* pass : compress::PassRegistry::builtin().all()) {
+    const auto info = pass->info();
+    nlohmann::json options = nlohmann::json::array();
+    for (const auto& s : info.options) {
+      nlohmann::json spec = {{"name", s.name}, {"type", type_name(s.type)}, {"default", s.default_value}, {"help", s.help}};
+      if (std::isfinite(s.min)) spec["min"] = s.min;
+      if (std::isfinite(s.max)) spec["max"] = s.max;
+      if (!s.choices.empty()) spec["choices"] = s.choices;
+      options.push_back(spec);
+    }
+    all.push_back({{"name", info.name}, {"summary", info.summary}, {"options", options}});
+  }
+  if (o.json) {
+    std::cout << all.dump(2) << "\n";
+    return 0;
+  }
+  for (const auto& p : all) {
+    std::cout << p["name"].get<std::string>() << "  " << p["summary"].get<std::string>() << "\n";
+    for (const auto& s : p["options"]) {
+      std::string line = "    " + s["name"].get<std::string>() + "=" + s["default"].get<std::string>() + "  (" +
+                         s["type"].get<std::string>();
+      if (s.contains("choices")) {
+        line += ": ";
+        for (size_t i = 0; i < s["choices"].size(); ++i) line += (i ? "|" : "") + s["choices"][i].get<std::string>();
+      }
+      if (s.contains("min") || s.contains("max")) {
+        std::ostringstream range;
+        range << " in [" << (s.contains("min") ? s["min"].dump() : "-inf") << ", "
+              << (s.contains("max") ? s["max"].dump() : "inf") << "]";
+        line += range.str();
+      }
+      std::cout << line << ")  " << s["help"].get<std::string>() << "\n";
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto logger = spdlog::stderr_color_mt("compress");
+  logger->set_pattern("compress: %l: %v");
+  spdlog::set_default_logger(logger);
+
+  Options o;
+  CLI::App app{"compress: make ONNX models smaller, faster and greener to run"};
+  app.footer(kExitCodes);
+  app.set_version_flag("--version", "compress 0.1.0");
+  app.require_subcommand(0, 1);
+  app.add_option("input", o.input, "input model (.onnx)")->check(CLI::ExistingPath);
+  app.add_option("-o,--output", o.output, "output model path");
+  app.add_option("-p,--passes", o.passes,
+                 "pipeline, e.g. prune-magnitude:sparsity=0.5,quantize-int8 (repeatable; appends)")
+      ->allow_extra_args(false);
+  app.add_option("--recipe", o.recipe, "JSON recipe {\"passes\": [{\"name\": ..., \"options\": {...}}]}");
+  app.add_option("--input-shape", o.input_shapes, "concrete input shape NAME=1x3x224x224 (repeatable)")
+      ->allow_extra_args(false);
+  app.add_option("--exclude", o.excludes, "glob of node names or op types no pass may touch (repeatable)")
+      ->allow_extra_args(false);
+  app.add_option("--report-json", o.report_json, "write the JSON report to FILE, or - for stdout");
+  app.add_option("--report-md", o.report_md, "write a Markdown summary to FILE, or - for stdout");
+  app.add_flag("--external-data", o.external_data, "store weights in OUT.onnx.data beside the model");
+  app.add_flag("--dry-run", o.dry_run, "run everything but the write");
+  app.add_flag("--force", o.force, "overwrite an existing output");
+  app.add_flag("-q,--quiet", o.quiet, "log errors only");
+  app.add_flag("-v,--verbose", o.verbose, "log details");
+
+  auto* inspect = app.add_subcommand("inspect", "print size, params and FLOPs of one model");
+  inspect->add_option("input", o.input, "model (.onnx)")->required()->check(CLI::ExistingPath);
+  inspect->add_flag("--json", o.json, "print JSON");
+  inspect->add_option("--input-shape", o.input_shapes, "concrete input shape NAME=1x3x224x224 (repeatable)")
+      ->allow_extra_args(false);
+  auto* passes = app.add_subcommand("passes", "list every pass with its options, defaults and ranges");
+  passes->add_flag("--json", o.json, "print JSON");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::string message = e.what();
+    if (e.get_name() == "ValidationError" && !o.input.empty()) message = o.input + ": no such file";
+    std::cerr << "compress: error: " << message << "\n";
+    return static_cast<int>(ExitCode::kUsage);
+  }
+  spdlog::set_level(o.quiet ? spdlog::level::err : o.verbose ? spdlog::level::debug : spdlog::level::info);
+
+  try {
+    if (*passes) return run_passes(o);
+    if (*inspect) return run_inspect(o);
+    if (o.input.empty()) throw Error(ExitCode::kUsage, "an input model is required (see --help)");
+    return run_compress(o);
+  } catch (const Error& e) {
+    std::cerr << "compress: error: " << e.what() << "\n";
+    return static_cast<int>(e.code());
+  } catch (const std::bad_alloc&) {
+    std::cerr << "compress: error: out of memory\n";
+    return static_cast<int>(ExitCode::kInternal);
+  } catch (const std::exception& e) {
+    std::cerr << "compress: error: internal: " << e.what() << "\n";
+    return static_cast<int>(ExitCode::kInternal);
+  }
+}
