@@ -1,0 +1,142 @@
+#include <compress/error.h>
+#include <compress/model.h>
+#include <compress/tensor.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "testing/builders.h"
+
+namespace compress {
+namespace {
+
+namespace fs = std::filesystem;
+
+const char* kMatMulText = R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[2, 4] x) => (float[2, 3] y) {
+  y = MatMul(x, w)
+}
+)";
+
+class TempDir : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("compress_model_test_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path dir_;
+};
+
+Model matmul_model() { return testing::model_with_weights(kMatMulText, {testing::random_tensor("w", {4, 3}, 1)}); }
+
+using ModelIo = TempDir;
+
+TEST_F(ModelIo, RoundTripIsByteStable) {
+  Model m = matmul_model();
+  m.check();
+  const auto saved = m.save(dir_ / "a.onnx", {});
+  Model loaded = Model::load(saved.model);
+  EXPECT_EQ(loaded.serialize(), m.serialize());
+  loaded.save(dir_ / "b.onnx", {});
+  std::ifstream a(dir_ / "a.onnx", std::ios::binary), b(dir_ / "b.onnx", std::ios::binary);
+  const std::string sa((std::istreambuf_iterator<char>(a)), {}), sb((std::istreambuf_iterator<char>(b)), {});
+  EXPECT_EQ(sa, sb);
+}
+
+TEST_F(ModelIo, ExternalDataRoundTrip) {
+  Model m = matmul_model();
+  SaveOptions options;
+  options.external_data = SaveOptions::ExternalData::kAlways;
+  options.external_min_bytes = 1;
+  const auto saved = m.save(dir_ / "ext.onnx", options);
+  ASSERT_EQ(saved.data, dir_ / "ext.onnx.data");
+  EXPECT_TRUE(fs::exists(saved.data));
+  EXPECT_EQ(m.proto().graph().initializer(0).data_location(), TensorProto::DEFAULT);  // model unchanged
+  Model loaded = Model::load(saved.model);
+  EXPECT_EQ(to_floats(loaded.proto().graph().initializer(0)), to_floats(m.proto().graph().initializer(0)));
+  EXPECT_EQ(loaded.source_files().size(), 2u);
+}
+
+TEST_F(ModelIo, RefusesExistingOutputWithoutOverwrite) {
+  Model m = matmul_model();
+  m.save(dir_ / "a.onnx", {});
+  try {
+    m.save(dir_ / "a.onnx", {});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kWriteFailed);
+  }
+}
+
+TEST_F(ModelIo, RejectsExternalDataEscapingTheDirectory) {
+  Model m = matmul_model();
+  auto* t = m.proto().mutable_graph()->mutable_initializer(0);
+  t->clear_raw_data();
+  t->set_data_location(TensorProto::EXTERNAL);
+  auto* e = t->add_external_data();
+  e->set_key("location");
+  e->set_value("../secret.bin");
+  std::ofstream(dir_ / "esc.onnx", std::ios::binary) << m.proto().SerializeAsString();
+  try {
+    Model::load(dir_ / "esc.onnx");
+    FAIL();
+  } catch (const Error& err) {
+    EXPECT_EQ(err.code(), ExitCode::kBadInput);
+    EXPECT_NE(std::string(err.what()).find("escapes the model's directory"), std::string::npos) << err.what();
+  }
+}
+
+TEST_F(ModelIo, RejectsShortExternalData) {
+  Model m = matmul_model();
+  SaveOptions options;
+  options.external_data = SaveOptions::ExternalData::kAlways;
+  options.external_min_bytes = 1;
+  const auto saved = m.save(dir_ / "short.onnx", options);
+  fs::resize_file(saved.data, 20);
+  try {
+    Model::load(saved.model);
+    FAIL();
+  } catch (const Error& err) {
+    EXPECT_EQ(err.code(), ExitCode::kBadInput);
+    EXPECT_NE(std::string(err.what()).find("external data file 'short.onnx.data' is 28 bytes short (tensor w)"),
+              std::string::npos)
+        << err.what();
+  }
+}
+
+TEST_F(ModelIo, RejectsGarbageAndTruncatedFiles) {
+  std::ofstream(dir_ / "garbage.onnx", std::ios::binary) << "this is not a model at all";
+  EXPECT_THROW(Model::load(dir_ / "garbage.onnx"), Error);
+  const std::string bytes = matmul_model().serialize();
+  std::ofstream(dir_ / "trunc.onnx", std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  try {
+    Model::load(dir_ / "trunc.onnx");
+    FAIL();
+  } catch (const Error& err) {
+    EXPECT_EQ(err.code(), ExitCode::kBadInput);
+  }
+}
+
+TEST(Model, UniqueNamesAvoidEveryExistingName) {
+  Model m = matmul_model();
+  EXPECT_EQ(m.unique_name("w"), "w_1");
+  EXPECT_EQ(m.unique_name("w"), "w_2");
+  EXPECT_EQ(m.unique_name("fresh"), "fresh");
+}
+
+TEST(Model, RequireOpsetUsesTheVersionConverter) {
+  Model m = matmul_model();
+  m.require_opset("", 17);
+  EXPECT_EQ(m.opset(), 17);
+  m.require_opset("com.microsoft", 1);
+  EXPECT_EQ(m.opset("com.microsoft"), 1);
+  m.check();
+}
+
+}  // namespace
+}  // namespace compress
