@@ -1,0 +1,90 @@
+#include <compress/error.h>
+#include <compress/pipeline.h>
+#include <gtest/gtest.h>
+
+namespace compress {
+namespace {
+
+// A pass with one option of each type, to check parsing and validation.
+class ProbePass final : public Pass {
+ public:
+  PassInfo info() const override {
+    OptionSpec ratio{"ratio", OptionSpec::Type::kFloat, "0.5", "a ratio", 0.0, 1.0};
+    OptionSpec count{"count", OptionSpec::Type::kInt, "3", "a count", 1, 10};
+    OptionSpec mode{"mode", OptionSpec::Type::kEnum, "a", "a mode"};
+    mode.choices = {"a", "b"};
+    OptionSpec flag{"flag", OptionSpec::Type::kBool, "false", "a flag"};
+    OptionSpec exclude{"exclude", OptionSpec::Type::kList, "[]", "globs"};
+    return {"probe", "test pass", {ratio, count, mode, flag, exclude}};
+  }
+  PassStats run(Model&, const PassContext& context) const override {
+    PassStats s;
+    s.count("excluded_items", static_cast<int64_t>(context.options().get_list("exclude").size()));
+    return s;
+  }
+};
+
+PassRegistry registry() {
+  PassRegistry r;
+  r.add([] { return std::make_unique<ProbePass>(); });
+  return r;
+}
+
+std::string usage_error(const std::string& text) {
+  try {
+    Pipeline::build(registry(), parse_pipeline_text(text));
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kUsage);
+    return e.what();
+  }
+  return "";
+}
+
+TEST(PipelineText, ParsesPassesOptionsAndLists) {
+  const auto inv = parse_pipeline_text("probe:ratio=0.25:exclude=[/head/*,Conv], probe");
+  ASSERT_EQ(inv.size(), 2u);
+  EXPECT_EQ(inv[0].name, "probe");
+  ASSERT_EQ(inv[0].options.size(), 2u);
+  EXPECT_EQ(inv[0].options[1].second, "[/head/*,Conv]");
+  EXPECT_TRUE(inv[1].options.empty());
+}
+
+TEST(PipelineText, CanonicalFormFillsDefaultsAndRoundTrips) {
+  const Pipeline p = Pipeline::build(registry(), parse_pipeline_text("probe:mode=b:flag=yes:exclude=[x, y]"));
+  EXPECT_EQ(p.canonical(), "probe:ratio=0.5:count=3:mode=b:flag=true:exclude=[x,y]");
+  EXPECT_EQ(Pipeline::build(registry(), parse_pipeline_text(p.canonical())).canonical(), p.canonical());
+}
+
+TEST(PipelineText, RejectsWithTheCulpritAndTheChoices) {
+  EXPECT_EQ(usage_error("prob"), "unknown pass 'prob' (valid: probe)");
+  EXPECT_EQ(usage_error("probe:rato=1"), "unknown option 'rato' for pass 'probe' (valid: ratio, count, mode, flag, exclude)");
+  EXPECT_EQ(usage_error("probe:ratio=1.5"), "option 'ratio' of pass 'probe' = 1.5 is out of range [0, 1]");
+  EXPECT_EQ(usage_error("probe:count=2.5"), "option 'count' of pass 'probe' expects an integer, got '2.5'");
+  EXPECT_EQ(usage_error("probe:mode=c"), "option 'mode' of pass 'probe' = 'c' is not one of: a, b");
+  EXPECT_EQ(usage_error("probe:ratio"), "pass 'probe': option 'ratio' must be written name=value");
+  EXPECT_EQ(usage_error("probe:ratio=0.1:ratio=0.2"), "option 'ratio' of pass 'probe' given twice");
+  EXPECT_EQ(usage_error("probe,,probe"), "pipeline 'probe,,probe' has an empty pass (stray ',')");
+  EXPECT_EQ(usage_error("probe:exclude=[a"), "pipeline 'probe:exclude=[a': unbalanced '['");
+}
+
+TEST(Recipe, MeansTheSameAsText) {
+  const auto recipe = nlohmann::json::parse(
+      R"({"passes": [{"name": "probe", "options": {"ratio": 0.25, "flag": true, "exclude": ["a", "b"]}}]})");
+  const Pipeline p = Pipeline::build(registry(), parse_recipe_json(recipe));
+  EXPECT_EQ(p.canonical(), "probe:ratio=0.25:count=3:mode=a:flag=true:exclude=[a,b]");
+}
+
+TEST(Recipe, RejectsUnknownKeys) {
+  EXPECT_THROW(parse_recipe_json(nlohmann::json::parse(R"({"pases": []})")), Error);
+  EXPECT_THROW(parse_recipe_json(nlohmann::json::parse(R"({"passes": [{"name": "probe", "opts": {}}]})")), Error);
+}
+
+TEST(Glob, MatchesNamesAndOpTypes) {
+  EXPECT_TRUE(glob_match("/head/*", "/head/fc"));
+  EXPECT_FALSE(glob_match("/head/*", "/body/fc"));
+  EXPECT_TRUE(glob_match("Conv", "Conv"));
+  EXPECT_FALSE(glob_match("Conv", "ConvTranspose"));
+}
+
+}  // namespace
+}  // namespace compress

@@ -1,0 +1,104 @@
+#include <compress/report.h>
+#include <gtest/gtest.h>
+
+#include "testing/builders.h"
+
+namespace compress {
+namespace {
+
+// x[1,3,8,8] -Conv(4x3x3x3, pad 1, stride 2)-> [1,4,4,4] -Relu-> Flatten [1,64] -Gemm(64->10)-> MatMul(10x5)
+const char* kNet = R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[N, 3, 8, 8] x) => (float[N, 5] y) {
+  c = Conv <pads = [1, 1, 1, 1], strides = [2, 2], kernel_shape = [3, 3]> (x, w, b)
+  r = Relu(c)
+  f = Flatten(r)
+  h = Gemm <transB = 1> (f, fc_w, fc_b)
+  y = MatMul(h, m)
+}
+)";
+
+Model net() {
+  return testing::model_with_weights(kNet, {testing::random_tensor("w", {4, 3, 3, 3}, 1), testing::random_tensor("b", {4}, 2),
+                                            testing::random_tensor("fc_w", {10, 64}, 3), testing::random_tensor("fc_b", {10}, 4),
+                                            testing::random_tensor("m", {10, 5}, 5)});
+}
+
+TEST(Stats, ParamsAndMacsMatchAHandCount) {
+  const ModelStats s = compute_stats(net(), {});
+  // Conv: 4*4*4 outputs x 3*3*3 = 1728 MACs; Gemm 10 x 64 = 640; MatMul 5 x 10 = 50.
+  EXPECT_EQ(s.macs, 1728 + 640 + 50);
+  // FLOPs: 2 x MACs, plus Relu's 64 outputs (Flatten moves data: 0).
+  EXPECT_EQ(s.flops, 2 * (1728 + 640 + 50) + 64);
+  EXPECT_EQ(s.params, 108 + 4 + 640 + 10 + 50);
+  EXPECT_EQ(s.weight_bytes, 4 * (108 + 4 + 640 + 10 + 50));
+  EXPECT_EQ(s.op_counts.at("Conv"), 1);
+  ASSERT_EQ(s.assumptions.size(), 1u);
+  EXPECT_EQ(s.assumptions[0], "input 'x' dim 0 ('N') assumed 1");
+}
+
+TEST(Stats, InputShapeOverridesScaleTheCount) {
+  const ModelStats s = compute_stats(net(), {{"x", {4, 3, 8, 8}}});
+  EXPECT_EQ(s.macs, 4 * (1728 + 640 + 50));
+  EXPECT_TRUE(s.assumptions.empty());
+}
+
+TEST(Stats, QuantizedWeightsCountByStoredTypeForTheirReader) {
+  // An int8 weight behind DequantizeLinear belongs to the MatMul that reads it.
+  const char* text = R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[2, 4] x) => (float[2, 3] y) {
+  w = DequantizeLinear(wq, s)
+  y = MatMul(x, w)
+}
+)";
+  std::vector<int8_t> q(12, 1);
+  const std::vector<float> scale = {0.5f};
+  Model m = testing::model_with_weights(text, {make_int8_tensor("wq", {4, 3}, q), make_float_tensor("s", {}, scale)});
+  const ModelStats s = compute_stats(m, {});
+  ASSERT_EQ(s.layers.size(), 1u);
+  EXPECT_EQ(s.layers[0].op_type, "MatMul");
+  EXPECT_EQ(s.layers[0].params, 13);
+  EXPECT_EQ(s.layers[0].weight_bytes, 12 + 4);
+  EXPECT_EQ(s.weight_bytes_by_dtype.at("int8"), 12);
+  EXPECT_EQ(s.macs, 2 * 3 * 4);
+}
+
+TEST(Stats, SubgraphNodesAndConstantNodeWeightsCount) {
+  const char* text = R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (bool cond, float[1, 4] x) => (float[1, 2] y) {
+  y = If (cond) <
+    then_branch = t () => (float[1, 2] a) { a = MatMul(x, w) },
+    else_branch = e () => (float[1, 2] b) {
+      k = Constant <value = float[4, 2] {1, 2, 3, 4, 5, 6, 7, 8}> ()
+      b = MatMul(x, k)
+    }
+  >
+}
+)";
+  Model m = testing::model_with_weights(text, {testing::random_tensor("w", {4, 2}, 7)});
+  const ModelStats s = compute_stats(m, {});
+  EXPECT_EQ(s.params, 16);
+  EXPECT_EQ(s.macs, 2 * 8);  // both branches count
+  EXPECT_EQ(s.op_counts.at("MatMul"), 2);
+}
+
+TEST(Energy, UsesTheDocumentedConstants) {
+  ModelStats s;
+  s.macs_by_dtype = {{"float32", 1000000}, {"int8", 1000000}};
+  s.weight_bytes = 4000;
+  const EnergyEstimate e = estimate_energy(s);
+  EXPECT_NEAR(e.compute_uj, 1e6 * (3.7 + 0.9) * 1e-6 + 1e6 * (0.2 + 0.03) * 1e-6, 1e-9);
+  EXPECT_NEAR(e.dram_uj, 1000 * 640 * 1e-6, 1e-9);
+}
+
+TEST(FileSize, CountsZlibBytes) {
+  const FileSize f = measure_bytes(std::string(100000, 'a'));
+  EXPECT_EQ(f.bytes, 100000);
+  EXPECT_GT(f.zlib_bytes, 0);
+  EXPECT_LT(f.zlib_bytes, 1000);
+}
+
+}  // namespace
+}  // namespace compress
