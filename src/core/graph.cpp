@@ -284,9 +284,11 @@ void Graph::topological_sort() {
   bool sorted = true;
   for (int i = 0; i < n; ++i) sorted = sorted && order[i] == i;
   if (sorted) return;
-  google::protobuf::RepeatedPtrField<NodeProto> reordered;
-  for (int i : order) *reordered.Add() = proto_.node(i);
-  proto_.mutable_node()->Swap(&reordered);
+  // Move the node objects themselves (no copies): pointers to nodes and subgraph views stay valid.
+  auto* nodes = proto_.mutable_node();
+  std::vector<NodeProto*> released(n);
+  for (int i = n - 1; i >= 0; --i) released[i] = nodes->ReleaseLast();
+  for (int i : order) nodes->AddAllocated(released[i]);
   invalidate();
   model_.invalidate();
 }

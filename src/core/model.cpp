@@ -120,10 +120,46 @@ std::string Model::unique_name(const std::string& base) {
   return name;
 }
 
+// Every tensor of a graph with its payload: initializers, sparse parts, tensor attributes.
+template <class Fn>
+void for_each_payload(onnx::GraphProto& g, Fn&& fn) {
+  for (auto& t : *g.mutable_initializer()) fn(t);
+  for (auto& s : *g.mutable_sparse_initializer()) fn(*s.mutable_values());
+  for (auto& n : *g.mutable_node())
+    for (auto& a : *n.mutable_attribute()) {
+      if (a.has_t()) fn(*a.mutable_t());
+      for (auto& t : *a.mutable_tensors()) fn(t);
+      if (a.has_g()) for_each_payload(*a.mutable_g(), fn);
+      for (auto& sub : *a.mutable_graphs()) for_each_payload(sub, fn);
+    }
+}
+
+onnx::ModelProto Model::copy_without_large_data(int64_t max_bytes) const {
+  // Park large payloads (an O(1) string swap), copy, then put them back: no transient second copy
+  // of the weights. The model is observably unchanged when this returns or throws.
+  auto& proto = const_cast<onnx::ModelProto&>(*proto_);
+  std::vector<std::pair<onnx::TensorProto*, std::string>> parked;
+  for_each_payload(*proto.mutable_graph(), [&](onnx::TensorProto& t) {
+    if (static_cast<int64_t>(t.raw_data().size()) > max_bytes) {
+      parked.emplace_back(&t, std::string());
+      parked.back().second.swap(*t.mutable_raw_data());
+    }
+  });
+  struct Restore {
+    std::vector<std::pair<onnx::TensorProto*, std::string>>& parked;
+    ~Restore() {
+      for (auto& [t, raw] : parked) t->mutable_raw_data()->swap(raw);
+    }
+  } restore{parked};
+  onnx::ModelProto copy = proto;
+  return copy;
+}
+
 void Model::check() const {
   try {
+    // The checker validates raw_data sizes, so it sees the whole model; shape inference does not.
     onnx::checker::check_model(*proto_);
-    onnx::ModelProto copy = *proto_;
+    onnx::ModelProto copy = copy_without_large_data();
     onnx::shape_inference::InferShapes(copy, onnx::OpSchemaRegistry::Instance(),
                                        onnx::ShapeInferenceOptions(/*check_type=*/true, /*strict=*/1, false));
   } catch (const std::exception& e) {

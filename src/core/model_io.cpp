@@ -233,6 +233,10 @@ SavedFiles Model::save(const fs::path& path, const SaveOptions& options) {
   if (!source_path_.empty() && fs::exists(path, ec) && fs::equivalent(path, source_path_, ec))
     throw Error(ExitCode::kWriteFailed, path.string() + ": is the input model; refusing to overwrite it");
 
+  const fs::path dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
+  if (!fs::is_directory(dir, ec))
+    throw Error(ExitCode::kWriteFailed, path.string() + ": directory '" + dir.string() + "' does not exist");
+
   bool external = options.external_data == SaveOptions::ExternalData::kAlways;
   if (options.external_data == SaveOptions::ExternalData::kAuto)
     external = proto_->ByteSizeLong() > static_cast<size_t>(kProtobufLimit);

@@ -3,38 +3,33 @@
 #include <zlib.h>
 
 #include <stdexcept>
+#include <vector>
 
 namespace deflate_size {
 
-struct Counter::State {
-  z_stream z{};
-};
+namespace {
 
-Counter::Counter() : state_(std::make_unique<State>()) {
-  if (deflateInit(&state_->z, 6) != Z_OK) throw std::runtime_error("zlib init failed");
+constexpr size_t kChunk = size_t{4} << 20;
+
+int64_t deflate_chunk(const char* data, size_t size) {
+  uLongf bound = compressBound(static_cast<uLong>(size));
+  std::vector<Bytef> out(bound);
+  if (compress2(out.data(), &bound, reinterpret_cast<const Bytef*>(data), static_cast<uLong>(size), 6) != Z_OK)
+    throw std::runtime_error("zlib compression failed");
+  return static_cast<int64_t>(bound);
 }
 
-Counter::~Counter() { deflateEnd(&state_->z); }
+}  // namespace
 
-void Counter::feed(const char* data, size_t size, bool finish) {
-  z_stream& z = state_->z;
-  unsigned char out[1 << 16];
-  // zlib counts in uInt; feed huge buffers in slices.
-  do {
-    const size_t slice = size > (1u << 30) ? (1u << 30) : size;
-    const bool last = finish && slice == size;
-    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data));
-    z.avail_in = static_cast<uInt>(slice);
-    int rc = Z_OK;
-    do {
-      z.next_out = out;
-      z.avail_out = sizeof(out);
-      rc = deflate(&z, last ? Z_FINISH : Z_NO_FLUSH);
-      total_ += static_cast<int64_t>(sizeof(out) - z.avail_out);
-    } while (z.avail_out == 0 || (last && rc != Z_STREAM_END));
-    data += slice;
-    size -= slice;
-  } while (size > 0);
+int64_t deflated_size(const char* data, size_t size) {
+  const auto chunks = static_cast<int64_t>((size + kChunk - 1) / kChunk);
+  int64_t total = 0;
+#pragma omp parallel for reduction(+ : total) schedule(dynamic)
+  for (int64_t i = 0; i < chunks; ++i) {
+    const size_t begin = static_cast<size_t>(i) * kChunk;
+    total += deflate_chunk(data + begin, std::min(kChunk, size - begin));
+  }
+  return total;
 }
 
 }  // namespace deflate_size

@@ -4,24 +4,14 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 
 namespace deflate_size {
 
-/// Counts the bytes deflate (zlib level 6) makes of a stream fed in chunks.
-class Counter {
- public:
-  Counter();
-  ~Counter();
-  Counter(const Counter&) = delete;
-  Counter& operator=(const Counter&) = delete;
-  void feed(const char* data, size_t size, bool finish);
-  int64_t total() const { return total_; }
+/// Bytes of `data` after zlib level 6, compressed in independent 4 MiB chunks on all cores (like
+/// pigz: within ~0.1% of one stream, and fast enough for multi-GB models).
+int64_t deflated_size(const char* data, size_t size);
 
- private:
-  struct State;
-  std::unique_ptr<State> state_;
-  int64_t total_ = 0;
-};
+/// Chunk size to feed deflated_size with when streaming a file (a multiple of the chunk).
+constexpr size_t kBlockBytes = size_t{64} << 20;
 
 }  // namespace deflate_size

@@ -15,8 +15,6 @@ namespace compress {
 
 namespace {
 
-using ZlibCounter = deflate_size::Counter;
-
 std::string human_bytes(double b) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   int u = 0;
@@ -102,9 +100,8 @@ std::string counters_text(const PassStats& stats) {
 }  // namespace
 
 FileSize measure_bytes(const std::string& serialized, int64_t external_bytes) {
-  ZlibCounter z;
-  z.feed(serialized.data(), serialized.size(), true);
-  return {static_cast<int64_t>(serialized.size()) + external_bytes, z.total() + external_bytes};
+  return {static_cast<int64_t>(serialized.size()) + external_bytes,
+          deflate_size::deflated_size(serialized.data(), serialized.size()) + external_bytes};
 }
 
 FileSize measure_files(const std::vector<std::filesystem::path>& files) {
@@ -113,15 +110,13 @@ FileSize measure_files(const std::vector<std::filesystem::path>& files) {
     if (f.empty()) continue;
     std::ifstream in(f, std::ios::binary);
     if (!in) throw Error(ExitCode::kWriteFailed, f.string() + ": cannot read back");
-    ZlibCounter z;
-    std::vector<char> buf(1 << 20);
+    std::vector<char> buf(deflate_size::kBlockBytes);
     while (in) {
       in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
       const auto got = static_cast<size_t>(in.gcount());
       size.bytes += static_cast<int64_t>(got);
-      z.feed(buf.data(), got, !in);
+      size.zlib_bytes += deflate_size::deflated_size(buf.data(), got);
     }
-    size.zlib_bytes += z.total();
   }
   return size;
 }

@@ -344,28 +344,11 @@ void fix_input_shapes(onnx::GraphProto& g, const ShapeOverrides& shapes, std::ve
   }
 }
 
-// Large tensor payloads are not needed for shape inference; dropping them keeps the copy cheap.
-void drop_large_data(onnx::GraphProto& g) {
-  auto strip = [](onnx::TensorProto& t) {
-    if (t.raw_data().size() > 4096) t.clear_raw_data();
-    if (t.float_data_size() > 1024) t.clear_float_data();
-  };
-  for (auto& t : *g.mutable_initializer()) strip(t);
-  for (auto& n : *g.mutable_node())
-    for (auto& a : *n.mutable_attribute()) {
-      if (a.has_t() && n.op_type() != "Constant") strip(*a.mutable_t());
-      if (a.has_g()) drop_large_data(*a.mutable_g());
-      for (auto& sub : *a.mutable_graphs()) drop_large_data(sub);
-    }
-}
-
 }  // namespace
 
 ModelStats compute_stats(const Model& model, const ShapeOverrides& shapes) {
   ModelStats stats;
-  onnx::ModelProto copy;
-  copy.CopyFrom(model.proto());
-  drop_large_data(*copy.mutable_graph());
+  onnx::ModelProto copy = model.copy_without_large_data();
   fix_input_shapes(*copy.mutable_graph(), shapes, stats.assumptions);
   try {
     onnx::shape_inference::InferShapes(copy, onnx::OpSchemaRegistry::Instance(),
