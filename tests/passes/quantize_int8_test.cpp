@@ -415,7 +415,13 @@ TEST(QuantizeInt8, WeightsInsideIfSubgraph) {
   const NodeProto* if_node = find_node(g, "If");
   ASSERT_NE(if_node, nullptr);
   // DequantizeLinear must come before the If that reads it.
-  EXPECT_LT(dq - &g.node(0), if_node - &g.node(0));
+  int dq_at = -1, if_at = -1;
+  for (int i = 0; i < g.node_size(); ++i) {
+    if (&g.node(i) == dq) dq_at = i;
+    if (&g.node(i) == if_node) if_at = i;
+  }
+  EXPECT_GE(dq_at, 0);
+  EXPECT_LT(dq_at, if_at);
   const onnx::GraphProto* then_g = nullptr;
   const onnx::GraphProto* else_g = nullptr;
   for (const auto& a : if_node->attribute()) (a.name() == "then_branch" ? then_g : else_g) = &a.g();
