@@ -8,5 +8,7 @@
 namespace compress {
 
 std::unique_ptr<Pass> make_cleanup_pass();
+std::unique_ptr<Pass> make_prune_magnitude_pass();
+std::unique_ptr<Pass> make_prune_channels_pass();
 
 }  // namespace compress
