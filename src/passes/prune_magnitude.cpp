@@ -45,9 +45,10 @@ struct NmPattern {
 
 NmPattern parse_n_m(const std::string& text) {
   if (text.empty()) return {};
-  const auto colon = text.find(':');
+  // "N:M" in JSON recipes; "N/M" in pipeline text, where ':' separates options.
+  const auto colon = text.find_first_of(":/");
   auto bad = [&] {
-    return Error(ExitCode::kUsage, "prune-magnitude: n-m must look like N:M with 0 < N < M (e.g. 2:4), got '" +
+    return Error(ExitCode::kUsage, "prune-magnitude: n-m must look like N:M or N/M with 0 < N < M (e.g. 2:4), got '" +
                                        text + "'");
   };
   if (colon == std::string::npos) throw bad();
@@ -152,7 +153,8 @@ class PruneMagnitudePass final : public Pass {
             "zero the smallest-magnitude weights of MatMul/Gemm/Conv (optionally Gather), unstructured or N:M",
             {sparsity, scope, min_elements,
              {"n-m", OptionSpec::Type::kString, "",
-              "N:M pattern along the reduction axis, e.g. 2:4 keeps 2 of every 4 (overrides sparsity); empty = off"},
+              "N:M (or N/M in pipeline text) pattern along the reduction axis, e.g. 2/4 keeps 2 of every 4 "
+              "(overrides sparsity); empty = off"},
              {"include-gather", OptionSpec::Type::kBool, "false", "also prune Gather tables (embeddings)"},
              storage,
              {"exclude", OptionSpec::Type::kList, "[]", "globs of node names or op types to leave alone"}}};

@@ -95,6 +95,9 @@ TEST(PruneMagnitude, NmPatternAlongTheReductionAxis) {
       ASSERT_EQ(z, 2);
       ASSERT_LE(max_zeroed, min_kept);
     }
+  Model slash = two_matmuls();
+  run_pass(slash, {{"n-m", "2/4"}});
+  EXPECT_EQ(slash.serialize(), m.serialize());
   EXPECT_THROW(run_pass(m, {{"n-m", "4:2"}}), Error);
   EXPECT_THROW(run_pass(m, {{"n-m", "2-4"}}), Error);
 }
