@@ -71,6 +71,10 @@ class Model {
   /// Nodes of non-ONNX domains that the checker has no schema for are accepted.
   void check() const;
 
+  /// A copy without tensor payloads above `max_bytes` (dims and types kept): cheap input for
+  /// checkers and shape inference on models of any size. Small tensors (shapes) stay.
+  onnx::ModelProto copy_without_large_data(int64_t max_bytes = 4096) const;
+
   /// Deterministic serialization (same model -> same bytes). Throws Error(kWriteFailed) above 2 GiB.
   std::string serialize() const;
   /// Writes atomically: temp files beside `path`, then renamed; the model is unchanged afterwards.

@@ -9,5 +9,7 @@ namespace compress {
 
 std::unique_ptr<Pass> make_cleanup_pass();
 std::unique_ptr<Pass> make_quantize_int8_pass();
+std::unique_ptr<Pass> make_prune_magnitude_pass();
+std::unique_ptr<Pass> make_prune_channels_pass();
 
 }  // namespace compress

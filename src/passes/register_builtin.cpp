@@ -8,6 +8,8 @@ namespace compress {
 void register_builtin_passes(PassRegistry& registry) {
   registry.add([] { return make_cleanup_pass(); });
   registry.add([] { return make_quantize_int8_pass(); });
+  registry.add([] { return make_prune_magnitude_pass(); });
+  registry.add([] { return make_prune_channels_pass(); });
 }
 
 }  // namespace compress

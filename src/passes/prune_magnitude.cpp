@@ -1,0 +1,327 @@
+// prune-magnitude: unstructured (or n:m semi-structured) magnitude pruning of constant weights.
+//
+// Before: Y = MatMul(X, W)                 W dense, every element kept
+// After:  Y = MatMul(X, W')                W' = W with the k smallest |w| set to 0 (same shape)
+//
+// - Selection is exact: the k = round(sparsity x n) elements with the smallest |w| are zeroed,
+//   chosen with nth_element on (|w|, index) so ties break by index and the count is exact.
+//   scope=layer: k per weight tensor; scope=global: k over all eligible weights together (one
+//   magnitude threshold for the whole model).
+// - n-m=N:M keeps the N largest |w| of every M consecutive weights along the reduction (input)
+//   axis (MatMul axis 0, Gemm axis 1 with transB else 0, Conv the flattened Cin/g x kernel of each
+//   output channel, Gather the embedding axis) and ignores `sparsity` (it is 1 - N/M).
+// - storage=sparse stores a pruned initializer as an ONNX sparse_initializer (FLOAT values + INT64
+//   linear indices, sorted) when that is smaller than dense, i.e. above ~2/3 sparsity for float32.
+//   ONNX Runtime densifies sparse initializers when it loads the model.
+// Skipped (counted): excluded, not a constant float32, graph-input initializer, fewer than
+// min-elements, a weight also read by a node that is not an eligible weight reader (or by a
+// subgraph), n:m with a reduction length not divisible by M. Sparse storage is not used for
+// Constant-node weights and weights inside subgraphs (kept dense, counted as
+// dense_storage.<reason>).
+// Options: sparsity (0.5), scope (layer), min-elements (1024), n-m (""), include-gather (false),
+// storage (dense), exclude.
+#include <compress/error.h>
+#include <compress/tensor.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <numeric>
+#include <set>
+
+#include "passes/error_metrics.h"
+#include "passes/passes.h"
+#include "passes/weights.h"
+
+namespace compress {
+
+namespace {
+
+struct NmPattern {
+  int64_t n = 0;
+  int64_t m = 0;
+  bool enabled() const { return m > 0; }
+};
+
+NmPattern parse_n_m(const std::string& text) {
+  if (text.empty()) return {};
+  // "N:M" in JSON recipes; "N/M" in pipeline text, where ':' separates options.
+  const auto colon = text.find_first_of(":/");
+  auto bad = [&] {
+    return Error(ExitCode::kUsage, "prune-magnitude: n-m must look like N:M or N/M with 0 < N < M (e.g. 2:4), got '" +
+                                       text + "'");
+  };
+  if (colon == std::string::npos) throw bad();
+  NmPattern p;
+  try {
+    size_t used = 0;
+    p.n = std::stoll(text.substr(0, colon), &used);
+    if (used != colon) throw bad();
+    const std::string rest = text.substr(colon + 1);
+    p.m = std::stoll(rest, &used);
+    if (used != rest.size()) throw bad();
+  } catch (const std::logic_error&) {
+    throw bad();
+  }
+  if (p.n <= 0 || p.m <= p.n || p.m > 1024) throw bad();
+  return p;
+}
+
+// One weight tensor to prune and every node reading it.
+struct Target {
+  WeightRef ref;                  // first reader (layout source)
+  std::vector<std::string> readers;
+  std::vector<float> values;
+  std::vector<float> original;
+};
+
+std::string label_of(const NodeProto& node) { return node.name().empty() ? node.op_type() : node.name(); }
+
+// Zeroes exactly `k` elements of `values` with the smallest (|v|, index).
+void zero_smallest(std::vector<float>& values, int64_t k) {
+  if (k <= 0) return;
+  std::vector<uint32_t> order(values.size());
+  std::iota(order.begin(), order.end(), 0u);
+  auto less = [&](uint32_t a, uint32_t b) {
+    const float fa = std::abs(values[a]), fb = std::abs(values[b]);
+    return fa < fb || (fa == fb && a < b);
+  };
+  if (k < static_cast<int64_t>(order.size())) std::nth_element(order.begin(), order.begin() + k, order.end(), less);
+  for (int64_t i = 0; i < k && i < static_cast<int64_t>(order.size()); ++i) values[order[i]] = 0.0f;
+}
+
+// Index of the j-th element of reduction group `g` (n:m groups run along the reduction axis).
+struct ReductionLayout {
+  int64_t groups = 0;  // independent reduction vectors (output channels x other)
+  int64_t length = 0;  // reduction length
+  int64_t stride = 1;  // distance between consecutive reduction elements
+  int64_t index(int64_t g, int64_t j) const {
+    if (stride == 1) return g * length + j;
+    return j * stride + g;  // [K, N] layout: reduction along rows, groups are columns
+  }
+};
+
+ReductionLayout reduction_layout(const WeightRef& ref) {
+  int64_t n = 1;
+  for (int64_t d : ref.dims) n *= d;
+  ReductionLayout r;
+  const std::string& op = ref.node->op_type();
+  if (op == "Conv" || op == "Gather" || (ref.dims.size() == 2 && ref.in_axis == 1)) {
+    // Row-major rows are the reduction vectors: Conv [Cout, Cin/g x k], Gemm transB [N, K], Gather [V, D].
+    r.length = ref.dims.size() >= 2 ? n / ref.dims[0] : n;
+    r.groups = n / std::max<int64_t>(r.length, 1);
+    r.stride = 1;
+  } else {
+    // [K, N]: reduction along axis 0.
+    r.length = ref.dims[0];
+    r.groups = n / std::max<int64_t>(r.length, 1);
+    r.stride = r.groups;
+  }
+  return r;
+}
+
+void apply_n_m(std::vector<float>& values, const ReductionLayout& r, const NmPattern& p) {
+  std::vector<int64_t> idx(static_cast<size_t>(p.m));
+  for (int64_t g = 0; g < r.groups; ++g) {
+    for (int64_t start = 0; start < r.length; start += p.m) {
+      for (int64_t j = 0; j < p.m; ++j) idx[j] = r.index(g, start + j);
+      // Keep the n largest (|v|, lower index first on ties); zero the rest.
+      std::sort(idx.begin(), idx.end(), [&](int64_t a, int64_t b) {
+        const float fa = std::abs(values[a]), fb = std::abs(values[b]);
+        return fa > fb || (fa == fb && a < b);
+      });
+      for (int64_t j = p.n; j < p.m; ++j) values[idx[j]] = 0.0f;
+    }
+  }
+}
+
+class PruneMagnitudePass final : public Pass {
+ public:
+  PassInfo info() const override {
+    OptionSpec sparsity{"sparsity", OptionSpec::Type::kFloat, "0.5", "fraction of each weight's elements set to zero"};
+    sparsity.min = 0;
+    sparsity.max = 1;
+    OptionSpec scope{"scope", OptionSpec::Type::kEnum, "layer",
+                     "layer: `sparsity` of each weight; global: one magnitude threshold over all weights"};
+    scope.choices = {"layer", "global"};
+    OptionSpec min_elements{"min-elements", OptionSpec::Type::kInt, "1024", "skip weights with fewer elements"};
+    min_elements.min = 0;
+    OptionSpec storage{"storage", OptionSpec::Type::kEnum, "dense",
+                       "sparse: store pruned initializers as sparse_initializer when smaller than dense"};
+    storage.choices = {"dense", "sparse"};
+    return {"prune-magnitude",
+            "zero the smallest-magnitude weights of MatMul/Gemm/Conv (optionally Gather), unstructured or N:M",
+            {sparsity, scope, min_elements,
+             {"n-m", OptionSpec::Type::kString, "",
+              "N:M (or N/M in pipeline text) pattern along the reduction axis, e.g. 2/4 keeps 2 of every 4 "
+              "(overrides sparsity); empty = off"},
+             {"include-gather", OptionSpec::Type::kBool, "false", "also prune Gather tables (embeddings)"},
+             storage,
+             {"exclude", OptionSpec::Type::kList, "[]", "globs of node names or op types to leave alone"}}};
+  }
+
+  PassStats run(Model& model, const PassContext& context) const override {
+    PassStats stats;
+    const auto& options = context.options();
+    const double sparsity = options.get_float("sparsity");
+    const bool global = options.get_string("scope") == "global";
+    const NmPattern nm = parse_n_m(options.get_string("n-m"));
+    const bool sparse_storage = options.get_string("storage") == "sparse";
+    std::set<std::string> ops = {"MatMul", "Gemm", "Conv"};
+    if (options.get_bool("include-gather")) ops.insert("Gather");
+
+    auto refs = collect_weights(model, context, ops, options.get_int("min-elements"), stats);
+    std::vector<Target> targets = select(refs, nm, stats);
+
+    if (nm.enabled()) {
+      for (auto& t : targets) apply_n_m(t.values, reduction_layout(t.ref), nm);
+    } else if (global) {
+      prune_global(targets, sparsity);
+    } else {
+      for (auto& t : targets) zero_smallest(t.values, std::llround(sparsity * static_cast<double>(t.values.size())));
+    }
+
+    int64_t total = 0, zeros = 0, dense_bytes = 0, stored_bytes = 0;
+    for (auto& t : targets) {
+      const int64_t n = static_cast<int64_t>(t.values.size());
+      const int64_t z = std::count(t.values.begin(), t.values.end(), 0.0f);
+      total += n;
+      zeros += z;
+      *t.ref.tensor = make_float_tensor(t.ref.tensor->name(), t.ref.dims, t.values);
+      const int64_t dense = 4 * n;
+      int64_t stored = dense;
+      std::string storage = "dense";
+      if (sparse_storage) storage = store(t, model, stats, stored);
+      dense_bytes += dense;
+      stored_bytes += stored;
+      const auto err = reconstruction_error(t.original, t.values);
+      stats.layers.push_back({{"name", t.ref.value},
+                              {"readers", t.readers},
+                              {"elements", n},
+                              {"zeros", z},
+                              {"sparsity", n ? static_cast<double>(z) / static_cast<double>(n) : 0.0},
+                              {"relative_l2", err.relative_l2},
+                              {"storage", storage},
+                              {"dense_bytes", dense},
+                              {"stored_bytes", stored}});
+      stats.count("pruned");
+    }
+    stats.count("elements", total);
+    stats.count("zeros", zeros);
+    stats.count("dense_bytes", dense_bytes);
+    stats.count("stored_bytes", stored_bytes);
+    stats.count("bytes_saved", dense_bytes - stored_bytes);
+    if (total) stats.count("sparsity_permille", std::llround(1000.0 * static_cast<double>(zeros) / static_cast<double>(total)));
+    return stats;
+  }
+
+ private:
+  // Groups readers of the same tensor; keeps a tensor only when every reader is an eligible weight
+  // input (pruning it is then meant for all of them).
+  static std::vector<Target> select(std::vector<WeightRef>& refs, const NmPattern& nm, PassStats& stats) {
+    std::map<const TensorProto*, std::vector<WeightRef*>> by_tensor;
+    std::vector<const TensorProto*> order;
+    for (auto& r : refs) {
+      auto& list = by_tensor[r.tensor];
+      if (list.empty()) order.push_back(r.tensor);
+      list.push_back(&r);
+    }
+    std::vector<Target> targets;
+    for (const TensorProto* tensor : order) {
+      const auto& list = by_tensor[tensor];
+      WeightRef& first = *list.front();
+      const std::string label = label_of(*first.node);
+      if (first.outer_scope) {
+        stats.skip(label, "weight_in_outer_scope");
+        continue;
+      }
+      std::set<std::pair<const NodeProto*, int>> eligible;
+      for (const WeightRef* r : list) eligible.insert({r->node, r->input_index});
+      bool all_eligible = true;
+      for (const auto& use : first.graph->consumers(first.value))
+        all_eligible = all_eligible && eligible.count({use.node, use.input_index});
+      if (!all_eligible) {
+        stats.skip(label, "weight_has_other_readers");
+        continue;
+      }
+      // Readers must agree on the layout (n:m depends on it).
+      bool same_layout = true;
+      for (const WeightRef* r : list)
+        same_layout = same_layout && r->node->op_type() == first.node->op_type() && r->in_axis == first.in_axis;
+      if (nm.enabled() && !same_layout) {
+        stats.skip(label, "readers_disagree_on_layout");
+        continue;
+      }
+      if (nm.enabled() && reduction_layout(first).length % nm.m != 0) {
+        stats.skip(label, "n_m_indivisible");
+        continue;
+      }
+      Target t;
+      t.ref = first;
+      for (const WeightRef* r : list) t.readers.push_back(label_of(*r->node));
+      t.values = to_floats(*first.tensor);
+      t.original = t.values;
+      targets.push_back(std::move(t));
+    }
+    return targets;
+  }
+
+  // One threshold for all targets: the k = round(sparsity x total) smallest (|w|, tensor, index).
+  static void prune_global(std::vector<Target>& targets, double sparsity) {
+    struct Entry {
+      float magnitude;
+      uint32_t tensor;
+      uint32_t index;
+    };
+    std::vector<Entry> all;
+    for (uint32_t t = 0; t < targets.size(); ++t)
+      for (uint32_t i = 0; i < targets[t].values.size(); ++i) all.push_back({std::abs(targets[t].values[i]), t, i});
+    const int64_t k = std::llround(sparsity * static_cast<double>(all.size()));
+    auto less = [](const Entry& a, const Entry& b) {
+      if (a.magnitude != b.magnitude) return a.magnitude < b.magnitude;
+      if (a.tensor != b.tensor) return a.tensor < b.tensor;
+      return a.index < b.index;
+    };
+    if (k < static_cast<int64_t>(all.size())) std::nth_element(all.begin(), all.begin() + k, all.end(), less);
+    for (int64_t i = 0; i < k && i < static_cast<int64_t>(all.size()); ++i)
+      targets[all[i].tensor].values[all[i].index] = 0.0f;
+  }
+
+  // Moves the (already pruned) initializer to sparse_initializer when that is smaller; returns the
+  // storage used and sets `stored` to its data bytes.
+  static std::string store(Target& t, Model& model, PassStats& stats, int64_t& stored) {
+    Graph& g = *t.ref.graph;
+    auto dense_because = [&](const std::string& reason) {
+      stats.count("dense_storage." + reason);
+      return "dense (" + reason + ")";
+    };
+    if (g.initializer(t.ref.value) != t.ref.tensor) return dense_because("constant_node");
+    if (g.parent() != nullptr) return dense_because("in_subgraph");
+    std::vector<float> values;
+    std::vector<int64_t> indices;
+    for (size_t i = 0; i < t.values.size(); ++i)
+      if (t.values[i] != 0.0f) {
+        values.push_back(t.values[i]);
+        indices.push_back(static_cast<int64_t>(i));
+      }
+    const int64_t nnz = static_cast<int64_t>(values.size());
+    const int64_t sparse_bytes = nnz * (4 + 8);
+    if (sparse_bytes >= stored) return dense_because("sparse_not_smaller");
+    onnx::SparseTensorProto sparse;
+    *sparse.mutable_values() = make_float_tensor(t.ref.value, {nnz}, values);
+    *sparse.mutable_indices() = make_int64_tensor(model.unique_name(t.ref.value + "_indices"), {nnz}, indices);
+    for (int64_t d : t.ref.dims) sparse.add_dims(d);
+    g.remove_initializer(t.ref.value);  // also drops its value_info entry; the name stays defined
+    *g.proto().add_sparse_initializer() = std::move(sparse);
+    g.invalidate();
+    stored = sparse_bytes;
+    stats.count("sparse_initializers");
+    return "sparse";
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Pass> make_prune_magnitude_pass() { return std::make_unique<PruneMagnitudePass>(); }
+
+}  // namespace compress

@@ -1,0 +1,454 @@
+#include <compress/model.h>
+#include <compress/pass.h>
+#include <compress/tensor.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+
+#include "passes/passes.h"
+#include "testing/builders.h"
+
+namespace compress {
+namespace {
+
+// Outputs on kept channels are the same computation in another order: float rounding only.
+constexpr float kTolerance = 1e-4f;
+
+struct Tensor {
+  std::vector<int64_t> dims;
+  std::vector<float> v;
+  int64_t size() const {
+    int64_t n = 1;
+    for (auto d : dims) n *= d;
+    return n;
+  }
+};
+
+// A tiny reference evaluator for the ops the tests use (NCHW, stride 1, symmetric pads).
+class Eval {
+ public:
+  explicit Eval(Model& m) {
+    for (const auto& t : m.proto().graph().initializer()) values_[t.name()] = {{t.dims().begin(), t.dims().end()}, to_floats(t)};
+    for (const auto& n : m.proto().graph().node())
+      if (n.op_type() == "Constant") {
+        const auto& t = n.attribute(0).t();
+        values_[n.output(0)] = {{t.dims().begin(), t.dims().end()}, to_floats(t)};
+      }
+    model_ = &m;
+  }
+  Tensor run(const Tensor& x, const std::string& out) {
+    values_[model_->proto().graph().input(0).name()] = x;
+    for (const auto& n : model_->proto().graph().node()) {
+      if (n.op_type() == "Constant") continue;
+      values_[n.output(0)] = node(n);
+    }
+    return values_.at(out);
+  }
+
+ private:
+  const Tensor& in(const onnx::NodeProto& n, int i) { return values_.at(n.input(i)); }
+  static int64_t attr(const onnx::NodeProto& n, const std::string& name, int64_t fallback) {
+    for (const auto& a : n.attribute())
+      if (a.name() == name) return a.ints_size() ? a.ints(0) : a.i();
+    return fallback;
+  }
+  Tensor node(const onnx::NodeProto& n) {
+    const std::string& op = n.op_type();
+    if (op == "Relu") {
+      Tensor t = in(n, 0);
+      for (auto& v : t.v) v = std::max(v, 0.0f);
+      return t;
+    }
+    if (op == "Add" || op == "Mul") {  // same shape, or b broadcast along axis 1 ([C,1,1] / [C])
+      Tensor a = in(n, 0);
+      const Tensor& b = in(n, 1);
+      const int64_t c = a.dims.size() > 1 ? a.dims[1] : a.dims[0];
+      const int64_t inner = a.size() / a.dims[0] / c;
+      for (int64_t i = 0; i < a.size(); ++i) {
+        const float bv = b.size() == a.size() ? b.v[i] : b.size() == 1 ? b.v[0] : b.v[(i / inner) % c];
+        a.v[i] = op == "Add" ? a.v[i] + bv : a.v[i] * bv;
+      }
+      return a;
+    }
+    if (op == "BatchNormalization") {
+      Tensor t = in(n, 0);
+      const auto &s = in(n, 1).v, &b = in(n, 2).v, &m = in(n, 3).v, &var = in(n, 4).v;
+      const int64_t c = t.dims[1], inner = t.size() / t.dims[0] / c;
+      for (int64_t i = 0; i < t.size(); ++i) {
+        const int64_t k = (i / inner) % c;
+        t.v[i] = (t.v[i] - m[k]) / std::sqrt(var[k] + 1e-5f) * s[k] + b[k];
+      }
+      return t;
+    }
+    if (op == "GlobalAveragePool") {
+      const Tensor& x = in(n, 0);
+      Tensor t{{x.dims[0], x.dims[1], 1, 1}, {}};
+      const int64_t inner = x.dims[2] * x.dims[3];
+      for (int64_t i = 0; i < x.dims[0] * x.dims[1]; ++i) {
+        float s = 0;
+        for (int64_t j = 0; j < inner; ++j) s += x.v[i * inner + j];
+        t.v.push_back(s / static_cast<float>(inner));
+      }
+      return t;
+    }
+    if (op == "Flatten") {
+      Tensor t = in(n, 0);
+      t.dims = {t.dims[0], t.size() / t.dims[0]};
+      return t;
+    }
+    if (op == "Concat") {  // axis 1 of NCHW
+      const Tensor &a = in(n, 0), &b = in(n, 1);
+      Tensor t{a.dims, {}};
+      t.dims[1] += b.dims[1];
+      const int64_t inner = a.dims[2] * a.dims[3];
+      for (int64_t i = 0; i < a.dims[0]; ++i) {
+        t.v.insert(t.v.end(), a.v.begin() + i * a.dims[1] * inner, a.v.begin() + (i + 1) * a.dims[1] * inner);
+        t.v.insert(t.v.end(), b.v.begin() + i * b.dims[1] * inner, b.v.begin() + (i + 1) * b.dims[1] * inner);
+      }
+      return t;
+    }
+    if (op == "MatMul" || op == "Gemm") {
+      const Tensor &a = in(n, 0), &w = in(n, 1);
+      const bool tb = op == "Gemm" && attr(n, "transB", 0);
+      const int64_t m = a.dims[0], k = a.dims[1], nn = tb ? w.dims[0] : w.dims[1];
+      Tensor t{{m, nn}, std::vector<float>(static_cast<size_t>(m * nn), 0.0f)};
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < nn; ++j) {
+          float s = 0;
+          for (int64_t q = 0; q < k; ++q) s += a.v[i * k + q] * (tb ? w.v[j * k + q] : w.v[q * nn + j]);
+          if (op == "Gemm" && n.input_size() > 2) s += in(n, 2).v[j];
+          t.v[i * nn + j] = s;
+        }
+      return t;
+    }
+    if (op == "Conv") {
+      const Tensor &x = in(n, 0), &w = in(n, 1);
+      const int64_t group = attr(n, "group", 1), pad = attr(n, "pads", 0);
+      const int64_t N = x.dims[0], C = x.dims[1], H = x.dims[2], W = x.dims[3];
+      const int64_t O = w.dims[0], cg = w.dims[1], kh = w.dims[2], kw = w.dims[3];
+      const int64_t oh = H + 2 * pad - kh + 1, ow = W + 2 * pad - kw + 1;
+      Tensor t{{N, O, oh, ow}, std::vector<float>(static_cast<size_t>(N * O * oh * ow), 0.0f)};
+      const int64_t opg = O / group;
+      for (int64_t b = 0; b < N; ++b)
+        for (int64_t o = 0; o < O; ++o)
+          for (int64_t y = 0; y < oh; ++y)
+            for (int64_t z = 0; z < ow; ++z) {
+              float s = n.input_size() > 2 ? in(n, 2).v[o] : 0.0f;
+              for (int64_t c = 0; c < cg; ++c) {
+                const int64_t ci = (o / opg) * cg + c;
+                for (int64_t i = 0; i < kh; ++i)
+                  for (int64_t j = 0; j < kw; ++j) {
+                    const int64_t yy = y + i - pad, zz = z + j - pad;
+                    if (yy < 0 || zz < 0 || yy >= H || zz >= W) continue;
+                    s += x.v[((b * C + ci) * H + yy) * W + zz] * w.v[((o * cg + c) * kh + i) * kw + j];
+                  }
+              }
+              t.v[((b * O + o) * oh + y) * ow + z] = s;
+            }
+      return t;
+    }
+    throw std::runtime_error("eval: op " + op);
+  }
+
+  Model* model_ = nullptr;
+  std::map<std::string, Tensor> values_;
+};
+
+PassStats run_pass(Model& m, std::map<std::string, std::string> options = {}) {
+  auto pass = make_prune_channels_pass();
+  std::map<std::string, std::string> values = {{"ratio", "0.25"}, {"scope", "layer"}, {"max-ratio", "0.75"},
+                                               {"criterion", "l1"}, {"round-to", "1"}, {"exclude", "[]"}};
+  for (auto& [k, v] : options) values[k] = v;
+  return pass->run(m, PassContext(PassOptions(values), {}));
+}
+
+// A random tensor whose slices `zero` along axis 0 (or `axis`) are zero.
+TensorProto weight(const std::string& name, const std::vector<int64_t>& dims, uint32_t seed,
+                   const std::vector<int64_t>& zero, int64_t axis = 0, float offset = 0.0f) {
+  TensorProto t = testing::random_tensor(name, dims, seed);
+  auto v = to_floats(t);
+  int64_t inner = 1;
+  for (size_t d = axis + 1; d < dims.size(); ++d) inner *= dims[d];
+  for (size_t i = 0; i < v.size(); ++i) {
+    v[i] += offset;
+    const int64_t c = (static_cast<int64_t>(i) / inner) % dims[axis];
+    if (std::find(zero.begin(), zero.end(), c) != zero.end()) v[i] = 0.0f;
+  }
+  return make_float_tensor(name, dims, v);
+}
+
+std::vector<int64_t> dims(Model& m, const std::string& name) {
+  for (const auto& t : m.proto().graph().initializer())
+    if (t.name() == name) return {t.dims().begin(), t.dims().end()};
+  return {};
+}
+
+Tensor input(const std::vector<int64_t>& d, uint32_t seed) {
+  auto t = testing::random_tensor("x", d, seed);
+  return {d, to_floats(t)};
+}
+
+void expect_close(const Tensor& a, const Tensor& b) {
+  ASSERT_EQ(a.dims, b.dims);
+  for (size_t i = 0; i < a.v.size(); ++i) ASSERT_NEAR(a.v[i], b.v[i], kTolerance) << i;
+}
+
+TEST(PruneChannels, ConvBnReluConvRemovesZeroChannelsExactly) {
+  // Channels 1 and 5 of conv1 are zero with zero bias and BN beta/mean: they contribute nothing.
+  auto bn_zero = [](const std::string& name, std::vector<float> v) { return make_float_tensor(name, {8}, v); };
+  Model m = testing::model_with_weights(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 2, 5, 5] x) => (float[1, 4, 5, 5] y) {
+  c1 = Conv <pads = [1, 1, 1, 1]> (x, w1, b1)
+  n1 = BatchNormalization (c1, s, beta, mean, var)
+  r1 = Relu (n1)
+  y = Conv (r1, w2)
+}
+)",
+                                        {weight("w1", {8, 2, 3, 3}, 1, {1, 5}), weight("b1", {8}, 2, {1, 5}),
+                                         bn_zero("s", {1, 2, 1, 1, 1, 1.5, 1, 1}),
+                                         bn_zero("beta", {0.1f, 0, 0.2f, 0.1f, 0, 0, 0.3f, 0}),
+                                         bn_zero("mean", {0.1f, 0, 0.1f, 0, 0.2f, 0, 0, 0.1f}),
+                                         bn_zero("var", {1, 2, 1, 1, 1, 1, 1, 0.5f}), testing::random_tensor("w2", {4, 8, 1, 1}, 3)});
+  const Tensor x = input({1, 2, 5, 5}, 9);
+  const Tensor before = Eval(m).run(x, "y");
+  const PassStats stats = run_pass(m);
+  EXPECT_EQ(stats.counters.at("pruned_channels"), 2);
+  EXPECT_EQ(dims(m, "w1"), (std::vector<int64_t>{6, 2, 3, 3}));
+  EXPECT_EQ(dims(m, "b1"), (std::vector<int64_t>{6}));
+  EXPECT_EQ(dims(m, "var"), (std::vector<int64_t>{6}));
+  EXPECT_EQ(dims(m, "w2"), (std::vector<int64_t>{4, 6, 1, 1}));
+  m.check();
+  expect_close(Eval(m).run(x, "y"), before);
+}
+
+TEST(PruneChannels, ResidualAddPrunesBothBranchesTogether) {
+  Model m = testing::model_with_weights(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 4, 3, 3] x) => (float[1, 3, 3, 3] y) {
+  a = Conv (x, wa)
+  b = Conv (x, wb)
+  s = Add (a, b)
+  r = Relu (s)
+  y = Conv (r, wc)
+}
+)",
+                                        {weight("wa", {8, 4, 1, 1}, 1, {2, 6}), weight("wb", {8, 4, 1, 1}, 2, {2, 6}),
+                                         testing::random_tensor("wc", {3, 8, 1, 1}, 3)});
+  const Tensor x = input({1, 4, 3, 3}, 4);
+  const Tensor before = Eval(m).run(x, "y");
+  const PassStats stats = run_pass(m);
+  EXPECT_EQ(stats.counters.at("pruned_groups"), 1);
+  EXPECT_EQ(dims(m, "wa"), (std::vector<int64_t>{6, 4, 1, 1}));
+  EXPECT_EQ(dims(m, "wb"), (std::vector<int64_t>{6, 4, 1, 1}));
+  EXPECT_EQ(dims(m, "wc"), (std::vector<int64_t>{3, 6, 1, 1}));
+  m.check();
+  expect_close(Eval(m).run(x, "y"), before);
+}
+
+TEST(PruneChannels, ConcatSlicesEachPartAtItsOffset) {
+  Model m = testing::model_with_weights(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 3, 3, 3] x) => (float[1, 2, 3, 3] y) {
+  a = Conv (x, wa)
+  b = Conv (x, wb, bb)
+  k = Concat <axis = 1> (a, b)
+  y = Conv (k, wc)
+}
+)",
+                                        {weight("wa", {8, 3, 1, 1}, 1, {0, 3}), weight("wb", {4, 3, 1, 1}, 2, {1}),
+                                         weight("bb", {4}, 5, {1}), testing::random_tensor("wc", {2, 12, 1, 1}, 3)});
+  const Tensor x = input({1, 3, 3, 3}, 4);
+  const Tensor before = Eval(m).run(x, "y");
+  run_pass(m);
+  EXPECT_EQ(dims(m, "wa"), (std::vector<int64_t>{6, 3, 1, 1}));
+  EXPECT_EQ(dims(m, "wb"), (std::vector<int64_t>{3, 3, 1, 1}));
+  EXPECT_EQ(dims(m, "bb"), (std::vector<int64_t>{3}));
+  EXPECT_EQ(dims(m, "wc"), (std::vector<int64_t>{2, 9, 1, 1}));
+  m.check();
+  expect_close(Eval(m).run(x, "y"), before);
+}
+
+TEST(PruneChannels, FlattenIntoGemmDropsBlocksOfFeatures) {
+  Model m = testing::model_with_weights(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 2, 3, 3] x) => (float[1, 5] y) {
+  c = Conv (x, w, b)
+  r = Relu (c)
+  f = Flatten (r)
+  y = Gemm <transB = 1> (f, fw, fb)
+}
+)",
+                                        {weight("w", {4, 2, 1, 1}, 1, {2}), weight("b", {4}, 2, {2}),
+                                         testing::random_tensor("fw", {5, 36}, 3), testing::random_tensor("fb", {5}, 4)});
+  const Tensor x = input({1, 2, 3, 3}, 4);
+  const Tensor before = Eval(m).run(x, "y");
+  run_pass(m);
+  EXPECT_EQ(dims(m, "w"), (std::vector<int64_t>{3, 2, 1, 1}));
+  EXPECT_EQ(dims(m, "fw"), (std::vector<int64_t>{5, 27}));
+  m.check();
+  expect_close(Eval(m).run(x, "y"), before);
+}
+
+TEST(PruneChannels, MatMulChainWithBiasAndDepthwiseLikeGap) {
+  Model m = testing::model_with_weights(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[2, 8] x) => (float[2, 4] y) {
+  h = MatMul (x, w1)
+  hb = Add (h, b1)
+  r = Relu (hb)
+  y = MatMul (r, w2)
+}
+)",
+                                        {weight("w1", {8, 16}, 1, {0, 5, 9, 15}, 1), weight("b1", {16}, 2, {0, 5, 9, 15}),
+                                         testing::random_tensor("w2", {16, 4}, 3)});
+  const Tensor x = input({2, 8}, 4);
+  const Tensor before = Eval(m).run(x, "y");
+  run_pass(m);
+  EXPECT_EQ(dims(m, "w1"), (std::vector<int64_t>{8, 12}));
+  EXPECT_EQ(dims(m, "b1"), (std::vector<int64_t>{12}));
+  EXPECT_EQ(dims(m, "w2"), (std::vector<int64_t>{12, 4}));
+  m.check();
+  expect_close(Eval(m).run(x, "y"), before);
+}
+
+TEST(PruneChannels, DepthwiseConvPassesChannelsThrough) {
+  Model m = testing::model_with_weights(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 2, 4, 4] x) => (float[1, 3, 4, 4] y) {
+  a = Conv (x, w1)
+  d = Conv <group = 8, pads = [1, 1, 1, 1]> (a, wd, bd)
+  y = Conv (d, w2)
+}
+)",
+                                        {weight("w1", {8, 2, 1, 1}, 1, {3, 4}), testing::random_tensor("wd", {8, 1, 3, 3}, 2),
+                                         weight("bd", {8}, 5, {3, 4}), testing::random_tensor("w2", {3, 8, 1, 1}, 3)});
+  const Tensor x = input({1, 2, 4, 4}, 4);
+  const Tensor before = Eval(m).run(x, "y");
+  run_pass(m);
+  EXPECT_EQ(dims(m, "wd"), (std::vector<int64_t>{6, 1, 3, 3}));
+  EXPECT_EQ(dims(m, "w2"), (std::vector<int64_t>{3, 6, 1, 1}));
+  m.check();
+  expect_close(Eval(m).run(x, "y"), before);
+}
+
+const char* kTwoConvs = R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 2, 3, 3] x) => (float[1, 3, 3, 3] y) {
+  a = Conv (x, w1)
+  y = Conv (a, w2)
+}
+)";
+
+TEST(PruneChannels, GlobalScopeRoundToAndCap) {
+  Model m = testing::model_with_weights(kTwoConvs, {testing::random_tensor("w1", {16, 2, 1, 1}, 1),
+                                                    testing::random_tensor("w2", {3, 16, 1, 1}, 2)});
+  run_pass(m, {{"ratio", "0.6"}, {"round-to", "8"}});  // keep 16 - 10 = 6, rounded up to 8
+  EXPECT_EQ(dims(m, "w1"), (std::vector<int64_t>{8, 2, 1, 1}));
+  Model g = testing::model_with_weights(kTwoConvs, {testing::random_tensor("w1", {16, 2, 1, 1}, 1),
+                                                    testing::random_tensor("w2", {3, 16, 1, 1}, 2)});
+  run_pass(g, {{"ratio", "0.9"}, {"scope", "global"}, {"max-ratio", "0.5"}});  // capped at 8 of 16
+  EXPECT_EQ(dims(g, "w1"), (std::vector<int64_t>{8, 2, 1, 1}));
+  g.check();
+}
+
+// Each reason leaves the model byte-identical.
+void expect_untouched(const std::string& text, const std::vector<TensorProto>& weights, const std::string& reason,
+                      std::map<std::string, std::string> options = {}) {
+  Model m = testing::model_with_weights(text, weights);
+  const std::string bytes = m.serialize();
+  const PassStats stats = run_pass(m, options);
+  EXPECT_GE(stats.counters.count("skipped." + reason), 1u) << reason;
+  EXPECT_EQ(stats.counters.count("pruned_channels"), 0u) << reason;
+  EXPECT_EQ(m.serialize(), bytes) << reason;
+}
+
+TEST(PruneChannels, SkipReasonsLeaveTheModelUnchanged) {
+  const auto w1 = testing::random_tensor("w1", {8, 2, 1, 1}, 1);
+  expect_untouched(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 2, 3, 3] x) => (float[1, 8, 3, 3] y) {
+  y = Conv (x, w1)
+}
+)", {w1}, "reaches_graph_output");
+  expect_untouched(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 2, 3, 3] x) => (float[1, 3, 3, 8] y) {
+  a = Conv (x, w1)
+  y = Transpose <perm = [0, 2, 3, 1]> (a)
+}
+)", {w1}, "unsupported_consumer:Transpose");
+  expect_untouched(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 2, 3, 3] x, float[1, 8, 3, 3] z) => (float[1, 3, 3, 3] y) {
+  a = Conv (x, w1)
+  s = Add (a, z)
+  y = Conv (s, w2)
+}
+)", {w1, testing::random_tensor("w2", {3, 8, 1, 1}, 2)}, "joined_with_unprunable_value");
+  expect_untouched(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 2, 3, 3] x) => (float[1, 4, 3, 3] y) {
+  a = Conv (x, w1)
+  y = Conv <group = 2> (a, w2)
+}
+)", {w1, testing::random_tensor("w2", {4, 4, 1, 1}, 2)}, "grouped_conv");
+  expect_untouched(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 2, 3, 3] x) => (float[1, 3, 3, 3] y) {
+  a = Conv (x, w1)
+  r = Relu (a)
+  y = Conv (r, w2)
+}
+)", {w1, testing::random_tensor("w2", {3, 8, 1, 1}, 2)}, "consumer_excluded", {{"exclude", "[Relu]"}});
+  expect_untouched(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 2, 3, 3] x, bool c) => (float[1, 3, 3, 3] y) {
+  a = Conv (x, w1)
+  y = If (c) <then_branch = t () => (float[1, 3, 3, 3] o) { o = Conv (a, w2) },
+              else_branch = e () => (float[1, 3, 3, 3] o2) { o2 = Conv (a, w2) }>
+}
+)", {w1, testing::random_tensor("w2", {3, 8, 1, 1}, 2)}, "read_by_subgraph");
+  // A producer weight shared by two nodes.
+  expect_untouched(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 8, 3, 3] x) => (float[1, 8, 3, 3] y) {
+  a = Conv (x, w)
+  y = Conv (a, w)
+}
+)", {testing::random_tensor("w", {8, 8, 1, 1}, 1)}, "weight_parameter_shared");
+}
+
+TEST(PruneChannels, ConstantNodeWeightsArePruned) {
+  Model m = testing::model_with_weights(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[2, 4] x) => (float[2, 2] y) {
+  h = MatMul (x, w1)
+  y = MatMul (h, w2)
+}
+)", {});
+  // Move w1 into a Constant node in front of the MatMuls.
+  auto* g = m.proto().mutable_graph();
+  onnx::NodeProto c;
+  c.set_op_type("Constant");
+  c.add_output("w1");
+  auto* a = c.add_attribute();
+  a->set_name("value");
+  a->set_type(onnx::AttributeProto::TENSOR);
+  *a->mutable_t() = weight("", {4, 8}, 1, {2, 7}, 1);
+  *g->add_node() = c;
+  for (int i = g->node_size() - 1; i > 0; --i) g->mutable_node()->SwapElements(i, i - 1);
+  *g->add_initializer() = testing::random_tensor("w2", {8, 2}, 2);
+  m.invalidate();
+  const Tensor x = input({2, 4}, 4);
+  const Tensor before = Eval(m).run(x, "y");
+  run_pass(m);
+  EXPECT_EQ(m.proto().graph().node(0).attribute(0).t().dims(1), 6);
+  EXPECT_EQ(dims(m, "w2"), (std::vector<int64_t>{6, 2}));
+  m.check();
+  expect_close(Eval(m).run(x, "y"), before);
+}
+
+}  // namespace
+}  // namespace compress
