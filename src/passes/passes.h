@@ -8,5 +8,7 @@
 namespace compress {
 
 std::unique_ptr<Pass> make_cleanup_pass();
+std::unique_ptr<Pass> make_fp16_pass();
+std::unique_ptr<Pass> make_quantize_int4_pass();
 
 }  // namespace compress

@@ -7,6 +7,8 @@ namespace compress {
 
 void register_builtin_passes(PassRegistry& registry) {
   registry.add([] { return make_cleanup_pass(); });
+  registry.add([] { return make_fp16_pass(); });
+  registry.add([] { return make_quantize_int4_pass(); });
 }
 
 }  // namespace compress
