@@ -15,9 +15,9 @@
 // subgraph interfaces always stay float32. Shape arithmetic: a node whose non-constant inputs all derive
 // from Shape/Size stays float32 (float16 cannot hold sizes above 2048 exactly).
 // Values beyond float16's range are clamped to +-65504 and counted (stats: clamped_values).
-// Default block list: ops ONNX Runtime's CPU provider has no float16 kernel for (checked with
-// onnxruntime-node 1.30 on the bundled and cached models; see kDefaultBlockOps) plus ops that must stay
-// float32 (Resize/Range/shape math, NonMaxSuppression, TopK, random generators, quantization ops, RNNs).
+// BatchNormalization mean/variance stay float32 in both modes (tiny variances underflow float16).
+// Default block list (kDefaultBlockOps): ops that must stay float32 (Resize/Range, NonMaxSuppression,
+// TopK, random generators, quantization ops, RNNs); shape math is detected separately.
 // Options: keep-io-types (true), block-ops (list, defaults below), weights-only (false), exclude.
 #include <compress/error.h>
 #include <compress/tensor.h>
@@ -34,17 +34,14 @@ namespace compress {
 
 namespace {
 
-// Ops kept float32 by default. Each has no float16 CPU kernel in ONNX Runtime 1.30, or must stay
-// float32 for correctness (shape/index math, random, quantization, recurrent state).
+// Ops kept float32 by default: they must stay float32 for correctness (coordinates, sizes, indices,
+// scores, random draws, quantization parameters, recurrent state accumulated over time). Ops merely lacking
+// a float16 CPU kernel are not listed: ONNX Runtime's InsertCastTransformer runs those in float32 itself
+// (checked with onnxruntime-node 1.30: every model here loads and runs with block-ops=[]).
 const char* const kDefaultBlockOps =
-    "[Add,ArgMax,ArgMin,AveragePool,BatchNormalization,Bernoulli,Ceil,Clip,Conv,ConvTranspose,Cos,CumSum,"
-    "DequantizeLinear,Div,DynamicQuantizeLinear,Einsum,Elu,Erf,Exp,EyeLike,Floor,GRU,Gemm,GlobalAveragePool,"
-    "GlobalMaxPool,HardSigmoid,HardSwish,InstanceNormalization,LRN,LSTM,LayerNormalization,LeakyRelu,Log,"
-    "LogSoftmax,MatMul,Max,MaxPool,Mean,Min,Mod,Mul,Multinomial,Neg,NonMaxSuppression,Pow,PRelu,"
-    "QuantizeLinear,RNN,RandomNormal,RandomNormalLike,RandomUniform,RandomUniformLike,Range,Reciprocal,"
-    "ReduceL2,ReduceLogSumExp,ReduceMax,ReduceMean,ReduceMin,ReduceProd,ReduceSum,ReduceSumSquare,Relu,"
-    "Resize,RoiAlign,Round,Selu,Sigmoid,Sign,Sin,Softmax,Softplus,Softsign,Sqrt,Sub,Sum,Tanh,ThresholdedRelu,"
-    "TopK,Upsample]";
+    "[Resize,Upsample,Range,NonMaxSuppression,TopK,RoiAlign,CumSum,RandomNormal,RandomNormalLike,RandomUniform,"
+    "RandomUniformLike,Multinomial,Bernoulli,EyeLike,QuantizeLinear,DequantizeLinear,DynamicQuantizeLinear,"
+    "LSTM,GRU,RNN]";
 
 const std::set<std::string> kSubgraphOps = {"If", "Loop", "Scan"};
 
@@ -130,7 +127,7 @@ class Fp16Pass final : public Pass {
             "float32 weights and compute to float16 (Casts around blocked ops), or weights-only storage",
             {{"keep-io-types", OptionSpec::Type::kBool, "true", "model float inputs/outputs stay float32 via Cast"},
              {"block-ops", OptionSpec::Type::kList, kDefaultBlockOps,
-              "op types that stay float32 (default: no float16 CPU kernel in ONNX Runtime, or must be float32)"},
+              "op types that stay float32 (default: ops that must stay float32: coordinates, indices, random, RNN state)"},
              {"weights-only", OptionSpec::Type::kBool, "false",
               "store weights as float16 with a Cast back to float32 after each; compute stays float32"},
              {"exclude", OptionSpec::Type::kList, "[]", "node names or op types (globs) to keep float32"}}};
@@ -168,6 +165,14 @@ class Fp16Pass final : public Pass {
     return false;
   }
 
+  // BatchNormalization mean/variance: variances below float16's smallest subnormal (6e-8) would become
+  // 0 and blow up x / sqrt(var + eps); they stay float32 (PP-OCRv4 det: cosine 0.02 otherwise).
+  static bool batchnorm_statistics(Graph& graph, const std::string& value) {
+    for (const auto& use : graph.consumers(value))
+      if (use.node->op_type() == "BatchNormalization" && use.input_index >= 3) return true;
+    return false;
+  }
+
   static void weights_only(Model& model, const PassContext& context, PassStats& stats) {
     for (Graph* graph : model.all_graphs()) {
       std::vector<std::pair<const NodeProto*, NodeProto>> casts;
@@ -181,6 +186,10 @@ class Fp16Pass final : public Pass {
         }
         if (excluded_reader(*graph, t.name(), context)) {
           stats.skip(t.name(), "excluded");
+          continue;
+        }
+        if (batchnorm_statistics(*graph, t.name())) {
+          stats.skip(t.name(), "batchnorm_statistics");
           continue;
         }
         const std::string original = t.name(), stored = model.unique_name(original + "_fp16");
@@ -201,6 +210,10 @@ class Fp16Pass final : public Pass {
           if (a.name() != "value" || a.t().data_type() != TensorProto::FLOAT) continue;
           if (excluded_reader(*graph, n.output(0), context) || context.is_excluded(n)) {
             stats.skip(n.output(0), "excluded");
+            continue;
+          }
+          if (batchnorm_statistics(*graph, n.output(0))) {
+            stats.skip(n.output(0), "batchnorm_statistics");
             continue;
           }
           const std::string original = n.output(0), stored = model.unique_name(original + "_fp16");
@@ -286,6 +299,7 @@ class Fp16Pass final : public Pass {
         else if (kSubgraphOps.count(n.op_type())) reason = "";  // body converted inside; not a skip
         else if (!known) reason = "type_unknown";
         else if (blocked.count(n.op_type())) reason = "blocked_op";
+        else if (n.op_type() == "BatchNormalization") reason = "batchnorm_statistics";
         else if (context.is_excluded(n)) reason = "excluded";
         else if (n.op_type() != "Shape" && n.op_type() != "Size" && n.output_size() > 0 && shape_derived.count(n.output(0)))
           reason = "shape_arithmetic";
