@@ -11,5 +11,7 @@ std::unique_ptr<Pass> make_cleanup_pass();
 std::unique_ptr<Pass> make_quantize_int8_pass();
 std::unique_ptr<Pass> make_prune_magnitude_pass();
 std::unique_ptr<Pass> make_prune_channels_pass();
+std::unique_ptr<Pass> make_fp16_pass();
+std::unique_ptr<Pass> make_quantize_int4_pass();
 
 }  // namespace compress

@@ -10,6 +10,8 @@ void register_builtin_passes(PassRegistry& registry) {
   registry.add([] { return make_quantize_int8_pass(); });
   registry.add([] { return make_prune_magnitude_pass(); });
   registry.add([] { return make_prune_channels_pass(); });
+  registry.add([] { return make_fp16_pass(); });
+  registry.add([] { return make_quantize_int4_pass(); });
 }
 
 }  // namespace compress
