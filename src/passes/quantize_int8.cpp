@@ -61,6 +61,9 @@ struct Settings {
   bool per_channel = true;
   bool symmetric = true;
   bool reduce_range = false;
+  // Old opsets the version converter cannot raise: dequantize with Cast -> [Sub] -> Mul instead of
+  // DequantizeLinear (same values, valid at any opset).
+  bool emulate_dequantize = false;
 };
 
 // One stored form of one constant: the same tensor can be needed as DequantizeLinear input and as
@@ -136,14 +139,23 @@ class QuantizeInt8Pass final : public Pass {
     for (const auto& e : encodings) per_axis_dq = per_axis_dq || (e.format == Format::kDequantize && e.axis >= 0);
     const int64_t needed = (!s.dynamic || per_axis_dq) ? 13 : 11;
     if (model.opset("") < needed) {
-      // The version converter rebuilds the proto: select again on the converted model.
-      model.require_opset("", needed);
-      stats = PassStats{};
-      refs.clear();
-      rewrites.clear();
-      encodings.clear();
-      select(model, context, s, min_elements, stats, refs, rewrites, encodings);
-      stats.warnings.push_back("raised the default opset to " + std::to_string(needed));
+      const int64_t original = model.opset("");
+      try {
+        model.require_opset("", needed);
+        // The version converter rebuilds the proto: select again on the converted model.
+        stats = PassStats{};
+        refs.clear();
+        rewrites.clear();
+        encodings.clear();
+        select(model, context, s, min_elements, stats, refs, rewrites, encodings);
+        stats.warnings.push_back("raised the default opset from " + std::to_string(original) + " to " +
+                                 std::to_string(needed));
+      } catch (const Error& e) {
+        if (s.dynamic || e.code() != ExitCode::kUnsupported) throw;
+        s.emulate_dequantize = true;  // the model is unchanged: the selection still holds
+        stats.warnings.push_back(std::string(e.what()) + "; dequantizing with Cast and Mul instead");
+        stats.count("emulated_dequantize");
+      }
     }
     apply(model, s, stats, rewrites, encodings);
     return stats;
@@ -274,6 +286,9 @@ class QuantizeInt8Pass final : public Pass {
       if (e.format == Format::kConvInteger) {
         param_dims.assign(dims.size(), 1);
         param_dims[1] = channels;
+      } else if (s.emulate_dequantize) {
+        param_dims.assign(stored_dims.size(), 1);  // broadcasts along the channel axis in Mul/Sub
+        param_dims[static_cast<size_t>(e.axis)] = channels;
       } else {
         param_dims = {channels};
       }
@@ -306,7 +321,10 @@ class QuantizeInt8Pass final : public Pass {
         zp_dims = param_dims;
         for (const auto& p : q.params) zps.push_back(p.zero_point);
       }
-      if (grid.is_signed) {
+      if (s.emulate_dequantize && e.format == Format::kDequantize) {
+        std::vector<float> z(zps.begin(), zps.end());  // Sub needs the Cast's float type
+        e.owner->add_initializer(make_float_tensor(e.zero_point, zp_dims, z));
+      } else if (grid.is_signed) {
         std::vector<int8_t> z(zps.begin(), zps.end());
         e.owner->add_initializer(make_int8_tensor(e.zero_point, zp_dims, z));
       } else {
@@ -348,6 +366,23 @@ class QuantizeInt8Pass final : public Pass {
     return n;
   }
 
+  // (q - zp) * s as Cast -> [Sub] -> Mul, for opsets without per-axis DequantizeLinear.
+  static void emit_cast_dequantize(Model& model, const Encoding& e) {
+    const std::string casted = model.unique_name(e.value + "_cast");
+    NodeProto cast = make_node(model, "Cast", e.value + "_Cast", {e.quantized}, {casted});
+    auto* to = cast.add_attribute();
+    to->set_name("to");
+    to->set_type(onnx::AttributeProto::INT);
+    to->set_i(TensorProto::FLOAT);
+    e.owner->add_node(std::move(cast));
+    std::string centered = casted;
+    if (!e.zero_point.empty()) {
+      centered = model.unique_name(e.value + "_centered");
+      e.owner->add_node(make_node(model, "Sub", e.value + "_Sub", {casted, e.zero_point}, {centered}));
+    }
+    e.owner->add_node(make_node(model, "Mul", e.value + "_Mul", {centered, e.scale}, {e.dequantized}));
+  }
+
   static void apply(Model& model, const Settings& s, PassStats& stats, const std::vector<Rewrite>& rewrites,
                     std::vector<Encoding>& encodings) {
     std::vector<Graph*> touched;
@@ -359,6 +394,10 @@ class QuantizeInt8Pass final : public Pass {
       touch(e.owner);
       if (e.format != Format::kDequantize) continue;
       e.dequantized = model.unique_name(e.value + "_dequantized");
+      if (s.emulate_dequantize) {
+        emit_cast_dequantize(model, e);
+        continue;
+      }
       std::vector<std::string> inputs{e.quantized, e.scale};
       if (!e.zero_point.empty()) inputs.push_back(e.zero_point);
       NodeProto dq = make_node(model, "DequantizeLinear", e.value + "_DequantizeLinear", inputs, {e.dequantized});

@@ -727,5 +727,37 @@ g (int64[3] ids) => (float[3, 16] y) {
   expect_symmetric_int8(to_floats(table), {100, 16}, 0, *find_init(g, dq->input(0)), *find_init(g, dq->input(1)));
 }
 
+TEST(QuantizeInt8Emulation, OpsetTheConverterCannotRaiseDequantizesWithCastAndMul) {
+  // Softmax 12 -> 13 needs a known input rank; a Reshape to a runtime shape hides it from the converter.
+  const char* text = R"(
+<ir_version: 4, opset_import: ["" : 9]>
+g (float[N, 64] x, int64[2] s) => (float[N, 32] y) {
+  h = MatMul(x, w)
+  r = Reshape(h, s)
+  y = Softmax(r)
+}
+)";
+  Model m = testing::model_with_weights(text, {channel_scaled("w", {64, 32}, 1, 5)});
+  const std::vector<float> w = to_floats(m.proto().graph().initializer(0));
+  const PassStats stats = run_pass(m);
+  EXPECT_EQ(m.opset(), 9);
+  EXPECT_EQ(stats.counters.at("emulated_dequantize"), 1);
+  EXPECT_EQ(count_nodes(m.proto().graph(), "DequantizeLinear"), 0);
+  const NodeProto* mul = find_node(m.proto().graph(), "Mul");
+  ASSERT_NE(mul, nullptr);
+  const TensorProto* q = find_init(m.proto().graph(), "w_quantized");
+  const TensorProto* scale = find_init(m.proto().graph(), mul->input(1));
+  ASSERT_NE(q, nullptr);
+  ASSERT_NE(scale, nullptr);
+  EXPECT_EQ(dims_of(*scale), (std::vector<int64_t>{1, 32}));  // broadcasts along MatMul's N
+  const std::vector<float> qv = to_floats(*q), sv = to_floats(*scale);
+  for (int64_t k = 0; k < 64; ++k)
+    for (int64_t n = 0; n < 32; ++n) {
+      const float expected = std::nearbyint(w[k * 32 + n] / sv[n]);
+      EXPECT_EQ(qv[k * 32 + n], expected);
+    }
+  m.check();
+}
+
 }  // namespace
 }  // namespace compress
