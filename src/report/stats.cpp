@@ -86,6 +86,7 @@ struct Scope {
   std::unordered_map<std::string, ValueType> types;
   std::unordered_map<std::string, const onnx::TensorProto*> constants;
   std::unordered_map<std::string, const onnx::NodeProto*> producers;
+  std::unordered_map<std::string, const onnx::SparseTensorProto*> sparse;
 
   const ValueType* type(const std::string& name) const {
     for (const Scope* s = this; s; s = s->parent) {
@@ -99,6 +100,13 @@ struct Scope {
       auto it = s->constants.find(name);
       if (it != s->constants.end()) return it->second;
       if (s->producers.count(name)) return nullptr;
+    }
+    return nullptr;
+  }
+  const onnx::SparseTensorProto* sparse_constant(const std::string& name) const {
+    for (const Scope* s = this; s; s = s->parent) {
+      auto it = s->sparse.find(name);
+      if (it != s->sparse.end()) return it->second;
     }
     return nullptr;
   }
@@ -128,6 +136,10 @@ class StatsWalker {
     for (const auto& t : original.initializer()) {
       scope.types[t.name()] = from_tensor(t);
       if (!graph_inputs.count(t.name())) scope.constants[t.name()] = &t;
+    }
+    for (const auto& sp : original.sparse_initializer()) {
+      scope.types[sp.values().name()] = {sp.values().data_type(), {sp.dims().begin(), sp.dims().end()}, true};
+      scope.sparse[sp.values().name()] = &sp;
     }
     for (const auto& n : original.node()) {
       if (n.op_type() != "Constant") continue;
@@ -180,7 +192,7 @@ class StatsWalker {
     if (node.input_size() == 0) return false;
     for (const auto& in : node.input()) {
       if (in.empty()) continue;
-      if (scope.constant(in)) continue;
+      if (scope.constant(in) || scope.sparse_constant(in)) continue;
       const onnx::NodeProto* p = scope.producer(in);
       if (p && kPassThrough.count(p->op_type()) && feeds_compute_only(*p, scope)) continue;
       return false;
@@ -196,10 +208,25 @@ class StatsWalker {
     stats_.weight_bytes_by_dtype[dtype_name(t->data_type())] += bytes;
   }
 
+  // A sparse weight holds dims' worth of params; it costs its values plus its indices.
+  void add_sparse(const onnx::SparseTensorProto* sp, LayerStats& layer) {
+    if (!counted_.insert(&sp->values()).second || !is_weight_dtype(sp->values().data_type())) return;
+    int64_t dense = 1;
+    for (int64_t d : sp->dims()) dense *= d;
+    layer.params += dense;
+    const int64_t bytes = packed_bytes(sp->values()) + packed_bytes(sp->indices());
+    layer.weight_bytes += bytes;
+    stats_.weight_bytes_by_dtype[dtype_name(sp->values().data_type()) + "_sparse"] += bytes;
+  }
+
   void collect_constants(const std::string& value, const Scope& scope, LayerStats& layer, int depth) {
     if (value.empty() || depth > 8) return;
     if (const auto* t = scope.constant(value)) {
       add_constant(t, layer);
+      return;
+    }
+    if (const auto* sp = scope.sparse_constant(value)) {
+      add_sparse(sp, layer);
       return;
     }
     const onnx::NodeProto* p = scope.producer(value);

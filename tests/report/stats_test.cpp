@@ -84,6 +84,24 @@ g (bool cond, float[1, 4] x) => (float[1, 2] y) {
   EXPECT_EQ(s.op_counts.at("MatMul"), 2);
 }
 
+TEST(Stats, SparseInitializersCountDenseParamsAndStoredBytes) {
+  Model m = Model::parse_text(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 4] x) => (float[1, 3] y) { y = MatMul(x, w) }
+)");
+  auto* sp = m.proto().mutable_graph()->add_sparse_initializer();
+  for (int64_t d : {4, 3}) sp->add_dims(d);
+  const std::vector<float> values = {1.0f, 2.0f};
+  const std::vector<int64_t> indices = {0, 7};
+  *sp->mutable_values() = make_float_tensor("w", {2}, values);
+  *sp->mutable_indices() = make_int64_tensor("w_indices", {2}, indices);
+  const ModelStats s = compute_stats(m, {});
+  EXPECT_EQ(s.params, 12);
+  EXPECT_EQ(s.weight_bytes, 2 * 4 + 2 * 8);
+  EXPECT_EQ(s.weight_bytes_by_dtype.at("float32_sparse"), 24);
+  EXPECT_EQ(s.macs, 12);
+}
+
 TEST(Energy, UsesTheDocumentedConstants) {
   ModelStats s;
   s.macs_by_dtype = {{"float32", 1000000}, {"int8", 1000000}};
