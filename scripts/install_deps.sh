@@ -3,7 +3,7 @@
 set -euo pipefail
 packages=(
   cmake g++ make pkg-config
-  libonnx-dev libprotobuf-dev protobuf-compiler libeigen3-dev libcli11-dev libspdlog-dev
+  libonnx-dev libonnx-testdata libprotobuf-dev protobuf-compiler libeigen3-dev libcli11-dev libspdlog-dev
   nlohmann-json3-dev zlib1g-dev libgtest-dev libgmock-dev libbenchmark-dev
   python3-onnx python3-numpy python3-sklearn nodejs npm
 )

@@ -110,7 +110,9 @@ FileSize measure_files(const std::vector<std::filesystem::path>& files) {
     if (f.empty()) continue;
     std::ifstream in(f, std::ios::binary);
     if (!in) throw Error(ExitCode::kWriteFailed, f.string() + ": cannot read back");
-    std::vector<char> buf(deflate_size::kBlockBytes);
+    std::error_code ec;
+    const auto file_bytes = static_cast<size_t>(std::filesystem::file_size(f, ec));
+    std::vector<char> buf(std::min(deflate_size::kBlockBytes, ec ? deflate_size::kBlockBytes : file_bytes + 1));
     while (in) {
       in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
       const auto got = static_cast<size_t>(in.gcount());
