@@ -6,4 +6,4 @@ bash "$root/scripts/install_deps.sh"
 bash "$root/scripts/build.sh"
 mkdir -p "$root/build/demo"
 "$root/build/compress" "$root/models/digits_cnn.onnx" -o "$root/build/demo/digits_cnn.small.onnx" --force \
-  -p cleanup
+  -p cleanup,quantize-int8

@@ -36,8 +36,15 @@ struct ValueType {
   }
 };
 
+// Ops that, fed only by constants, compute a weight for their reader (dequantization, layout).
 const std::set<std::string> kPassThrough = {"DequantizeLinear", "Cast", "Transpose", "Reshape", "Identity",
-                                            "Unsqueeze", "Squeeze", "Flatten", "QuantizeLinear"};
+                                            "Unsqueeze", "Squeeze", "Flatten", "QuantizeLinear", "Mul", "Sub"};
+// Inputs from this index on are quantization parameters (scales, zero points): bytes, not params.
+int first_parameter_input(const std::string& op) {
+  if (op == "DequantizeLinear" || op == "QuantizeLinear" || op == "Mul" || op == "Sub") return 1;
+  if (op == "MatMulNBits") return 2;
+  return 1 << 30;
+}
 const std::set<std::string> kDataMovement = {
     "Reshape", "Transpose", "Concat", "Gather", "GatherElements", "GatherND", "Slice", "Split", "Squeeze",
     "Unsqueeze", "Flatten", "Identity", "Shape", "Size", "Constant", "ConstantOfShape", "Expand", "Tile",
@@ -200,9 +207,9 @@ class StatsWalker {
     return true;
   }
 
-  void add_constant(const onnx::TensorProto* t, LayerStats& layer) {
+  void add_constant(const onnx::TensorProto* t, LayerStats& layer, bool is_param) {
     if (!t || !counted_.insert(t).second || !is_weight_dtype(t->data_type())) return;
-    layer.params += element_count(*t);
+    if (is_param) layer.params += element_count(*t);
     const int64_t bytes = packed_bytes(*t);
     layer.weight_bytes += bytes;
     stats_.weight_bytes_by_dtype[dtype_name(t->data_type())] += bytes;
@@ -219,10 +226,11 @@ class StatsWalker {
     stats_.weight_bytes_by_dtype[dtype_name(sp->values().data_type()) + "_sparse"] += bytes;
   }
 
-  void collect_constants(const std::string& value, const Scope& scope, LayerStats& layer, int depth) {
+  void collect_constants(const std::string& value, const Scope& scope, LayerStats& layer, int depth,
+                         bool is_param) {
     if (value.empty() || depth > 8) return;
     if (const auto* t = scope.constant(value)) {
-      add_constant(t, layer);
+      add_constant(t, layer, is_param);
       return;
     }
     if (const auto* sp = scope.sparse_constant(value)) {
@@ -231,18 +239,20 @@ class StatsWalker {
     }
     const onnx::NodeProto* p = scope.producer(value);
     if (p && kPassThrough.count(p->op_type()) && feeds_compute_only(*p, scope))
-      for (const auto& in : p->input()) collect_constants(in, scope, layer, depth + 1);
+      for (int i = 0; i < p->input_size(); ++i)
+        collect_constants(p->input(i), scope, layer, depth + 1, is_param && i < first_parameter_input(p->op_type()));
   }
 
   void count_weights(const onnx::NodeProto& node, const Scope& scope, LayerStats& layer) {
-    const int64_t before = layer.params;
-    for (const auto& in : node.input()) collect_constants(in, scope, layer, 0);
-    if (node.op_type() == "MatMulNBits" && layer.params != before) {
-      // Packed blob bytes are not weights one by one: count K x N weights (+ scales/zero points).
-      const int64_t k = attr_int(node, "K", 0), n = attr_int(node, "N", 0);
-      const int64_t blob = node.input_size() > 1 && scope.constant(node.input(1)) ? element_count(*scope.constant(node.input(1))) : 0;
-      layer.params += k * n - blob;
-      if (blob) stats_.weight_bytes_by_dtype["uint8"] -= blob, stats_.weight_bytes_by_dtype["int4"] += blob;
+    const bool nbits = node.op_type() == "MatMulNBits";
+    // MatMulNBits packs two weights a byte: its blob and scales are bytes, K x N are the params.
+    for (int i = 0; i < node.input_size(); ++i) collect_constants(node.input(i), scope, layer, 0, !nbits);
+    if (nbits && node.input_size() > 1 && scope.constant(node.input(1))) {
+      layer.params += attr_int(node, "K", 0) * attr_int(node, "N", 0);
+      const int64_t blob = element_count(*scope.constant(node.input(1)));
+      stats_.weight_bytes_by_dtype["uint8"] -= blob;
+      stats_.weight_bytes_by_dtype["int4"] += blob;
+      if (stats_.weight_bytes_by_dtype["uint8"] == 0) stats_.weight_bytes_by_dtype.erase("uint8");
     }
   }
 
@@ -295,7 +305,7 @@ class StatsWalker {
         known = false;
       }
     } else if (op == "MatMulNBits") {
-      macs = out_elems * attr_int(node, "K", 0);
+      macs = out_elems * attr_int(node, "K", 0);  // out shape from the MatMul stand-in above
       known = out_elems > 0;
     } else if (op == "LSTM" || op == "GRU" || op == "RNN") {
       const int64_t gates = op == "LSTM" ? 4 : op == "GRU" ? 3 : 1;
@@ -371,11 +381,38 @@ void fix_input_shapes(onnx::GraphProto& g, const ShapeOverrides& shapes, std::ve
   }
 }
 
+// ONNX's shape inference has no schema for contrib ops; in the analysis copy, stand in a
+// shape-equivalent standard op so shapes keep flowing (MatMulNBits(A, ...) -> MatMul(A, [K, N])).
+void substitute_contrib_ops(onnx::GraphProto& g) {
+  for (auto& n : *g.mutable_node()) {
+    if (n.domain() == "com.microsoft" && n.op_type() == "MatMulNBits" && n.input_size() >= 1) {
+      const int64_t k = attr_int(n, "K", 0), cols = attr_int(n, "N", 0);
+      auto* stub = g.add_initializer();
+      stub->set_name(n.input_size() > 1 ? n.input(1) + "__as_matmul_weight" : n.name() + "__as_matmul_weight");
+      stub->set_data_type(onnx::TensorProto::FLOAT);
+      stub->add_dims(k);
+      stub->add_dims(cols);
+      const std::string a = n.input(0);
+      n.clear_input();
+      n.add_input(a);
+      n.add_input(stub->name());
+      n.clear_attribute();
+      n.set_domain("");
+      n.set_op_type("MatMul");
+    }
+    for (auto& attr : *n.mutable_attribute()) {
+      if (attr.has_g()) substitute_contrib_ops(*attr.mutable_g());
+      for (auto& sub : *attr.mutable_graphs()) substitute_contrib_ops(sub);
+    }
+  }
+}
+
 }  // namespace
 
 ModelStats compute_stats(const Model& model, const ShapeOverrides& shapes) {
   ModelStats stats;
   onnx::ModelProto copy = model.copy_without_large_data();
+  substitute_contrib_ops(*copy.mutable_graph());
   fix_input_shapes(*copy.mutable_graph(), shapes, stats.assumptions);
   try {
     onnx::shape_inference::InferShapes(copy, onnx::OpSchemaRegistry::Instance(),

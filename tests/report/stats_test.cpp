@@ -58,7 +58,7 @@ g (float[2, 4] x) => (float[2, 3] y) {
   const ModelStats s = compute_stats(m, {});
   ASSERT_EQ(s.layers.size(), 1u);
   EXPECT_EQ(s.layers[0].op_type, "MatMul");
-  EXPECT_EQ(s.layers[0].params, 13);
+  EXPECT_EQ(s.layers[0].params, 12);  // the scale is a quantization parameter: bytes, not params
   EXPECT_EQ(s.layers[0].weight_bytes, 12 + 4);
   EXPECT_EQ(s.weight_bytes_by_dtype.at("int8"), 12);
   EXPECT_EQ(s.macs, 2 * 3 * 4);
@@ -100,6 +100,25 @@ g (float[1, 4] x) => (float[1, 3] y) { y = MatMul(x, w) }
   EXPECT_EQ(s.weight_bytes, 2 * 4 + 2 * 8);
   EXPECT_EQ(s.weight_bytes_by_dtype.at("float32_sparse"), 24);
   EXPECT_EQ(s.macs, 12);
+}
+
+TEST(Stats, MatMulNBitsCountsKTimesNParamsAndShapesFlowThroughIt) {
+  Model m = Model::parse_text(R"(
+<ir_version: 8, opset_import: ["" : 13, "com.microsoft" : 1]>
+g (float[2, 64] x) => (float[2, 16] y) {
+  h = com.microsoft.MatMulNBits <K = 64, N = 16, bits = 4, block_size = 32> (x, b, s)
+  y = Relu(h)
+}
+)");
+  std::vector<uint8_t> blob(16 * 2 * 16, 0x88);
+  *m.proto().mutable_graph()->add_initializer() = make_uint8_tensor("b", {16, 2, 16}, blob);
+  *m.proto().mutable_graph()->add_initializer() = make_float_tensor("s", {32}, std::vector<float>(32, 0.1f));
+  const ModelStats s = compute_stats(m, {});
+  EXPECT_EQ(s.params, 64 * 16);
+  EXPECT_EQ(s.weight_bytes, 512 + 32 * 4);
+  EXPECT_EQ(s.weight_bytes_by_dtype.at("int4"), 512);
+  EXPECT_EQ(s.macs, 2 * 16 * 64);
+  EXPECT_EQ(s.flops, 2 * 2 * 16 * 64 + 2 * 16);  // the Relu after it has a known shape too
 }
 
 TEST(Energy, UsesTheDocumentedConstants) {

@@ -211,6 +211,12 @@ int run_inspect(const Options& o) {
   return 0;
 }
 
+std::string format_number(double v) {
+  std::ostringstream out;
+  out << v;
+  return out.str();
+}
+
 std::string type_name(compress::OptionSpec::Type t) {
   switch (t) {
     case compress::OptionSpec::Type::kBool: return "bool";
@@ -230,8 +236,9 @@ int run_passes(const Options& o) {
     nlohmann::json options = nlohmann::json::array();
     for (const auto& s : info.options) {
       nlohmann::json spec = {{"name", s.name}, {"type", type_name(s.type)}, {"default", s.default_value}, {"help", s.help}};
-      if (std::isfinite(s.min)) spec["min"] = s.min;
-      if (std::isfinite(s.max)) spec["max"] = s.max;
+      const bool numeric = s.type == compress::OptionSpec::Type::kInt || s.type == compress::OptionSpec::Type::kFloat;
+      if (numeric && std::isfinite(s.min)) spec["min"] = s.min;
+      if (numeric && std::isfinite(s.max)) spec["max"] = s.max;
       if (!s.choices.empty()) spec["choices"] = s.choices;
       options.push_back(spec);
     }
@@ -252,8 +259,8 @@ int run_passes(const Options& o) {
       }
       if (s.contains("min") || s.contains("max")) {
         std::ostringstream range;
-        range << " in [" << (s.contains("min") ? s["min"].dump() : "-inf") << ", "
-              << (s.contains("max") ? s["max"].dump() : "inf") << "]";
+        range << " in [" << (s.contains("min") ? format_number(s["min"].get<double>()) : "-inf") << ", "
+              << (s.contains("max") ? format_number(s["max"].get<double>()) : "inf") << "]";
         line += range.str();
       }
       std::cout << line << ")  " << s["help"].get<std::string>() << "\n";
