@@ -8,5 +8,6 @@
 namespace compress {
 
 std::unique_ptr<Pass> make_cleanup_pass();
+std::unique_ptr<Pass> make_low_rank_pass();
 
 }  // namespace compress

@@ -7,6 +7,7 @@ namespace compress {
 
 void register_builtin_passes(PassRegistry& registry) {
   registry.add([] { return make_cleanup_pass(); });
+  registry.add([] { return make_low_rank_pass(); });
 }
 
 }  // namespace compress
