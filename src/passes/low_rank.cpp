@@ -18,9 +18,11 @@
 // that max-param-ratio allows.
 // Skipped, with reason: Gemm transA=1 (gemm_trans_a); Gemm with a non-constant C and beta != 1
 // (gemm_dynamic_bias_with_beta); grouped Conv (grouped_conv); weights read by any node not rewritten
-// the same way (shared_with_other_use, shared_weight_mixed_use); weights of an enclosing graph
-// (weight_in_outer_scope); all-zero weights (weight_is_zero); layers where the rank does not pay
+// the same way (shared_with_other_use, shared_weight_mixed_use); all-zero weights (weight_is_zero);
+// layers where the rank does not pay
 // (param_ratio_too_high, listed with would_be_param_ratio); plus collect_weights' reasons.
+// Subgraphs: a weight is grouped with every reader in the graph that holds it and in all graphs nested
+// in it (If/Loop/Scan bodies read outer weights); the factors go beside the original, which is removed.
 // Options: energy, rank-ratio, rank, round-to, max-param-ratio, min-elements, randomized-above,
 // oversample, power-iterations, exclude.
 #include <compress/error.h>
@@ -64,7 +66,7 @@ enum class Layout { kMatMul, kMatMulTransposed, kConv };
 
 // One weight and the nodes that read it, with the factorization computed for it.
 struct Job {
-  Graph* graph = nullptr;
+  Graph* graph = nullptr;  // the graph holding the weight; readers may be in its subgraphs
   std::string value;
   std::vector<WeightRef> refs;
   Layout layout = Layout::kMatMul;
@@ -234,10 +236,12 @@ class LowRankPass final : public Pass {
         stats.skip(label(node), reason);
         continue;
       }
-      auto [it, added] = job_of.emplace(std::make_pair(ref.graph, ref.value), jobs.size());
+      Graph* owner = ref.graph;
+      while (owner->constant(ref.value) == nullptr) owner = owner->parent();  // collect_weights found it in scope
+      auto [it, added] = job_of.emplace(std::make_pair(owner, ref.value), jobs.size());
       if (added) {
         jobs.emplace_back();
-        jobs.back().graph = ref.graph;
+        jobs.back().graph = owner;
         jobs.back().value = ref.value;
       }
       jobs[it->second].refs.push_back(ref);
@@ -271,7 +275,6 @@ class LowRankPass final : public Pass {
 
   static std::string node_skip_reason(const WeightRef& ref) {
     const NodeProto& node = *ref.node;
-    if (ref.outer_scope) return "weight_in_outer_scope";
     if (node.op_type() == "Gemm") {
       if (ref.dims.size() != 2) return "weight_not_2d";
       if (int_attribute(node, "transA", 0) != 0) return "gemm_trans_a";
@@ -286,10 +289,16 @@ class LowRankPass final : public Pass {
     return "";
   }
 
+  // Explicit reads of `value` (node inputs and graph outputs) in `graph` and every graph nested in it.
+  static size_t reads_in_scope(Graph& graph, const std::string& value) {
+    size_t reads = graph.is_graph_output(value) ? 1 : 0;
+    for (const Graph::Use& use : graph.consumers(value)) reads += use.input_index >= 0 ? 1 : 0;
+    for (Graph* child : graph.subgraphs()) reads += reads_in_scope(*child, value);
+    return reads;
+  }
+
   static std::string group_skip_reason(Job& job) {
-    Graph& graph = *job.graph;
-    const size_t readers = graph.consumers(job.value).size() + (graph.is_graph_output(job.value) ? 1 : 0);
-    if (job.refs.size() != readers) return "shared_with_other_use";
+    if (job.refs.size() != reads_in_scope(*job.graph, job.value)) return "shared_with_other_use";
     job.layout = layout_of(*job.refs.front().node);
     job.alpha = job.refs.front().node->op_type() == "Gemm" ? float_attribute(*job.refs.front().node, "alpha", 1.0f) : 1;
     for (const auto& ref : job.refs) {
@@ -348,7 +357,8 @@ class LowRankPass final : public Pass {
       nlohmann::json nodes = nlohmann::json::array();
       for (const auto& ref : job.refs) {
         nodes.push_back(label(*ref.node));
-        rewrite_node(model, graph, *ref.node, in_name, out_name, dims.size(), maybe_unused[&graph]);
+        rewrite_node(model, *ref.graph, *ref.node, in_name, out_name, dims.size(), maybe_unused[ref.graph]);
+        if (std::find(touched.begin(), touched.end(), ref.graph) == touched.end()) touched.push_back(ref.graph);
       }
       if (NodeProto* producer = graph.producer(job.value))
         dead_constants[&graph].insert(producer);
@@ -379,6 +389,13 @@ class LowRankPass final : public Pass {
       spdlog::debug("low-rank: {} [{}x{}] rank {} energy {:.4f} error {:.4g}", job.value, rows, cols, r,
                     job.energy_kept, job.error.relative_l2);
     }
+    // Inner graphs first: reordering an outer graph's nodes moves the subgraphs they hold.
+    const auto depth = [](Graph* g) {
+      int d = 0;
+      for (; g->parent() != nullptr; g = g->parent()) ++d;
+      return d;
+    };
+    std::stable_sort(touched.begin(), touched.end(), [&](Graph* a, Graph* b) { return depth(a) > depth(b); });
     for (Graph* graph : touched) {
       graph->remove_nodes(dead_constants[graph]);
       graph->invalidate();

@@ -449,19 +449,45 @@ TEST(LowRank, SkipReasons) {
   }
 }
 
-TEST(LowRank, WeightFromEnclosingGraphIsSkipped) {
+const char* kIfReadingOuterWeight = R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (bool cond, float[3, 64] x) => (float[3, 48] y, float[3, 48] z) {
+  y = If(cond) <then_branch = then_g () => (float[3, 48] t) { t = MatMul(x, w) },
+                else_branch = else_g () => (float[3, 48] e) { e = MatMul(x, w) }>
+  z = MatMul(x, w)
+}
+)";
+
+TEST(LowRank, WeightOfEnclosingGraphIsFactorizedOnceForAllScopes) {
+  Model model = testing::model_with_weights(kIfReadingOuterWeight,
+                                            {tensor_of("w", gaussian(64, 5, 1) * gaussian(5, 48, 2))});
+  const PassStats stats = run_low_rank(model, ":rank=5:round-to=1:min-elements=0");
+  model.check();
+  EXPECT_EQ(stats.counters.at("factorized"), 3);
+  const auto& g = model.proto().graph();
+  ASSERT_EQ(g.initializer_size(), 2);  // the factors live where the weight lived; w is gone
+  EXPECT_EQ(find_initializer(g, "w"), nullptr);
+  EXPECT_EQ(op_types(g), (std::vector<std::string>{"If", "MatMul", "MatMul"}));
+  for (const auto& attr : g.node(0).attribute()) {
+    ASSERT_EQ(attr.g().node_size(), 2);
+    EXPECT_EQ(attr.g().node(0).input(1), g.initializer(0).name());
+    EXPECT_EQ(attr.g().node(1).input(1), g.initializer(1).name());
+  }
+}
+
+TEST(LowRank, WeightOfEnclosingGraphWithAnotherReaderInsideIsSkipped) {
   const char* text = R"(
 <ir_version: 8, opset_import: ["" : 13]>
 g (bool cond, float[3, 64] x) => (float[3, 48] y) {
   y = If(cond) <then_branch = then_g () => (float[3, 48] t) { t = MatMul(x, w) },
-                else_branch = else_g () => (float[3, 48] e) { e = MatMul(x, w) }>
+                else_branch = else_g () => (float[64, 48] e) { e = Identity(w) }>
 }
 )";
   Model model = testing::model_with_weights(text, {tensor_of("w", gaussian(64, 5, 1) * gaussian(5, 48, 2))});
   const std::string before = model.serialize();
   const PassStats stats = run_low_rank(model, ":rank=5:min-elements=0");
   EXPECT_EQ(model.serialize(), before);
-  EXPECT_EQ(stats.counters.at("skipped.weight_in_outer_scope"), 2);
+  EXPECT_EQ(stats.counters.at("skipped.shared_with_other_use"), 1);
 }
 
 TEST(LowRank, SameInputGivesIdenticalBytes) {
