@@ -13,5 +13,6 @@ std::unique_ptr<Pass> make_prune_magnitude_pass();
 std::unique_ptr<Pass> make_prune_channels_pass();
 std::unique_ptr<Pass> make_fp16_pass();
 std::unique_ptr<Pass> make_quantize_int4_pass();
+std::unique_ptr<Pass> make_low_rank_pass();
 
 }  // namespace compress

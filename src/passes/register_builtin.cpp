@@ -12,6 +12,7 @@ void register_builtin_passes(PassRegistry& registry) {
   registry.add([] { return make_prune_channels_pass(); });
   registry.add([] { return make_fp16_pass(); });
   registry.add([] { return make_quantize_int4_pass(); });
+  registry.add([] { return make_low_rank_pass(); });
 }
 
 }  // namespace compress
