@@ -36,8 +36,9 @@
 // Relu/LeakyRelu/Clip/Sigmoid/HardSwish/..., Add/Mul/... with per-channel constants, x * f(x),
 // depthwise Conv as its filter sum, pools as identity): with offset-estimate=zero-weight the
 // value is the channel's output if its weights were zero (its bias); with bn-stats (default), a
-// channel with non-zero weights followed directly by BatchNormalization is modelled as
-// N(running_mean, running_var) before it and m_c is the Gaussian mean of the activation
+// channel with non-zero weights reaching a BatchNormalization (directly, or as a distribution
+// through e.g. a depthwise Conv) is modelled as N(running_mean, running_var) there, and m_c is
+// the Gaussian mean of the activation
 // (quadrature on a 241-point grid). A channel whose path holds an op that cannot be evaluated
 // this way (LpPool, a constant varying over H/W, two different channels mixed) is pruned without
 // compensation and counted in uncompensated_channels.
@@ -685,9 +686,12 @@ class Planner {
           !channel_value(param(node, 3, in), entries, m) || !channel_value(param(node, 4, in), entries, var))
         return {};
       Samples v = x;
-      // Right after its producer, a channel with non-zero weights varies like the running statistics say.
+      // The running statistics describe this input: use them for a channel that varies (a producer's
+      // output with non-zero weights, or a value already modelled as a distribution, e.g. after a
+      // depthwise Conv) rather than what was propagated to here.
       auto raw = raw_output_.find(node.input(0));
-      if (bn_stats_ && raw != raw_output_.end() && raw->second == space && !zero_filter_[space][c] && var >= 0) {
+      const bool raw_varies = raw != raw_output_.end() && raw->second == space && !zero_filter_[space][c];
+      if (bn_stats_ && (raw_varies || x.size() > 1) && var >= 0) {
         v.clear();
         for (double z : grid().z) v.push_back(m + std::sqrt(var) * z);
       }
