@@ -27,13 +27,31 @@
 // needs a constant that is shared, not float32 or of another shape; producers or consumers that
 // are excluded, grouped (non-depthwise) convolutions. Nodes inside subgraphs are not pruned.
 // Afterwards the value_info of every changed tensor is dropped so shape inference recomputes it.
-// Options: ratio (0.25), scope (layer), max-ratio (0.75), criterion (l1), round-to (1), exclude.
+// Bias compensation (compensate=true): a pruned channel's activation is replaced by its expected
+// value m_c, folded into each consumer: Conv bias[o] += m_c x sum_{kh,kw} W[o,c,kh,kw] (exact with no
+// padding; at zero-padded borders the folded constant is applied where the input was 0, an
+// approximation), Gemm C[o] += alpha/beta x m_c x W[c,o] (or W[o,c] with transB), MatMul gets an
+// Add of m_c x B[c,:] after it. A bias is created when missing. m_c is computed by pushing the
+// channel's value through every op on the path with the op's exact formula (BatchNormalization,
+// Relu/LeakyRelu/Clip/Sigmoid/HardSwish/..., Add/Mul/... with per-channel constants, x * f(x),
+// depthwise Conv as its filter sum, pools as identity): with offset-estimate=zero-weight the
+// value is the channel's output if its weights were zero (its bias); with bn-stats (default), a
+// channel with non-zero weights reaching a BatchNormalization (directly, or as a distribution
+// through e.g. a depthwise Conv) is modelled as N(running_mean, running_var) there, and m_c is
+// the Gaussian mean of the activation
+// (quadrature on a 241-point grid). A channel whose path holds an op that cannot be evaluated
+// this way (LpPool, a constant varying over H/W, two different channels mixed) is pruned without
+// compensation and counted in uncompensated_channels.
+// Options: ratio (0.25), scope (layer), max-ratio (0.75), criterion (l1), round-to (1),
+// compensate (true), offset-estimate (bn-stats), exclude.
 #include <compress/error.h>
 #include <compress/tensor.h>
 #include <onnx/shape_inference/implementation.h>
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <limits>
 #include <map>
 #include <numeric>
 #include <set>
@@ -74,6 +92,43 @@ struct Space {
   std::vector<double> score;
 };
 
+// The value of one channel entry as a function of one standard normal variable z, sampled at
+// grid().z: one element is a constant, empty is unknown (bias compensation leaves it alone).
+using Samples = std::vector<double>;
+
+struct Grid {
+  std::vector<double> z, weight;
+  Grid() {
+    constexpr int kPoints = 241;  // z in [-6, 6], step 0.05: piecewise-linear activations integrate to ~1e-4
+    double total = 0;
+    for (int i = 0; i < kPoints; ++i) {
+      z.push_back(-6.0 + 12.0 * i / (kPoints - 1));
+      weight.push_back(std::exp(-0.5 * z.back() * z.back()));
+      total += weight.back();
+    }
+    for (auto& w : weight) w /= total;
+  }
+};
+const Grid& grid() {
+  static const Grid g;
+  return g;
+}
+
+double mean_of(const Samples& v) {
+  if (v.size() == 1) return v[0];
+  double m = 0;
+  for (size_t i = 0; i < v.size(); ++i) m += grid().weight[i] * v[i];
+  return m;
+}
+
+// A Conv/Gemm/MatMul whose input channels shrink: the pruned channels' expected values times its
+// weights go into its bias.
+struct Consumer {
+  NodeProto* node;
+  Layout layout;
+  TensorProto* weight;
+};
+
 const std::set<std::string> kUnary = {"Relu",    "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh",
                                       "Elu",     "Selu",      "Celu",    "Softplus",    "Softsign",  "Abs",
                                       "Neg",     "Exp",       "Log",     "Sqrt",        "Reciprocal", "Erf",
@@ -105,10 +160,55 @@ void slice_tensor(TensorProto& t, int64_t axis, const std::vector<int64_t>& keep
   t = make_float_tensor(t.name(), dims, out);
 }
 
+// The exact scalar formula of an element-wise op (Clip bounds given), or an empty function.
+std::function<double(double)> scalar_op(const NodeProto& node, double lo, double hi) {
+  const std::string& op = node.op_type();
+  auto attr = [&](const char* name, float fallback) { return static_cast<double>(float_attribute(node, name, fallback)); };
+  auto softplus = [](double x) { return x > 30 ? x : std::log1p(std::exp(x)); };
+  if (op == "Relu") return [](double x) { return std::max(x, 0.0); };
+  if (op == "LeakyRelu") return [a = attr("alpha", 0.01f)](double x) { return x >= 0 ? x : a * x; };
+  if (op == "Sigmoid") return [](double x) { return 1.0 / (1.0 + std::exp(-x)); };
+  if (op == "HardSigmoid")
+    return [a = attr("alpha", 0.2f), b = attr("beta", 0.5f)](double x) { return std::clamp(a * x + b, 0.0, 1.0); };
+  if (op == "HardSwish") return [](double x) { return x * std::clamp(x / 6.0 + 0.5, 0.0, 1.0); };
+  if (op == "Tanh") return [](double x) { return std::tanh(x); };
+  if (op == "Elu") return [a = attr("alpha", 1.0f)](double x) { return x > 0 ? x : a * std::expm1(x); };
+  if (op == "Selu")
+    return [a = attr("alpha", 1.67326319217681884765625f), g = attr("gamma", 1.05070102214813232421875f)](double x) {
+      return g * (x > 0 ? x : a * std::expm1(x));
+    };
+  if (op == "Celu")
+    return [a = attr("alpha", 1.0f)](double x) { return std::max(0.0, x) + std::min(0.0, a * std::expm1(x / a)); };
+  if (op == "Softplus") return softplus;
+  if (op == "Softsign") return [](double x) { return x / (1.0 + std::abs(x)); };
+  if (op == "Abs") return [](double x) { return std::abs(x); };
+  if (op == "Neg") return [](double x) { return -x; };
+  if (op == "Exp") return [](double x) { return std::exp(x); };
+  if (op == "Log") return [](double x) { return std::log(x); };
+  if (op == "Sqrt") return [](double x) { return std::sqrt(x); };
+  if (op == "Reciprocal") return [](double x) { return 1.0 / x; };
+  if (op == "Erf") return [](double x) { return std::erf(x); };
+  if (op == "Floor") return [](double x) { return std::floor(x); };
+  if (op == "Ceil") return [](double x) { return std::ceil(x); };
+  if (op == "Round") return [](double x) { return std::nearbyint(x); };
+  if (op == "Sin") return [](double x) { return std::sin(x); };
+  if (op == "Cos") return [](double x) { return std::cos(x); };
+  if (op == "Mish") return [softplus](double x) { return x * std::tanh(softplus(x)); };
+  if (op == "ThresholdedRelu") return [a = attr("alpha", 1.0f)](double x) { return x > a ? x : 0.0; };
+  if (op == "Sign") return [](double x) { return static_cast<double>((x > 0) - (x < 0)); };
+  if (op == "Clip") return [lo, hi](double x) { return std::clamp(x, lo, hi); };
+  if (op == "Identity" || op == "Dropout") return [](double x) { return x; };
+  return {};
+}
+
 class Planner {
  public:
   Planner(Model& model, const PassContext& context, PassStats& stats)
-      : graph_(model.graph()), context_(context), stats_(stats), l2_(context.options().get_string("criterion") == "l2") {
+      : graph_(model.graph()),
+        context_(context),
+        stats_(stats),
+        l2_(context.options().get_string("criterion") == "l2"),
+        bn_stats_(context.options().get_string("offset-estimate") == "bn-stats") {
     infer_shapes(model);
   }
 
@@ -133,6 +233,10 @@ class Planner {
   std::vector<Edit> edits_;
   std::vector<std::pair<NodeProto*, Layout>> group_edits_;  // depthwise Conv: group = kept length
   std::map<std::string, Layout> layouts_;
+  std::vector<Consumer> consumers_;
+  std::map<const NodeProto*, int> producer_space_;
+  // tensor -> space -> per channel: the value its pruned channels would have had.
+  std::map<std::string, std::map<int, std::vector<Samples>>> values_;
 
  private:
   // ---- shapes ----
@@ -256,6 +360,7 @@ class Planner {
         block_inputs(node, with_layout, "consumer_excluded");
       } else {
         follow(node, with_layout);
+        propagate(node);
       }
     }
     if (default_domain && (op == "Conv" || op == "Gemm" || op == "MatMul")) maybe_producer(node);
@@ -320,7 +425,7 @@ class Planner {
       if (int_attribute(node, "transA", 0) != 0 || in.axis != 1 || !s || s->size() != 2)
         return block(in, "gemm_input_layout");
       const int64_t k_axis = int_attribute(node, "transB", 0) ? 1 : 0;
-      add_edit(node.input(1), k_axis, in, in);
+      if (add_edit(node.input(1), k_axis, in, in)) consumers_.push_back({&node, in, graph_.constant(node.input(1))});
       return;
     }
     if (op == "MatMul") {
@@ -329,7 +434,7 @@ class Planner {
       TensorProto* b = graph_.constant(node.input(1));
       if (!s || s->empty() || in.axis != static_cast<int64_t>(s->size()) - 1 || !b || b->dims_size() != 2)
         return block(in, "matmul_input_layout");
-      add_edit(node.input(1), 0, in, in);
+      if (add_edit(node.input(1), 0, in, in)) consumers_.push_back({&node, in, b});
       return;
     }
     block_inputs(node, inputs, "unsupported_consumer:" + op);
@@ -341,7 +446,7 @@ class Planner {
     if (!w || w->dims_size() < 3) return block(in, "conv_weight_not_constant");
     const int64_t group = int_attribute(node, "group", 1);
     if (group == 1) {
-      add_edit(node.input(1), 1, in, in);
+      if (add_edit(node.input(1), 1, in, in)) consumers_.push_back({&node, in, w});
       return;
     }
     // Depthwise (one filter per input channel): channels pass through; slice W, B and group.
@@ -474,6 +579,215 @@ class Planner {
     set_output(node, 0, in);
   }
 
+  // ---- the values pruned channels would have had (bias compensation) ----
+  static std::vector<int64_t> entries_of(const Layout& layout, int space, int64_t channel) {
+    int64_t offset = 0;
+    for (const auto& seg : layout.segments) {
+      if (seg.space == space) {
+        std::vector<int64_t> out;
+        for (int64_t b = 0; b < seg.block; ++b) out.push_back(offset + channel * seg.block + b);
+        return out;
+      }
+      offset += seg.channels * seg.block;
+    }
+    return {};
+  }
+
+  // Per-entry values of a constant that broadcasts against `layout` (rank `rank`): one value, or one
+  // per entry along the channel axis. Empty when it varies along another axis.
+  std::vector<float> per_entry(const std::string& name, const Layout& layout, int64_t rank) {
+    const TensorProto* t = graph_.constant(name);
+    if (t == nullptr) return {};
+    const auto v = to_floats(*t);
+    if (v.size() == 1) return std::vector<float>(static_cast<size_t>(layout.length()), v[0]);
+    const int64_t p = layout.axis - (rank - t->dims_size());
+    if (p < 0 || p >= t->dims_size() || t->dims(static_cast<int>(p)) != layout.length() ||
+        static_cast<int64_t>(v.size()) != layout.length())
+      return {};
+    return v;
+  }
+
+  // A normalization parameter ([C] along the channel axis).
+  std::vector<float> param(const NodeProto& node, int input, const Layout& layout) {
+    const TensorProto* t = node.input_size() > input ? graph_.constant(node.input(input)) : nullptr;
+    if (t == nullptr || element_count(*t) != layout.length()) return {};
+    return to_floats(*t);
+  }
+
+  // One value per channel entry: all entries of the channel must agree.
+  static bool channel_value(const std::vector<float>& v, const std::vector<int64_t>& entries, double& out) {
+    if (v.empty() || entries.empty()) return false;
+    out = v[entries[0]];
+    for (int64_t e : entries)
+      if (v[e] != out) return false;
+    return true;
+  }
+
+  static Samples apply(const Samples& x, const std::function<double(double)>& f) {
+    Samples y;
+    if (!f) return y;
+    for (double v : x) {
+      const double r = f(v);
+      if (!std::isfinite(r)) return {};
+      y.push_back(r);
+    }
+    return y;
+  }
+
+  double clip_bound(const NodeProto& node, int input, const char* attr, double fallback, bool& ok) {
+    if (node.input_size() > input && !node.input(input).empty()) {
+      const TensorProto* t = graph_.constant(node.input(input));
+      if (t == nullptr || element_count(*t) != 1) {
+        ok = false;
+        return fallback;
+      }
+      return to_floats(*t)[0];
+    }
+    return float_attribute(node, attr, static_cast<float>(fallback));
+  }
+
+  void propagate(const NodeProto& node) {
+    if (node.output_size() < 1 || !layouts_.count(node.output(0)) || values_.count(node.output(0))) return;
+    const std::string& op = node.op_type();
+    if (op == "Concat") {
+      for (const auto& name : node.input()) {
+        auto it = values_.find(name);
+        if (it != values_.end())
+          for (const auto& [space, v] : it->second) values_[node.output(0)][space] = v;
+      }
+      return;
+    }
+    if (kBinary.count(op)) return propagate_binary(node);
+    auto it = values_.find(node.input(0));
+    if (it == values_.end()) return;
+    const Layout& in = layouts_.at(node.input(0));
+    const auto in_values = it->second;  // copy: values_ may rehash below
+    auto& out = values_[node.output(0)];
+    for (const auto& [space, channels] : in_values) {
+      auto& result = out[space];
+      for (size_t c = 0; c < channels.size(); ++c)
+        result.push_back(channels[c].empty() ? Samples{} : transform(node, in, space, static_cast<int64_t>(c), channels[c]));
+    }
+  }
+
+  Samples transform(const NodeProto& node, const Layout& in, int space, int64_t c, const Samples& x) {
+    const std::string& op = node.op_type();
+    const auto entries = entries_of(in, space, c);
+    if (op == "Flatten" || op == "Reshape" || op == "Resize" || op == "Upsample" || op == "AveragePool" ||
+        op == "GlobalAveragePool" || op == "MaxPool" || op == "GlobalMaxPool")
+      return x;  // exact for a constant; for a distribution, MaxPool's max is estimated by one sample's mean
+    if (op == "Cast") {
+      const int64_t to = int_attribute(node, "to", 0);
+      return to == TensorProto::FLOAT || to == TensorProto::DOUBLE || to == TensorProto::FLOAT16 ? x : Samples{};
+    }
+    if (op == "BatchNormalization") {
+      double g, b, m, var;
+      if (!channel_value(param(node, 1, in), entries, g) || !channel_value(param(node, 2, in), entries, b) ||
+          !channel_value(param(node, 3, in), entries, m) || !channel_value(param(node, 4, in), entries, var))
+        return {};
+      Samples v = x;
+      // The running statistics describe this input: use them for a channel that varies (a producer's
+      // output with non-zero weights, or a value already modelled as a distribution, e.g. after a
+      // depthwise Conv) rather than what was propagated to here.
+      auto raw = raw_output_.find(node.input(0));
+      const bool raw_varies = raw != raw_output_.end() && raw->second == space && !zero_filter_[space][c];
+      if (bn_stats_ && (raw_varies || x.size() > 1) && var >= 0) {
+        v.clear();
+        for (double z : grid().z) v.push_back(m + std::sqrt(var) * z);
+      }
+      const double scale = g / std::sqrt(var + float_attribute(node, "epsilon", 1e-5f));
+      return apply(v, [&](double t) { return (t - m) * scale + b; });
+    }
+    if (op == "InstanceNormalization") {
+      double b;
+      return x.size() == 1 && channel_value(param(node, 2, in), entries, b) ? Samples{b} : Samples{};
+    }
+    if (op == "Conv") {  // depthwise: a constant channel times its filter's sum plus its bias
+      const TensorProto* w = graph_.constant(node.input(1));
+      if (w == nullptr || entries.size() != 1) return {};
+      const auto wv = to_floats(*w);
+      const int64_t per = element_count(*w) / w->dims(0);
+      double sum = 0;
+      for (int64_t i = 0; i < per; ++i) sum += wv[entries[0] * per + i];
+      double bias = 0;
+      if (node.input_size() > 2 && !node.input(2).empty()) bias = to_floats(*graph_.constant(node.input(2)))[entries[0]];
+      return apply(x, [&](double t) { return t * sum + bias; });
+    }
+    bool ok = true;
+    double lo = -std::numeric_limits<double>::infinity(), hi = std::numeric_limits<double>::infinity();
+    if (op == "Clip") {
+      lo = clip_bound(node, 1, "min", lo, ok);
+      hi = clip_bound(node, 2, "max", hi, ok);
+    }
+    return ok ? apply(x, scalar_op(node, lo, hi)) : Samples{};
+  }
+
+  // Add/Sub/Mul/... with a constant (per channel or scalar), or of two channel tensors whose
+  // values depend on the same variable (the same space) or are constants.
+  void propagate_binary(const NodeProto& node) {
+    const std::string& op = node.op_type();
+    const auto* out_shape = shape(node.output(0));
+    if (!out_shape) return;
+    const auto rank = static_cast<int64_t>(out_shape->size());
+    auto f = [&](double a, double b) {
+      if (op == "Add") return a + b;
+      if (op == "Sub") return a - b;
+      if (op == "Mul") return a * b;
+      if (op == "Div") return a / b;
+      if (op == "Max") return std::max(a, b);
+      if (op == "Min") return std::min(a, b);
+      if (op == "Pow") return std::pow(a, b);
+      return a < 0 ? a * b : a;  // PRelu
+    };
+    auto combine = [&](const Samples& a, const Samples& b) {
+      if (a.empty() || b.empty() || (a.size() != 1 && b.size() != 1 && a.size() != b.size())) return Samples{};
+      Samples r;
+      for (size_t i = 0; i < std::max(a.size(), b.size()); ++i) {
+        const double v = f(a[a.size() == 1 ? 0 : i], b[b.size() == 1 ? 0 : i]);
+        if (!std::isfinite(v)) return Samples{};
+        r.push_back(v);
+      }
+      return r;
+    };
+    const bool first_has = layouts_.count(node.input(0)) != 0, second_has = layouts_.count(node.input(1)) != 0;
+    const int main = first_has ? 0 : 1;
+    auto it = values_.find(node.input(main));
+    if (it == values_.end()) return;
+    const Layout& in = layouts_.at(node.input(main));
+    const auto in_values = it->second;
+    auto& out = values_[node.output(0)];
+    if (first_has && second_has) {
+      auto jt = values_.find(node.input(1));
+      if (jt == values_.end()) return;
+      const Layout& other = layouts_.at(node.input(1));
+      const auto other_values = jt->second;
+      for (size_t i = 0; i < in.segments.size() && i < other.segments.size(); ++i) {
+        const int sa = in.segments[i].space, sb = other.segments[i].space;
+        if (sa < 0 || !in_values.count(sa) || !other_values.count(sb)) continue;
+        const auto &va = in_values.at(sa), &vb = other_values.at(sb);
+        auto& result = out[sa];
+        for (size_t c = 0; c < va.size(); ++c) {
+          const bool related = sa == sb || va[c].size() == 1 || vb[c].size() == 1;
+          result.push_back(related && c < vb.size() ? combine(va[c], vb[c]) : Samples{});
+        }
+      }
+      return;
+    }
+    const Layout& out_layout = layouts_.at(node.output(0));
+    const auto constant = per_entry(node.input(1 - main), out_layout, rank);
+    for (const auto& [space, channels] : in_values) {
+      auto& result = out[space];
+      for (size_t c = 0; c < channels.size(); ++c) {
+        double k;
+        if (!channel_value(constant, entries_of(out_layout, space, static_cast<int64_t>(c)), k)) {
+          result.push_back({});
+          continue;
+        }
+        result.push_back(main == 0 ? combine(channels[c], {k}) : combine({k}, channels[c]));
+      }
+    }
+  }
+
   // ---- producers ----
   void maybe_producer(NodeProto& node) {
     if (node.output_size() < 1 || node.output(0).empty()) return;
@@ -515,6 +829,25 @@ class Planner {
       }
     }
     const int s = new_space(label, channels, channel_scores(*w, out_axis, channels));
+    producer_space_[&node] = s;
+    for (double v : spaces_[s].score) zero_filter_[s].push_back(v == 0.0);
+    raw_output_[node.output(0)] = s;
+    // As if its weights were zero, each channel outputs its bias.
+    std::vector<float> bias_values(static_cast<size_t>(channels), 0.0f);
+    bool per_channel = true;
+    if (node.input_size() > 2 && !node.input(2).empty()) {
+      const auto b = to_floats(*graph_.constant(node.input(2)));
+      if (b.size() == 1) std::fill(bias_values.begin(), bias_values.end(), b[0]);
+      else if (static_cast<int64_t>(b.size()) == channels) bias_values = b;
+      else per_channel = false;  // a Gemm C with rows
+      if (op == "Gemm") {
+        const float beta = float_attribute(node, "beta", 1.0f);
+        for (auto& v : bias_values) v *= beta;
+      }
+    }
+    auto& out_values = values_[node.output(0)][s];
+    for (int64_t c = 0; c < channels; ++c)
+      out_values.push_back(per_channel ? Samples{bias_values[c]} : Samples{});
     Layout own{out_axis, {{s, channels, 1}}};
     edits_.push_back({w, out_axis, own});
     if (!bias.empty()) edits_.push_back({graph_.constant(bias), bias_axis, Layout{bias_axis, own.segments}});
@@ -541,6 +874,9 @@ class Planner {
   const PassContext& context_;
   PassStats& stats_;
   bool l2_;
+  bool bn_stats_;
+  std::map<std::string, int> raw_output_;  // producer output -> its space
+  std::map<int, std::vector<bool>> zero_filter_;
   std::map<std::string, std::vector<int64_t>> shapes_;
   std::set<int> bn_folded_;
 };
@@ -575,12 +911,20 @@ class PruneChannelsPass final : public Pass {
     max_ratio.max = 1;
     OptionSpec criterion{"criterion", OptionSpec::Type::kEnum, "l1", "channel score: L1 or L2 norm of its weights"};
     criterion.choices = {"l1", "l2"};
+    OptionSpec estimate{"offset-estimate", OptionSpec::Type::kEnum, "bn-stats",
+                        "value a pruned channel is replaced by: bn-stats: the mean of its activation when the "
+                        "BatchNormalization after it sees N(running_mean, running_var); zero-weight: its output "
+                        "with zero weights (exact for zero filters)"};
+    estimate.choices = {"bn-stats", "zero-weight"};
     OptionSpec round_to{"round-to", OptionSpec::Type::kInt, "1", "keep channel counts a multiple of this"};
     round_to.min = 1;
     round_to.max = 4096;
     return {"prune-channels",
             "remove whole output channels/features with the smallest L1/L2 norm and shrink everything they feed",
             {ratio, scope, max_ratio, criterion, round_to,
+             {"compensate", OptionSpec::Type::kBool, "true",
+              "fold each pruned channel's expected value into the next layer's bias"},
+             estimate,
              {"exclude", OptionSpec::Type::kList, "[]", "globs of node names or op types to leave alone"}}};
   }
 
@@ -699,8 +1043,13 @@ class PruneChannelsPass final : public Pass {
         if (seg.space >= 0 && pruned_spaces.count(seg.space)) return true;
       return false;
     };
+    std::vector<PendingBias> pending;
+    if (options.get_bool("compensate"))
+      for (const auto& consumer : planner.consumers_)
+        if (touches(consumer.layout)) compensate(model, planner, consumer, keep, pruned_spaces, pending, stats);
     for (const auto& e : planner.edits_)
       if (touches(e.layout)) slice_tensor(*e.tensor, e.axis, kept_entries(e.layout, keep));
+    for (const auto& p : pending) add_bias(model, planner, p, keep, pruned_spaces);
     for (const auto& [node, layout] : planner.group_edits_) {
       if (!touches(layout)) continue;
       for (auto& a : *node->mutable_attribute())
@@ -713,7 +1062,122 @@ class PruneChannelsPass final : public Pass {
     for (int i = infos->size() - 1; i >= 0; --i)
       if (changed.count(infos->Get(i).name())) infos->DeleteSubrange(i, 1);
     model.invalidate();
+    if (!pending.empty()) model.graph().topological_sort();
     return stats;
+  }
+
+ private:
+  // A consumer bias to create after slicing: `base` (one value, one per output, or none) + delta.
+  struct PendingBias {
+    NodeProto* node;
+    std::vector<double> delta;
+    std::vector<float> base;
+  };
+
+  // Adds each pruned channel's expected value times the consumer's weights on it to the consumer's
+  // bias: in place when the bias is its own per-output tensor, else queued for add_bias.
+  static void compensate(Model& model, Planner& planner, const Consumer& consumer,
+                         const std::vector<std::vector<int64_t>>& keep, const std::set<int>& pruned,
+                         std::vector<PendingBias>& pending, PassStats& stats) {
+    NodeProto& node = *consumer.node;
+    const std::string& op = node.op_type();
+    const auto w = to_floats(*consumer.weight);
+    const auto wd = dims_of(*consumer.weight);
+    const bool trans_b = op == "Gemm" && int_attribute(node, "transB", 0) != 0;
+    const int64_t outs = op == "Conv" || trans_b ? wd[0] : wd[1];
+    const int64_t spatial = op == "Conv" ? static_cast<int64_t>(w.size()) / (wd[0] * wd[1]) : 1;
+    auto weight_sum = [&](int64_t o, int64_t e) {
+      if (op == "Conv") {
+        double sum = 0;
+        for (int64_t i = 0; i < spatial; ++i) sum += w[(o * wd[1] + e) * spatial + i];
+        return sum;
+      }
+      return static_cast<double>(trans_b ? w[o * wd[1] + e] : w[e * wd[1] + o]);
+    };
+    std::vector<double> delta(static_cast<size_t>(outs), 0.0);
+    auto values = planner.values_.find(node.input(0));
+    bool any = false;
+    int64_t offset = 0;
+    for (const auto& seg : consumer.layout.segments) {
+      if (seg.space >= 0 && pruned.count(seg.space)) {
+        const auto& kept = keep[seg.space];
+        for (int64_t c = 0; c < seg.channels; ++c) {
+          if (std::binary_search(kept.begin(), kept.end(), c)) continue;
+          const Samples* v = nullptr;
+          if (values != planner.values_.end()) {
+            auto it = values->second.find(seg.space);
+            if (it != values->second.end() && c < static_cast<int64_t>(it->second.size())) v = &it->second[c];
+          }
+          if (v == nullptr || v->empty()) {
+            stats.count("uncompensated_channels");
+            continue;
+          }
+          stats.count("compensated_channels");
+          const double mean = mean_of(*v);
+          if (mean == 0.0) continue;
+          any = true;
+          for (int64_t b = 0; b < seg.block; ++b)
+            for (int64_t o = 0; o < outs; ++o) delta[o] += mean * weight_sum(o, offset + c * seg.block + b);
+        }
+      }
+      offset += seg.channels * seg.block;
+    }
+    if (!any) return;
+    if (op == "Gemm") {  // Y = alpha A B + beta C
+      const double alpha = float_attribute(node, "alpha", 1.0f), beta = float_attribute(node, "beta", 1.0f);
+      if (beta == 0.0) return stats.skip(label_of(node), "compensation_gemm_beta_zero");
+      for (auto& d : delta) d *= alpha / beta;
+    }
+    std::vector<float> base;
+    if (op != "MatMul" && node.input_size() > 2 && !node.input(2).empty()) {
+      TensorProto* b = model.graph().constant(node.input(2));
+      if (b == nullptr || b->data_type() != TensorProto::FLOAT)
+        return stats.skip(label_of(node), "compensation_bias_not_float32_constant");
+      const int64_t n = element_count(*b);
+      if (model.graph().consumers(node.input(2)).size() == 1 && b->dims_size() > 0 &&
+          b->dims(b->dims_size() - 1) == outs) {
+        auto bv = to_floats(*b);
+        for (size_t i = 0; i < bv.size(); ++i) bv[i] = static_cast<float>(bv[i] + delta[i % outs]);
+        *b = make_float_tensor(b->name(), dims_of(*b), bv);
+        return;
+      }
+      if (n != 1 && n != outs) return stats.skip(label_of(node), "compensation_bias_shape");
+      base = to_floats(*b);
+    }
+    pending.push_back({&node, std::move(delta), std::move(base)});
+  }
+
+  // Creates the queued bias for the consumer's kept outputs: Conv B / Gemm C, or an Add after MatMul.
+  static void add_bias(Model& model, Planner& planner, const PendingBias& p,
+                       const std::vector<std::vector<int64_t>>& keep, const std::set<int>& pruned) {
+    NodeProto& node = *p.node;
+    std::vector<int64_t> outputs(p.delta.size());
+    std::iota(outputs.begin(), outputs.end(), 0);
+    auto own = planner.producer_space_.find(&node);
+    if (own != planner.producer_space_.end() && pruned.count(own->second)) outputs = keep[own->second];
+    std::vector<float> values;
+    for (int64_t o : outputs)
+      values.push_back(static_cast<float>((p.base.empty() ? 0.0 : p.base[p.base.size() == 1 ? 0 : o]) + p.delta[o]));
+    const std::string name = model.unique_name(node.output(0) + "_bias");
+    Graph& g = model.graph();
+    g.add_initializer(make_float_tensor(name, {static_cast<int64_t>(values.size())}, values));
+    if (node.op_type() == "MatMul") {
+      const std::string product = model.unique_name(node.output(0) + "_unbiased");
+      NodeProto add;
+      add.set_op_type("Add");
+      add.set_name(model.unique_name(label_of(node) + "_bias"));
+      add.add_input(product);
+      add.add_input(name);
+      add.add_output(node.output(0));
+      node.set_output(0, product);
+      g.add_node(std::move(add));
+      return;
+    }
+    const std::string old = node.input_size() > 2 ? node.input(2) : std::string();
+    if (node.input_size() > 2) node.set_input(2, name);
+    else node.add_input(name);
+    g.invalidate();
+    if (!old.empty() && g.consumers(old).empty() && g.initializer(old) != nullptr) g.remove_initializer(old);
   }
 };
 

@@ -158,7 +158,8 @@ class Eval {
 PassStats run_pass(Model& m, std::map<std::string, std::string> options = {}) {
   auto pass = make_prune_channels_pass();
   std::map<std::string, std::string> values = {{"ratio", "0.25"}, {"scope", "layer"}, {"max-ratio", "0.75"},
-                                               {"criterion", "l1"}, {"round-to", "1"}, {"exclude", "[]"}};
+                                               {"criterion", "l1"}, {"round-to", "1"}, {"exclude", "[]"},
+                                               {"compensate", "true"}, {"offset-estimate", "bn-stats"}};
   for (auto& [k, v] : options) values[k] = v;
   return pass->run(m, PassContext(PassOptions(values), {}));
 }
@@ -448,6 +449,153 @@ g (float[2, 4] x) => (float[2, 2] y) {
   EXPECT_EQ(dims(m, "w2"), (std::vector<int64_t>{6, 2}));
   m.check();
   expect_close(Eval(m).run(x, "y"), before);
+}
+
+}  // namespace
+}  // namespace compress
+
+namespace compress {
+namespace {
+
+const onnx::NodeProto& node_by_op(Model& m, const std::string& op, int index = 0) {
+  for (const auto& n : m.proto().graph().node())
+    if (n.op_type() == op && index-- == 0) return n;
+  throw std::runtime_error("no node " + op);
+}
+
+std::vector<float> values(Model& m, const std::string& name) {
+  for (const auto& t : m.proto().graph().initializer())
+    if (t.name() == name) return to_floats(t);
+  return {};
+}
+
+float max_diff(const Tensor& a, const Tensor& b) {
+  float d = 0;
+  for (size_t i = 0; i < a.v.size(); ++i) d = std::max(d, std::abs(a.v[i] - b.v[i]));
+  return d;
+}
+
+// Channel 1 has a zero filter but a bias and BN beta that make relu(BN(b1)) = 1.3 everywhere.
+Model conv_bn_relu_conv_with_offset() {
+  auto v4 = [](const std::string& name, std::vector<float> v) { return make_float_tensor(name, {4}, v); };
+  return testing::model_with_weights(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 2, 5, 5] x) => (float[1, 3, 3, 3] y) {
+  c1 = Conv (x, w1, b1)
+  n1 = BatchNormalization (c1, s, beta, mean, var)
+  r1 = Relu (n1)
+  y = Conv (r1, w2)
+}
+)",
+                                     {weight("w1", {4, 2, 1, 1}, 1, {1}), v4("b1", {0.2f, 0.5f, -0.1f, 0.3f}),
+                                      v4("s", {1, 2, 1, 0.5f}), v4("beta", {0.1f, 0.9f, 0.2f, 0}),
+                                      v4("mean", {0, 0.3f, 0.1f, 0}), v4("var", {1, 4, 1, 2}),
+                                      testing::random_tensor("w2", {3, 4, 3, 3}, 3)});
+}
+
+TEST(PruneChannelsCompensation, ZeroFilterWithBetaIsExactWithCompensation) {
+  const Tensor x = input({1, 2, 5, 5}, 9);
+  for (const std::string estimate : {"bn-stats", "zero-weight"}) {
+    Model m = conv_bn_relu_conv_with_offset();
+    const Tensor before = Eval(m).run(x, "y");
+    const PassStats stats = run_pass(m, {{"offset-estimate", estimate}});
+    EXPECT_EQ(stats.counters.at("pruned_channels"), 1);
+    EXPECT_EQ(stats.counters.at("compensated_channels"), 1);
+    EXPECT_EQ(dims(m, "w2"), (std::vector<int64_t>{3, 3, 3, 3}));
+    ASSERT_EQ(node_by_op(m, "Conv", 1).input_size(), 3);  // a bias was added to the consumer
+    m.check();
+    expect_close(Eval(m).run(x, "y"), before);
+  }
+  Model m = conv_bn_relu_conv_with_offset();
+  const Tensor before = Eval(m).run(x, "y");
+  const PassStats stats = run_pass(m, {{"compensate", "false"}});
+  EXPECT_EQ(stats.counters.count("compensated_channels"), 0u);
+  EXPECT_EQ(node_by_op(m, "Conv", 1).input_size(), 2);
+  EXPECT_GT(max_diff(Eval(m).run(x, "y"), before), 0.1f);
+}
+
+TEST(PruneChannelsCompensation, GemmIntoMatMulGetsAnAddNode) {
+  Model m = testing::model_with_weights(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[2, 8] x) => (float[2, 3] y) {
+  h = Gemm (x, w1, c1)
+  r = Relu (h)
+  y = MatMul (r, w2)
+}
+)",
+                                        {weight("w1", {8, 4}, 1, {2}, 1), make_float_tensor("c1", {4}, std::vector<float>{0.1f, -0.2f, 0.7f, 0.4f}),
+                                         testing::random_tensor("w2", {4, 3}, 3)});
+  const Tensor x = input({2, 8}, 4);
+  const Tensor before = Eval(m).run(x, "y");
+  const PassStats stats = run_pass(m);
+  EXPECT_EQ(stats.counters.at("compensated_channels"), 1);
+  EXPECT_EQ(dims(m, "w2"), (std::vector<int64_t>{3, 3}));
+  const auto& add = node_by_op(m, "Add");
+  EXPECT_EQ(add.output(0), "y");
+  std::vector<float> expected;
+  const auto w2 = to_floats(testing::random_tensor("w2", {4, 3}, 3));
+  for (int o = 0; o < 3; ++o) expected.push_back(0.7f * w2[2 * 3 + o]);
+  const auto bias = values(m, add.input(1));
+  ASSERT_EQ(bias.size(), 3u);
+  for (int o = 0; o < 3; ++o) EXPECT_NEAR(bias[o], expected[o], 1e-6f);
+  m.check();
+  expect_close(Eval(m).run(x, "y"), before);
+}
+
+TEST(PruneChannelsCompensation, ChannelThatIsNotConstantIsCountedNotCompensated) {
+  // The spatially varying constant k makes channel 1 vary over H, W: no single value to fold.
+  Model m = testing::model_with_weights(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 2, 3, 3] x) => (float[1, 3, 3, 3] y) {
+  c1 = Conv (x, w1, b1)
+  a = Add (c1, k)
+  r = Relu (a)
+  y = Conv (r, w2)
+}
+)",
+                                        {weight("w1", {4, 2, 1, 1}, 1, {1}), testing::random_tensor("b1", {4}, 2),
+                                         testing::random_tensor("k", {1, 4, 3, 3}, 5), testing::random_tensor("w2", {3, 4, 1, 1}, 3)});
+  const PassStats stats = run_pass(m);
+  EXPECT_EQ(stats.counters.at("pruned_channels"), 1);
+  EXPECT_EQ(stats.counters.at("uncompensated_channels"), 1);
+  EXPECT_EQ(stats.counters.count("compensated_channels"), 0u);
+  EXPECT_EQ(node_by_op(m, "Conv", 1).input_size(), 2);
+  m.check();
+}
+
+TEST(PruneChannelsCompensation, BnStatsGiveTheGaussianMeanOfTheActivation) {
+  // Channel 2 has the smallest filter; BN says its output is N(beta, s^2 var / (var + eps)) before
+  // Relu, whose mean b Phi(b/sd) + sd phi(b/sd) goes into the Gemm bias times fc[o, 2].
+  auto v4 = [](const std::string& name, std::vector<float> v) { return make_float_tensor(name, {4}, v); };
+  std::vector<float> w(8, 1.0f);
+  w[4] = w[5] = 0.01f;
+  Model m = testing::model_with_weights(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 2, 3, 3] x) => (float[1, 5] y) {
+  c1 = Conv (x, w1, b1)
+  n1 = BatchNormalization (c1, s, beta, mean, var)
+  r1 = Relu (n1)
+  p = GlobalAveragePool (r1)
+  f = Flatten (p)
+  y = Gemm <transB = 1> (f, fw, fb)
+}
+)",
+                                        {make_float_tensor("w1", {4, 2, 1, 1}, w), v4("b1", {0, 0, 0, 0}),
+                                         v4("s", {1, 1, 0.8f, 1}), v4("beta", {0, 0, 0.3f, 0}),
+                                         v4("mean", {0, 0, 0.05f, 0}), v4("var", {1, 1, 0.5f, 1}),
+                                         testing::random_tensor("fw", {5, 4}, 3), testing::random_tensor("fb", {5}, 4)});
+  const PassStats stats = run_pass(m);
+  EXPECT_EQ(stats.counters.at("compensated_channels"), 1);
+  const double sd = 0.8 * std::sqrt(0.5 / (0.5 + 1e-5)), b = 0.3;
+  const double mean = b * 0.5 * std::erfc(-b / sd / std::sqrt(2.0)) + sd * std::exp(-0.5 * b * b / sd / sd) / std::sqrt(2 * M_PI);
+  constexpr double kQuadratureTolerance = 1e-4;  // 241-point grid on [-6, 6] sd
+  const auto fw = to_floats(testing::random_tensor("fw", {5, 4}, 3));
+  const auto fb = to_floats(testing::random_tensor("fb", {5}, 4));
+  const auto bias = values(m, "fb");
+  ASSERT_EQ(bias.size(), 5u);
+  for (int o = 0; o < 5; ++o) EXPECT_NEAR(bias[o], fb[o] + mean * fw[o * 4 + 2], kQuadratureTolerance) << o;
+  EXPECT_EQ(dims(m, "fw"), (std::vector<int64_t>{5, 3}));
+  m.check();
 }
 
 }  // namespace
