@@ -42,6 +42,14 @@ std::vector<std::string> split_top(std::string_view text, char sep) {
   return parts;
 }
 
+// "[a,b]"; built with += because GCC 12 misreports `"[" + std::string&&` (-Wrestrict).
+std::string bracketed(const std::string& inner) {
+  std::string out = "[";
+  out += inner;
+  out += ']';
+  return out;
+}
+
 std::string join(const std::vector<std::string>& items, const std::string& sep) {
   std::string out;
   for (size_t i = 0; i < items.size(); ++i) out += (i ? sep : "") + items[i];
@@ -108,7 +116,7 @@ std::string canonical_value(const std::string& pass, const OptionSpec& spec, con
       std::vector<std::string> items;
       for (auto& item : split_top(inner, ','))
         if (!item.empty()) items.push_back(item);
-      return "[" + join(items, ",") + "]";
+      return bracketed(join(items, ","));
     }
     case OptionSpec::Type::kString:
       return value;
@@ -125,7 +133,7 @@ std::string json_option_text(const std::string& pass, const std::string& key, co
   if (v.is_array()) {
     std::vector<std::string> items;
     for (const auto& item : v) items.push_back(json_option_text(pass, key, item));
-    return "[" + join(items, ",") + "]";
+    return bracketed(join(items, ","));
   }
   usage("recipe: option '" + key + "' of pass '" + pass + "' must be a string, number, boolean or list");
 }
@@ -228,6 +236,8 @@ std::vector<PassRun> Pipeline::run(Model& model, const std::vector<std::string>&
     for (const auto& [k, v] : run.stats.counters) summary += " " + k + "=" + std::to_string(v);
     spdlog::info("pass {} ({:.2f}s):{}", run.name, run.seconds, summary.empty() ? " no changes" : summary);
     for (const auto& w : run.stats.warnings) spdlog::warn("pass {}: {}", run.name, w);
+    if (spdlog::should_log(spdlog::level::debug))
+      for (const auto& layer : run.stats.layers) spdlog::debug("pass {}: {}", run.name, layer.dump());
     runs.push_back(std::move(run));
   }
   return runs;
