@@ -4,6 +4,7 @@
 #include <compress/model.h>
 #include <compress/pipeline.h>
 #include <compress/report.h>
+#include <compress/verify.h>
 #include <onnx/defs/schema.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -11,6 +12,7 @@
 
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 namespace fs = std::filesystem;
@@ -44,6 +46,18 @@ struct Options {
   bool quiet = false;
   bool verbose = false;
   bool json = false;
+  // verify and the inline gates
+  std::string candidate;
+  bool verify = false;
+  bool random = false;
+  uint64_t seed = 0;
+  std::string inputs_dir;
+  std::vector<std::string> input_files;
+  std::string labels;
+  std::string save_outputs;
+  std::optional<double> min_cosine;
+  std::optional<double> min_snr;
+  std::optional<double> max_accuracy_drop;
 };
 
 compress::ShapeOverrides parse_shapes(const std::vector<std::string>& specs) {
@@ -70,6 +84,62 @@ compress::ShapeOverrides parse_shapes(const std::vector<std::string>& specs) {
     shapes[spec.substr(0, eq)] = dims;
   }
   return shapes;
+}
+
+compress::VerifyOptions verify_options(const Options& o) {
+  if (o.random && (!o.inputs_dir.empty() || !o.input_files.empty()))
+    throw Error(ExitCode::kUsage, "--random cannot be combined with --inputs or --input");
+  compress::VerifyOptions v;
+  v.inputs_dir = o.inputs_dir;
+  for (const auto& spec : o.input_files) {
+    const auto eq = spec.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
+      throw Error(ExitCode::kUsage, "--input '" + spec + "' must look like NAME=FILE.npy");
+    v.input_files[spec.substr(0, eq)] = spec.substr(eq + 1);
+  }
+  v.seed = o.seed;
+  v.shapes = parse_shapes(o.input_shapes);
+  v.labels = o.labels;
+  v.save_outputs = o.save_outputs;
+  return v;
+}
+
+compress::Gates gates_of(const Options& o) { return {o.min_cosine, o.min_snr, o.max_accuracy_drop}; }
+
+void add_verify_options(CLI::App* app, Options& o) {
+  app->add_option("--inputs", o.inputs_dir, "directory with one <input-name>.npy per model input (leading axis = samples)");
+  app->add_option("--input", o.input_files, "NAME=FILE.npy for one input (repeatable)")->allow_extra_args(false);
+  app->add_flag("--random", o.random, "seeded N(0,1) inputs with the model's shapes (the default without files)");
+  app->add_option("--seed", o.seed, "seed for --random (default 0)");
+  app->add_option("--labels", o.labels, "integer labels .npy, one per row of the first output");
+  app->add_option("--min-cosine", o.min_cosine, "gate: every output's cosine similarity >= X");
+  app->add_option("--min-snr", o.min_snr, "gate: every output's SNR >= DB");
+  app->add_option("--max-accuracy-drop", o.max_accuracy_drop, "gate: accuracy drop <= POINTS (needs --labels)");
+}
+
+std::string render_verify_text(const compress::VerifyResult& r) {
+  std::ostringstream s;
+  s.precision(6);
+  for (const auto& [name, m] : r.outputs) {
+    s << name << ": cosine " << m.cosine << "  snr " << m.snr_db << " dB  max_abs_err " << m.max_abs_err;
+    if (m.top1_agreement) s << "  top1_agreement " << *m.top1_agreement;
+    s << "\n";
+  }
+  if (r.accuracy)
+    s << "accuracy: reference " << r.accuracy->reference << "  candidate " << r.accuracy->candidate << "  drop "
+      << r.accuracy->drop_points << " points\n";
+  return s.str();
+}
+
+int run_verify(const Options& o) {
+  const auto options = verify_options(o);
+  const compress::Model reference = compress::Model::load(o.input);
+  const compress::Model candidate = compress::Model::load(o.candidate);
+  const auto result = compress::verify_models(reference, candidate, options);
+  if (o.json) std::cout << compress::verify_to_json(result).dump(2) << "\n";
+  else std::cout << render_verify_text(result);
+  compress::check_gates(result, gates_of(o));
+  return 0;
 }
 
 std::vector<compress::PassInvocation> collect_invocations(const Options& o) {
@@ -141,7 +211,12 @@ int run_compress(const Options& o) {
   const auto pipeline = compress::Pipeline::build(compress::PassRegistry::builtin(), collect_invocations(o));
 
   const bool progress = !o.quiet && ::isatty(2);
+  const bool gated = o.min_cosine || o.min_snr || o.max_accuracy_drop;
+  if (gated && !o.verify) throw Error(ExitCode::kUsage, "--min-cosine, --min-snr and --max-accuracy-drop need --verify");
+  const auto verify_opts = o.verify ? verify_options(o) : compress::VerifyOptions{};
   compress::Model model = compress::Model::load(o.input);
+  std::optional<compress::Model> original;
+  if (o.verify) original.emplace(compress::Model::from_proto(model.proto()));
   const bool big = model.source_bytes() > 100 * 1000 * 1000;
   if (progress && big) spdlog::info("loaded {} ({} bytes)", o.input, model.source_bytes());
 
@@ -171,6 +246,12 @@ int run_compress(const Options& o) {
     }
   }
   report.after = compress::compute_stats(model, shapes);
+  if (original) {
+    // Measured before the write, so a missed gate leaves no output file.
+    const auto result = compress::verify_models(*original, model, verify_opts);
+    report.verify = compress::verify_to_json(result);
+    compress::check_gates(result, gates_of(o));
+  }
   if (o.dry_run) {
     report.after.file = model.proto().ByteSizeLong() > static_cast<size_t>(INT32_MAX)
                             ? compress::FileSize{static_cast<int64_t>(model.proto().ByteSizeLong()), 0}
@@ -298,12 +379,22 @@ int main(int argc, char** argv) {
   app.add_flag("--force", o.force, "overwrite an existing output");
   app.add_flag("-q,--quiet", o.quiet, "log errors only");
   app.add_flag("-v,--verbose", o.verbose, "log details");
+  app.add_flag("--verify", o.verify, "compare the output with the input model in the built-in evaluator (gates below)");
+  add_verify_options(&app, o);
 
   auto* inspect = app.add_subcommand("inspect", "print size, params and FLOPs of one model");
   inspect->add_option("input", o.input, "model (.onnx)")->required()->check(CLI::ExistingPath);
   inspect->add_flag("--json", o.json, "print JSON");
   inspect->add_option("--input-shape", o.input_shapes, "concrete input shape NAME=1x3x224x224 (repeatable)")
       ->allow_extra_args(false);
+  auto* verify = app.add_subcommand("verify", "compare a candidate model with a reference in the built-in evaluator");
+  verify->add_option("reference", o.input, "reference model (.onnx)")->required()->check(CLI::ExistingPath);
+  verify->add_option("candidate", o.candidate, "candidate model (.onnx)")->required()->check(CLI::ExistingPath);
+  add_verify_options(verify, o);
+  verify->add_option("--input-shape", o.input_shapes, "shape for --random inputs NAME=1x3x224x224 (repeatable)")
+      ->allow_extra_args(false);
+  verify->add_option("--save-outputs", o.save_outputs, "write ref_<output>.npy and cand_<output>.npy to DIR");
+  verify->add_flag("--json", o.json, "print JSON");
   auto* passes = app.add_subcommand("passes", "list every pass with its options, defaults and ranges");
   passes->add_flag("--json", o.json, "print JSON");
 
@@ -326,6 +417,7 @@ int main(int argc, char** argv) {
   try {
     if (*passes) return run_passes(o);
     if (*inspect) return run_inspect(o);
+    if (*verify) return run_verify(o);
     if (o.input.empty()) throw Error(ExitCode::kUsage, "an input model is required (see --help)");
     return run_compress(o);
   } catch (const Error& e) {

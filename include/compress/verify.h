@@ -1,0 +1,76 @@
+// `compress verify` and the inline gates: run a reference and a candidate model on the same inputs
+// with the built-in evaluator and measure how far the candidate's outputs are from the reference's.
+#pragma once
+
+#include <compress/evaluator.h>
+#include <compress/model.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace compress {
+
+struct VerifyOptions {
+  /// One <input-name>.npy per model input (leading axis = samples).
+  std::filesystem::path inputs_dir;
+  /// NAME -> FILE.npy, taking precedence over inputs_dir.
+  std::map<std::string, std::filesystem::path> input_files;
+  /// Inputs without a file get seeded N(0, 1) data (floats) with the model's shape, symbolic dims
+  /// from `shapes` or 1. Integer inputs need a file.
+  uint64_t seed = 0;
+  std::map<std::string, std::vector<int64_t>> shapes;
+  /// Integer labels, one per row of the first output.
+  std::filesystem::path labels;
+  /// When set, writes ref_<output>.npy and cand_<output>.npy there.
+  std::filesystem::path save_outputs;
+};
+
+struct OutputMetrics {
+  double cosine = 0;
+  double snr_db = 0;  // +inf when identical
+  double max_abs_err = 0;
+  std::optional<double> top1_agreement;  // empty when the last axis has size 1
+};
+
+struct AccuracyMetrics {
+  double reference = 0;
+  double candidate = 0;
+  double drop_points = 0;  // (reference - candidate) * 100
+};
+
+struct VerifyResult {
+  std::map<std::string, OutputMetrics> outputs;
+  std::optional<AccuracyMetrics> accuracy;
+  int64_t samples = 0;
+};
+
+struct Gates {
+  std::optional<double> min_cosine;
+  std::optional<double> min_snr_db;
+  std::optional<double> max_accuracy_drop;
+};
+
+/// Metrics of one output pair over the whole flattened tensors (same element count required).
+OutputMetrics compare_outputs(const eval::Tensor& reference, const eval::Tensor& candidate);
+/// Fraction of rows (argmax along the last axis) equal to `labels`.
+double accuracy(const eval::Tensor& scores, const eval::Tensor& labels);
+
+/// Runs both models on the same inputs and measures every output the two have in common.
+/// Throws Error(kBadInput) for missing or mismatched inputs, Error(kUnsupported) for ops the
+/// evaluator lacks.
+VerifyResult verify_models(const Model& reference, const Model& candidate, const VerifyOptions& options);
+
+/// {"outputs": {name: {cosine, snr_db, max_abs_err, top1_agreement}}, "accuracy": {...}} (accuracy
+/// only with labels); infinities and NaN as the strings "Infinity" / "NaN", as ort_compare.js does.
+nlohmann::json verify_to_json(const VerifyResult& result);
+
+/// Throws Error(kGateFailed) with a one-line reason for the first gate missed; Error(kUsage) for
+/// --max-accuracy-drop without labels.
+void check_gates(const VerifyResult& result, const Gates& gates);
+
+}  // namespace compress

@@ -1,0 +1,95 @@
+// Internal interface between the evaluator and its op kernels: one function per op, listed in one
+// table (ops_table.cpp).
+#pragma once
+
+#include <compress/error.h>
+#include <compress/evaluator.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace compress::eval {
+
+using TP = onnx::TensorProto;
+
+/// One node being executed: its inputs (nullptr for an absent optional input), outputs to fill,
+/// attribute accessors, and a way to run subgraphs (If) with the current scope visible.
+struct OpCall {
+  const onnx::NodeProto& node;
+  std::vector<const Tensor*> in;
+  std::vector<Tensor> out;
+  int64_t opset = 0;
+  std::function<std::vector<Tensor>(const onnx::GraphProto&)> run_subgraph;
+
+  size_t n_in() const { return in.size(); }
+  bool has(size_t k) const { return k < in.size() && in[k] != nullptr; }
+  const Tensor& input(size_t k) const;
+
+  const onnx::AttributeProto* attr(const std::string& name) const;
+  int64_t attr_i(const std::string& name, int64_t fallback) const;
+  float attr_f(const std::string& name, float fallback) const;
+  std::string attr_s(const std::string& name, const std::string& fallback) const;
+  std::vector<int64_t> attr_ints(const std::string& name, std::vector<int64_t> fallback = {}) const;
+  std::vector<float> attr_floats(const std::string& name) const;
+
+  /// Error(kUnsupported) naming the op, the node and `what`.
+  [[noreturn]] void unsupported(const std::string& what) const;
+  /// Error(kBadInput) naming the op, the node and `what`.
+  [[noreturn]] void bad(const std::string& what) const;
+};
+
+using OpFn = void (*)(OpCall&);
+
+/// The kernel for an op, or nullptr.
+OpFn find_op(const std::string& domain, const std::string& op_type);
+
+// Helpers shared by kernels.
+int64_t numel_of(const std::vector<int64_t>& dims);
+std::vector<int64_t> strides_of(const std::vector<int64_t>& dims);
+/// Numpy broadcast of two shapes; throws through `call` when incompatible.
+std::vector<int64_t> broadcast_dims(const OpCall& call, const std::vector<int64_t>& a, const std::vector<int64_t>& b);
+/// Normalizes a possibly negative axis into [0, rank).
+int64_t norm_axis(const OpCall& call, int64_t axis, int64_t rank);
+/// Float copy of any tensor.
+std::vector<float> as_floats(const Tensor& t);
+/// int64 copy of any tensor.
+std::vector<int64_t> as_ints(const Tensor& t);
+/// Rounds to float16 precision when dtype is FLOAT16 (bfloat16 likewise), in place.
+void round_to_dtype(Tensor& t);
+/// Wraps an integer into the range of `dtype` (two's complement), as a cast does.
+int64_t wrap_int(int64_t v, int32_t dtype);
+
+// Kernels, grouped by file.
+#define COMPRESS_EVAL_OP(name) void op_##name(OpCall& call);
+// ops_elementwise.cpp
+COMPRESS_EVAL_OP(Add) COMPRESS_EVAL_OP(Sub) COMPRESS_EVAL_OP(Mul) COMPRESS_EVAL_OP(Div) COMPRESS_EVAL_OP(Pow)
+COMPRESS_EVAL_OP(Max) COMPRESS_EVAL_OP(Min) COMPRESS_EVAL_OP(Mod) COMPRESS_EVAL_OP(Sum) COMPRESS_EVAL_OP(Mean)
+COMPRESS_EVAL_OP(Equal) COMPRESS_EVAL_OP(Less) COMPRESS_EVAL_OP(Greater) COMPRESS_EVAL_OP(LessOrEqual)
+COMPRESS_EVAL_OP(GreaterOrEqual) COMPRESS_EVAL_OP(And) COMPRESS_EVAL_OP(Or) COMPRESS_EVAL_OP(Xor) COMPRESS_EVAL_OP(Not)
+COMPRESS_EVAL_OP(Where) COMPRESS_EVAL_OP(Relu) COMPRESS_EVAL_OP(LeakyRelu) COMPRESS_EVAL_OP(Sigmoid)
+COMPRESS_EVAL_OP(Tanh) COMPRESS_EVAL_OP(Erf) COMPRESS_EVAL_OP(Exp) COMPRESS_EVAL_OP(Log) COMPRESS_EVAL_OP(Sqrt)
+COMPRESS_EVAL_OP(Neg) COMPRESS_EVAL_OP(Abs) COMPRESS_EVAL_OP(Reciprocal) COMPRESS_EVAL_OP(Floor) COMPRESS_EVAL_OP(Ceil)
+COMPRESS_EVAL_OP(Sign) COMPRESS_EVAL_OP(Elu) COMPRESS_EVAL_OP(Selu) COMPRESS_EVAL_OP(Softplus) COMPRESS_EVAL_OP(Softsign)
+COMPRESS_EVAL_OP(Sin) COMPRESS_EVAL_OP(Cos) COMPRESS_EVAL_OP(Round)
+COMPRESS_EVAL_OP(HardSigmoid) COMPRESS_EVAL_OP(HardSwish) COMPRESS_EVAL_OP(Clip) COMPRESS_EVAL_OP(Cast)
+COMPRESS_EVAL_OP(Identity) COMPRESS_EVAL_OP(Softmax) COMPRESS_EVAL_OP(LogSoftmax) COMPRESS_EVAL_OP(ReduceMean)
+COMPRESS_EVAL_OP(ReduceMax) COMPRESS_EVAL_OP(ReduceMin) COMPRESS_EVAL_OP(ReduceSum) COMPRESS_EVAL_OP(ReduceProd)
+COMPRESS_EVAL_OP(ArgMax) COMPRESS_EVAL_OP(ArgMin)
+// ops_nn.cpp
+COMPRESS_EVAL_OP(Gemm) COMPRESS_EVAL_OP(MatMul) COMPRESS_EVAL_OP(Conv) COMPRESS_EVAL_OP(ConvTranspose)
+COMPRESS_EVAL_OP(BatchNormalization) COMPRESS_EVAL_OP(LayerNormalization) COMPRESS_EVAL_OP(MaxPool)
+COMPRESS_EVAL_OP(AveragePool) COMPRESS_EVAL_OP(GlobalAveragePool) COMPRESS_EVAL_OP(GlobalMaxPool)
+COMPRESS_EVAL_OP(Resize) COMPRESS_EVAL_OP(LSTM) COMPRESS_EVAL_OP(GRU)
+// ops_shape.cpp
+COMPRESS_EVAL_OP(Reshape) COMPRESS_EVAL_OP(Flatten) COMPRESS_EVAL_OP(Transpose) COMPRESS_EVAL_OP(Squeeze)
+COMPRESS_EVAL_OP(Unsqueeze) COMPRESS_EVAL_OP(Concat) COMPRESS_EVAL_OP(Split) COMPRESS_EVAL_OP(Slice)
+COMPRESS_EVAL_OP(Gather) COMPRESS_EVAL_OP(Shape) COMPRESS_EVAL_OP(Size) COMPRESS_EVAL_OP(ConstantOfShape)
+COMPRESS_EVAL_OP(Constant) COMPRESS_EVAL_OP(Expand) COMPRESS_EVAL_OP(Range) COMPRESS_EVAL_OP(Pad)
+COMPRESS_EVAL_OP(Tile) COMPRESS_EVAL_OP(If)
+// ops_quant.cpp
+COMPRESS_EVAL_OP(QuantizeLinear) COMPRESS_EVAL_OP(DequantizeLinear) COMPRESS_EVAL_OP(DynamicQuantizeLinear)
+COMPRESS_EVAL_OP(MatMulInteger) COMPRESS_EVAL_OP(ConvInteger) COMPRESS_EVAL_OP(MatMulNBits)
+#undef COMPRESS_EVAL_OP
+
+}  // namespace compress::eval

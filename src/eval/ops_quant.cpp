@@ -1,0 +1,220 @@
+// Quantization kernels: (De)QuantizeLinear (per tensor, per axis, blocked), DynamicQuantizeLinear,
+// MatMulInteger / ConvInteger (exact integer products) and com.microsoft.MatMulNBits (4-bit blocks).
+#include <Eigen/Dense>
+#include <cmath>
+
+#include "eval/ops.h"
+
+namespace compress::eval {
+
+namespace {
+
+using MatI = Eigen::Matrix<int32_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using MatR = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+// For each element of x: the index of its scale / zero point (per tensor, per axis or blocked).
+std::vector<int64_t> param_index(const OpCall& c, const Tensor& x, const Tensor& scale) {
+  const int64_t n = x.numel();
+  std::vector<int64_t> index(static_cast<size_t>(n), 0);
+  if (scale.numel() == 1 && scale.dims.size() <= 1) return index;
+  const int64_t rank = static_cast<int64_t>(x.dims.size());
+  const int64_t axis = norm_axis(c, c.attr_i("axis", 1), rank);
+  const int64_t block = c.attr_i("block_size", 0);
+  if (block > 0) {
+    if (scale.dims.size() != x.dims.size()) c.bad("blocked scale must have the input's rank");
+    const auto xs = strides_of(x.dims);
+    const auto ss = strides_of(scale.dims);
+    for (int64_t k = 0; k < n; ++k) {
+      int64_t rem = k, off = 0;
+      for (int64_t d = 0; d < rank; ++d) {
+        int64_t i = rem / xs[d];
+        rem %= xs[d];
+        if (d == axis) i /= block;
+        off += i * ss[d];
+      }
+      index[k] = off;
+    }
+    return index;
+  }
+  if (scale.dims.size() != 1 || scale.dims[0] != x.dims[axis]) c.bad("per-axis scale must be 1-D of the axis length");
+  int64_t inner = 1;
+  for (int64_t d = axis + 1; d < rank; ++d) inner *= x.dims[d];
+  for (int64_t k = 0; k < n; ++k) index[k] = (k / inner) % x.dims[axis];
+  return index;
+}
+
+int64_t saturate(int64_t v, int32_t dtype) {
+  int64_t lo = 0, hi = 255;
+  switch (dtype) {
+    case TP::INT8: lo = -128; hi = 127; break;
+    case TP::UINT8: break;
+    case TP::INT16: lo = -32768; hi = 32767; break;
+    case TP::UINT16: hi = 65535; break;
+    case TP::INT32: lo = INT32_MIN; hi = INT32_MAX; break;
+    case 21: hi = 15; break;
+    case 22: lo = -8; hi = 7; break;
+    default: break;
+  }
+  return std::clamp(v, lo, hi);
+}
+
+// Integer operand minus its zero point (scalar, or per row of A / per column of B).
+MatI centered(const int64_t* base, int64_t rows, int64_t cols, const Tensor* zp, bool per_row) {
+  MatI m(rows, cols);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t k = 0; k < cols; ++k) {
+      int64_t z = 0;
+      if (zp && zp->numel() == 1) z = zp->i[0];
+      else if (zp) z = zp->i[per_row ? r : k];
+      m(r, k) = static_cast<int32_t>(base[r * cols + k] - z);
+    }
+  return m;
+}
+
+}  // namespace
+
+void op_QuantizeLinear(OpCall& c) {
+  const Tensor& x = c.input(0);
+  const Tensor& scale = c.input(1);
+  const Tensor* zp = c.has(2) ? &c.input(2) : nullptr;
+  const auto xf = as_floats(x);
+  const auto idx = param_index(c, x, scale);
+  const int32_t dtype = zp ? zp->dtype : static_cast<int32_t>(c.attr_i("output_dtype", TP::UINT8));
+  Tensor& o = c.out[0];
+  o.dtype = dtype;
+  o.dims = x.dims;
+  o.i.resize(xf.size());
+  for (size_t k = 0; k < xf.size(); ++k) {
+    const float s = scale.f[idx[k]];
+    const int64_t z = zp ? zp->i[idx[k]] : 0;
+    o.i[k] = saturate(static_cast<int64_t>(std::nearbyint(xf[k] / s)) + z, dtype);
+  }
+}
+
+void op_DequantizeLinear(OpCall& c) {
+  const Tensor& x = c.input(0);
+  const Tensor& scale = c.input(1);
+  const Tensor* zp = c.has(2) ? &c.input(2) : nullptr;
+  if (x.is_float()) c.unsupported("float8 inputs");
+  const auto idx = param_index(c, x, scale);
+  Tensor& o = c.out[0];
+  o.dtype = scale.dtype;
+  o.dims = x.dims;
+  o.f.resize(x.i.size());
+  for (size_t k = 0; k < x.i.size(); ++k) {
+    const int64_t z = zp ? zp->i[idx[k]] : 0;
+    o.f[k] = static_cast<float>(x.i[k] - z) * scale.f[idx[k]];
+  }
+  round_to_dtype(o);
+}
+
+void op_DynamicQuantizeLinear(OpCall& c) {
+  const Tensor& x = c.input(0);
+  float lo = 0.0f, hi = 0.0f;
+  for (float v : x.f) {
+    lo = std::min(lo, v);
+    hi = std::max(hi, v);
+  }
+  const float scale = (hi - lo) / 255.0f;
+  int64_t zp = 0;
+  if (scale != 0.0f) zp = std::clamp<int64_t>(static_cast<int64_t>(std::nearbyint(-lo / scale)), 0, 255);
+  Tensor& y = c.out[0];
+  y.dtype = TP::UINT8;
+  y.dims = x.dims;
+  y.i.resize(x.f.size());
+  for (size_t k = 0; k < x.f.size(); ++k)
+    y.i[k] = scale == 0.0f ? zp : std::clamp<int64_t>(static_cast<int64_t>(std::nearbyint(x.f[k] / scale)) + zp, 0, 255);
+  if (c.out.size() > 1) c.out[1] = Tensor::floats({}, {scale});
+  if (c.out.size() > 2) c.out[2] = Tensor::ints({}, {zp}, TP::UINT8);
+}
+
+void op_MatMulInteger(OpCall& c) {
+  const Tensor& a = c.input(0);
+  const Tensor& b = c.input(1);
+  const Tensor* azp = c.has(2) ? &c.input(2) : nullptr;
+  const Tensor* bzp = c.has(3) ? &c.input(3) : nullptr;
+  if (a.dims.size() < 2 || b.dims.size() < 2) c.unsupported("1-D operands");
+  const int64_t m = a.dims[a.dims.size() - 2], k = a.dims.back(), n = b.dims.back();
+  if (b.dims[b.dims.size() - 2] != k) c.bad("inner dimensions differ");
+  const int64_t a_batch = a.numel() / (m * k), b_batch = b.numel() / (k * n);
+  if (b_batch != 1 && b_batch != a_batch) c.unsupported("batched B that differs from A's batch");
+  if (azp && azp->numel() != 1 && a_batch != 1) c.unsupported("per-row a_zero_point with batched A");
+  Tensor& o = c.out[0];
+  o.dtype = TP::INT32;
+  o.dims = std::vector<int64_t>(a.dims.begin(), a.dims.end() - 1);
+  if (b.dims.size() > a.dims.size()) o.dims = std::vector<int64_t>(b.dims.begin(), b.dims.end() - 1);
+  o.dims.back() = m;
+  o.dims.push_back(n);
+  o.i.resize(static_cast<size_t>(std::max(a_batch, b_batch) * m * n));
+  MatI bm = centered(b.i.data(), k, n, bzp, false);
+  for (int64_t bi = 0; bi < std::max(a_batch, b_batch); ++bi) {
+    if (b_batch > 1) bm = centered(b.i.data() + bi * k * n, k, n, bzp, false);
+    const MatI am = centered(a.i.data() + (a_batch > 1 ? bi : 0) * m * k, m, k, azp, true);
+    const MatI y = am * bm;
+    std::copy(y.data(), y.data() + m * n, o.i.begin() + bi * m * n);
+  }
+}
+
+void op_ConvInteger(OpCall& c) {
+  const Tensor& x = c.input(0);
+  const Tensor& w = c.input(1);
+  const int64_t xz = c.has(2) ? c.input(2).i.at(0) : 0;
+  Tensor xf = Tensor::floats(x.dims, std::vector<float>(x.i.size()));
+  for (size_t k = 0; k < x.i.size(); ++k) xf.f[k] = static_cast<float>(x.i[k] - xz);
+  Tensor wf = Tensor::floats(w.dims, std::vector<float>(w.i.size()));
+  const int64_t per = w.numel() / std::max<int64_t>(w.dims[0], 1);
+  for (size_t k = 0; k < w.i.size(); ++k) {
+    int64_t z = 0;
+    if (c.has(3)) z = c.input(3).numel() == 1 ? c.input(3).i[0] : c.input(3).i[static_cast<int64_t>(k) / per];
+    wf.f[k] = static_cast<float>(w.i[k] - z);
+  }
+  OpCall conv{c.node, {&xf, &wf}, std::vector<Tensor>(1), c.opset, {}};
+  op_Conv(conv);
+  Tensor& o = c.out[0];
+  o.dtype = TP::INT32;
+  o.dims = conv.out[0].dims;
+  o.i.resize(conv.out[0].f.size());
+  for (size_t k = 0; k < o.i.size(); ++k) o.i[k] = static_cast<int64_t>(std::nearbyint(conv.out[0].f[k]));
+}
+
+void op_MatMulNBits(OpCall& c) {
+  const Tensor& a = c.input(0);
+  const Tensor& packed = c.input(1);
+  const Tensor& scales = c.input(2);
+  const int64_t kk = c.attr_i("K", 0), n = c.attr_i("N", 0), bits = c.attr_i("bits", 4), block = c.attr_i("block_size", 0);
+  if (bits != 4) c.unsupported("bits=" + std::to_string(bits));
+  if (c.has(4)) c.unsupported("g_idx");
+  if (c.has(3) && c.input(3).is_float()) c.unsupported("float zero points");
+  if (block <= 0 || a.dims.empty() || a.dims.back() != kk) c.bad("A's last dim must be K");
+  const int64_t blocks = (kk + block - 1) / block, blob = block / 2, zp_bytes = (blocks + 1) / 2;
+  MatR wt(kk, n);
+  for (int64_t col = 0; col < n; ++col)
+    for (int64_t b = 0; b < blocks; ++b) {
+      const float s = scales.f[col * blocks + b];
+      int64_t zp = 8;
+      if (c.has(3)) {
+        const int64_t byte = c.input(3).i[col * zp_bytes + b / 2];
+        zp = (b % 2 == 0) ? (byte & 0x0F) : ((byte >> 4) & 0x0F);
+      }
+      for (int64_t j = 0; j < block && b * block + j < kk; ++j) {
+        const int64_t byte = packed.i[(col * blocks + b) * blob + j / 2];
+        const int64_t q = (j % 2 == 0) ? (byte & 0x0F) : ((byte >> 4) & 0x0F);
+        wt(b * block + j, col) = static_cast<float>(q - zp) * s;
+      }
+    }
+  Tensor& o = c.out[0];
+  o.dtype = a.dtype;
+  o.dims = a.dims;
+  o.dims.back() = n;
+  const int64_t rows = a.numel() / kk;
+  o.f.resize(static_cast<size_t>(rows * n));
+  Eigen::Map<MatR>(o.f.data(), rows, n).noalias() = Eigen::Map<const MatR>(a.f.data(), rows, kk) * wt;
+  if (c.has(5)) {
+    const auto& bias = c.input(5).f;
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < n; ++j) o.f[r * n + j] += bias[j];
+  }
+  round_to_dtype(o);
+}
+
+}  // namespace compress::eval

@@ -1,0 +1,261 @@
+// The evaluator on tiny graphs with hand-computed outputs, opset attribute variants, If scoping,
+// freeing, and errors that name the op and node.
+#include <compress/error.h>
+#include <compress/evaluator.h>
+#include <compress/model.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+namespace compress::eval {
+namespace {
+
+constexpr float kTol = 1e-6f;
+
+TensorMap run(const std::string& text, TensorMap feeds) {
+  const Model m = Model::parse_text(text);
+  Evaluator ev(m);
+  return ev.run(feeds);
+}
+
+void expect_floats(const Tensor& t, const std::vector<int64_t>& dims, const std::vector<float>& want) {
+  EXPECT_EQ(t.dims, dims);
+  ASSERT_EQ(t.f.size(), want.size());
+  for (size_t k = 0; k < want.size(); ++k) EXPECT_NEAR(t.f[k], want[k], kTol) << "element " << k;
+}
+
+TEST(Evaluator, AddBroadcastsLikeNumpy) {
+  const auto out = run(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[2, 1, 3] a, float[2, 1] b) => (float[2, 2, 3] y) {
+  y = Add(a, b)
+}
+)", {{"a", Tensor::floats({2, 1, 3}, {1, 2, 3, 4, 5, 6})}, {"b", Tensor::floats({2, 1}, {10, 20})}});
+  expect_floats(out.at("y"), {2, 2, 3}, {11, 12, 13, 21, 22, 23, 14, 15, 16, 24, 25, 26});
+}
+
+TEST(Evaluator, GemmTransposesScalesAndAddsBroadcastBias) {
+  const auto out = run(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[2, 2] a) => (float[2, 3] y) {
+  w = Constant <value = float[3, 2] {1, 0, 0, 1, 1, 1}> ()
+  c = Constant <value = float[3] {2, 4, 6}> ()
+  y = Gemm <transB = 1, alpha = 2.0, beta = 0.5> (a, w, c)
+}
+)", {{"a", Tensor::floats({2, 2}, {1, 2, 3, 4})}});
+  // a * w^T = [[1, 2, 3], [3, 4, 7]]; * 2 + 0.5 * c
+  expect_floats(out.at("y"), {2, 3}, {3, 6, 9, 7, 10, 17});
+}
+
+TEST(Evaluator, MatMulBroadcastsBatchDims) {
+  const auto out = run(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[2, 1, 2] a, float[2, 1] b) => (float[2, 1, 1] y) {
+  y = MatMul(a, b)
+}
+)", {{"a", Tensor::floats({2, 1, 2}, {1, 2, 3, 4})}, {"b", Tensor::floats({2, 1}, {10, 1})}});
+  expect_floats(out.at("y"), {2, 1, 1}, {12, 34});
+}
+
+TEST(Evaluator, ConvWithPadsStridesAndGroups) {
+  // Two groups of one channel each on a 3x3 image, 2x2 kernels, pad 1, stride 2.
+  const auto out = run(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 2, 3, 3] x) => (float[1, 2, 2, 2] y) {
+  w = Constant <value = float[2, 1, 2, 2] {1, 1, 1, 1, 1, 0, 0, 0}> ()
+  b = Constant <value = float[2] {0, 100}> ()
+  y = Conv <group = 2, pads = [1, 1, 1, 1], strides = [2, 2]> (x, w, b)
+}
+)", {{"x", Tensor::floats({1, 2, 3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 2, 3, 4, 5, 6, 7, 8, 9})}});
+  // Channel 0: window sums at output (0,0)=x[0,0], (0,1)=x[0,1]+x[0,2], (1,0)=x[1,0]+x[2,0], (1,1)=5+6+8+9.
+  // Channel 1: top-left tap only -> x at (-1,-1),(−1,1),(1,−1),(1,1) = 0, 0, 0, 5, plus bias 100.
+  expect_floats(out.at("y"), {1, 2, 2, 2}, {1, 5, 11, 28, 100, 100, 100, 105});
+}
+
+TEST(Evaluator, ConvAutoPadSameUpperKeepsTheSize) {
+  const auto out = run(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 1, 1, 3] x) => (float[1, 1, 1, 3] y) {
+  w = Constant <value = float[1, 1, 1, 2] {1, 10}> ()
+  y = Conv <auto_pad = "SAME_UPPER"> (x, w)
+}
+)", {{"x", Tensor::floats({1, 1, 1, 3}, {1, 2, 3})}});
+  expect_floats(out.at("y"), {1, 1, 1, 3}, {21, 32, 3});
+}
+
+TEST(Evaluator, BatchNormMaxPoolGlobalAveragePoolFlatten) {
+  const auto out = run(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 1, 2, 2] x) => (float[1, 1] y, float[1, 1, 1, 1] p) {
+  s = Constant <value = float[1] {2}> ()
+  b = Constant <value = float[1] {1}> ()
+  m = Constant <value = float[1] {1}> ()
+  v = Constant <value = float[1] {4}> ()
+  n = BatchNormalization <epsilon = 0.0> (x, s, b, m, v)
+  p = MaxPool <kernel_shape = [2, 2]> (n)
+  a = GlobalAveragePool(n)
+  y = Flatten(a)
+}
+)", {{"x", Tensor::floats({1, 1, 2, 2}, {1, 3, 5, 7})}});
+  // (x - 1) / 2 * 2 + 1 = x
+  expect_floats(out.at("p"), {1, 1, 1, 1}, {7});
+  expect_floats(out.at("y"), {1, 1}, {4});
+}
+
+TEST(Evaluator, SoftmaxAxisDefaultChangesAtOpset13) {
+  const Tensor x = Tensor::floats({1, 2, 2}, {0, 0, 0, 0});
+  const auto old = run(R"(
+<ir_version: 7, opset_import: ["" : 11]>
+g (float[1, 2, 2] x) => (float[1, 2, 2] y) { y = Softmax(x) }
+)", {{"x", x}});
+  expect_floats(old.at("y"), {1, 2, 2}, {0.25f, 0.25f, 0.25f, 0.25f});  // axis 1, flattened to [1, 4]
+  const auto now = run(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 2, 2] x) => (float[1, 2, 2] y) { y = Softmax(x) }
+)", {{"x", x}});
+  expect_floats(now.at("y"), {1, 2, 2}, {0.5f, 0.5f, 0.5f, 0.5f});  // axis -1
+}
+
+TEST(Evaluator, SqueezeAxesAttributeBefore13InputAfter) {
+  const Tensor x = Tensor::floats({1, 2, 1}, {1, 2});
+  const auto old = run(R"(
+<ir_version: 7, opset_import: ["" : 11]>
+g (float[1, 2, 1] x) => (float[2, 1] y) { y = Squeeze <axes = [0]> (x) }
+)", {{"x", x}});
+  EXPECT_EQ(old.at("y").dims, (std::vector<int64_t>{2, 1}));
+  const auto now = run(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 2, 1] x) => (float[1, 2] y) {
+  ax = Constant <value = int64[1] {-1}> ()
+  y = Squeeze(x, ax)
+}
+)", {{"x", x}});
+  EXPECT_EQ(now.at("y").dims, (std::vector<int64_t>{1, 2}));
+}
+
+TEST(Evaluator, ClipMinMaxAttributesBefore11InputsAfter) {
+  const Tensor x = Tensor::floats({3}, {-5, 0.5f, 5});
+  const auto old = run(R"(
+<ir_version: 3, opset_import: ["" : 6]>
+g (float[3] x) => (float[3] y) { y = Clip <min = -1.0, max = 1.0> (x) }
+)", {{"x", x}});
+  expect_floats(old.at("y"), {3}, {-1, 0.5f, 1});
+  const auto now = run(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[3] x) => (float[3] y) {
+  lo = Constant <value = float {0}> ()
+  hi = Constant <value = float {2}> ()
+  y = Clip(x, lo, hi)
+}
+)", {{"x", x}});
+  expect_floats(now.at("y"), {3}, {0, 0.5f, 2});
+}
+
+TEST(Evaluator, ReduceMeanKeepdimsAndShapeOps) {
+  const auto out = run(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[2, 3] x) => (float[2, 1] m, int64[2] s, float[3, 2] t, float[2, 2] sl) {
+  m = ReduceMean <axes = [1]> (x)
+  s = Shape(x)
+  t = Transpose(x)
+  st = Constant <value = int64[1] {1}> ()
+  en = Constant <value = int64[1] {3}> ()
+  ax = Constant <value = int64[1] {1}> ()
+  sl = Slice(x, st, en, ax)
+}
+)", {{"x", Tensor::floats({2, 3}, {1, 2, 3, 4, 5, 6})}});
+  expect_floats(out.at("m"), {2, 1}, {2, 5});
+  EXPECT_EQ(out.at("s").i, (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(out.at("s").dtype, onnx::TensorProto::INT64);
+  expect_floats(out.at("t"), {3, 2}, {1, 4, 2, 5, 3, 6});
+  expect_floats(out.at("sl"), {2, 2}, {2, 3, 5, 6});
+}
+
+TEST(Evaluator, IfBranchReadsOuterScopeValues) {
+  const std::string text = R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (bool c, float[2] x) => (float[2] y) {
+  two = Constant <value = float {2}> ()
+  d = Mul(x, two)
+  y = If(c) <
+    then_branch = t () => (float[2] o) { o = Add(d, x) },
+    else_branch = e () => (float[2] o) { o = Neg(d) }>
+}
+)";
+  const Tensor x = Tensor::floats({2}, {1, 2});
+  expect_floats(run(text, {{"c", Tensor::ints({}, {1}, onnx::TensorProto::BOOL)}, {"x", x}}).at("y"), {2}, {3, 6});
+  expect_floats(run(text, {{"c", Tensor::ints({}, {0}, onnx::TensorProto::BOOL)}, {"x", x}}).at("y"), {2}, {-2, -4});
+}
+
+TEST(Evaluator, DequantizeLinearPerAxisAndDynamicQuantizedMatMul) {
+  const auto out = run(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 2] a) => (float[2, 2] w, float[1, 2] y) {
+  q = Constant <value = int8[2, 2] {1, -2, 3, 4}> ()
+  s = Constant <value = float[2] {0.5, 2}> ()
+  w = DequantizeLinear <axis = 1> (q, s)
+  aq, as, az = DynamicQuantizeLinear(a)
+  p = MatMulInteger(aq, q, az)
+  pf = Cast <to = 1> (p)
+  y = Mul(pf, as)
+}
+)", {{"a", Tensor::floats({1, 2}, {0, 2.55f})}});
+  expect_floats(out.at("w"), {2, 2}, {0.5f, -4, 1.5f, 8});
+  // a quantizes exactly (scale 0.01, zero point 0): y = a * q.
+  expect_floats(out.at("y"), {1, 2}, {7.65f, 10.2f});
+}
+
+TEST(Evaluator, CastRoundsFloat16AndTruncatesToInt) {
+  const auto out = run(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[3] x) => (float16[3] h, int32[3] i) {
+  h = Cast <to = 10> (x)
+  i = Cast <to = 6> (x)
+}
+)", {{"x", Tensor::floats({3}, {1.0f / 3.0f, -2.7f, 70000.0f})}});
+  EXPECT_EQ(out.at("h").dtype, onnx::TensorProto::FLOAT16);
+  EXPECT_FLOAT_EQ(out.at("h").f[0], 0.333251953125f);
+  EXPECT_TRUE(std::isinf(out.at("h").f[2]));
+  EXPECT_EQ(out.at("i").i[1], -2);
+}
+
+TEST(Evaluator, UnsupportedOpErrorNamesOpAndNode) {
+  const Model m = Model::parse_text(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[2] x) => (float[2] y) { y = Hardmax <axis = 0> (x) }
+)");
+  try {
+    Evaluator ev(m);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kUnsupported);
+    EXPECT_STREQ(e.what(), "evaluator: unsupported op Hardmax (node 'y')");
+  }
+  EXPECT_EQ(unsupported_ops(m.proto()), (std::vector<std::string>{"Hardmax"}));
+}
+
+TEST(Evaluator, MissingInputIsABadInputError) {
+  const Model m = Model::parse_text(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[2] x) => (float[2] y) { y = Relu(x) }
+)");
+  Evaluator ev(m);
+  try {
+    ev.run({});
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kBadInput);
+    EXPECT_NE(std::string(e.what()).find("'x'"), std::string::npos);
+  }
+}
+
+TEST(Evaluator, ProtoRoundTripKeepsTypeAndValues) {
+  const Tensor t = Tensor::ints({2, 2}, {-8, 7, 0, 3}, onnx::TensorProto::INT8);
+  const Tensor back = from_proto(to_proto(t, "t"));
+  EXPECT_EQ(back.dtype, onnx::TensorProto::INT8);
+  EXPECT_EQ(back.dims, t.dims);
+  EXPECT_EQ(back.i, t.i);
+}
+
+}  // namespace
+}  // namespace compress::eval
