@@ -485,7 +485,7 @@ def render(a):
 
 def main():
     ap = argparse.ArgumentParser()
-    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub = ap.add_subparsers(dest="sub", required=True)
     s = sub.add_parser("record"); s.add_argument("--model"); s.add_argument("--pipeline"); s.add_argument("--dir"); s.add_argument("--runs", type=int)
     s = sub.add_parser("gap"); s.add_argument("--model"); s.add_argument("--pipeline"); s.add_argument("--reason")
     s = sub.add_parser("missing"); s.add_argument("--model"); s.add_argument("--reason")
@@ -495,7 +495,7 @@ def main():
     s = sub.add_parser("render"); s.add_argument("--meta"); s.add_argument("--results"); s.add_argument("--micro")
     a = ap.parse_args()
     {"record": record, "gap": gap, "missing": missing, "micro": micro, "micro-fail": micro_fail,
-     "shapes": shapes, "render": render}[a.cmd](a)
+     "shapes": shapes, "render": render}[a.sub](a)
 
 
 if __name__ == "__main__":
