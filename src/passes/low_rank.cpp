@@ -37,6 +37,7 @@
 
 #include "passes/error_metrics.h"
 #include "passes/low_rank_svd.h"
+#include "core/log.h"
 #include "passes/passes.h"
 #include "passes/weights.h"
 
@@ -386,7 +387,7 @@ class LowRankPass final : public Pass {
                               {"macs_per_position_before", before},
                               {"macs_per_position_after", after},
                               {"svd", job.randomized ? "randomized" : "bdcsvd"}});
-      spdlog::debug("low-rank: {} [{}x{}] rank {} energy {:.4f} error {:.4g}", job.value, rows, cols, r,
+      logger()->debug("low-rank: {} [{}x{}] rank {} energy {:.4f} error {:.4g}", job.value, rows, cols, r,
                     job.energy_kept, job.error.relative_l2);
     }
     // Inner graphs first: reordering an outer graph's nodes moves the subgraphs they hold.

@@ -2,6 +2,8 @@
 #include <compress/pipeline.h>
 #include <spdlog/spdlog.h>
 
+#include "core/log.h"
+
 #include <chrono>
 #include <cmath>
 #include <set>
@@ -234,10 +236,10 @@ std::vector<PassRun> Pipeline::run(Model& model, const std::vector<std::string>&
     run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::string summary;
     for (const auto& [k, v] : run.stats.counters) summary += " " + k + "=" + std::to_string(v);
-    spdlog::info("pass {} ({:.2f}s):{}", run.name, run.seconds, summary.empty() ? " no changes" : summary);
-    for (const auto& w : run.stats.warnings) spdlog::warn("pass {}: {}", run.name, w);
-    if (spdlog::should_log(spdlog::level::debug))
-      for (const auto& layer : run.stats.layers) spdlog::debug("pass {}: {}", run.name, layer.dump());
+    logger()->info("pass {} ({:.2f}s):{}", run.name, run.seconds, summary.empty() ? " no changes" : summary);
+    for (const auto& w : run.stats.warnings) logger()->warn("pass {}: {}", run.name, w);
+    if (logger()->should_log(spdlog::level::debug))
+      for (const auto& layer : run.stats.layers) logger()->debug("pass {}: {}", run.name, layer.dump());
     runs.push_back(std::move(run));
   }
   return runs;
