@@ -26,7 +26,8 @@
 // value without channels that does not broadcast, has unknown shapes where they are needed, or
 // needs a constant that is shared, not float32 or of another shape; producers or consumers that
 // are excluded, grouped (non-depthwise) convolutions. Nodes inside subgraphs are not pruned.
-// Afterwards the value_info of every changed tensor is dropped so shape inference recomputes it.
+// Afterwards the value_info of every changed tensor (activations and sliced weights) is dropped so
+// shape inference recomputes it.
 // Bias compensation (compensate=true): a pruned channel's activation is replaced by its expected
 // value m_c, folded into each consumer: Conv bias[o] += m_c x sum_{kh,kw} W[o,c,kh,kw] (exact with no
 // padding; at zero-padded borders the folded constant is applied where the input was 0, an
@@ -84,6 +85,7 @@ struct Edit {
   TensorProto* tensor;
   int64_t axis;
   Layout layout;
+  std::string value;  // the name the graph reads it by (its value_info, if any, goes stale)
 };
 
 struct Space {
@@ -342,7 +344,7 @@ class Planner {
     }
     Layout l = layout;
     l.axis = axis;
-    edits_.push_back({t, axis, l});
+    edits_.push_back({t, axis, l, name});
     return true;
   }
 
@@ -849,8 +851,8 @@ class Planner {
     for (int64_t c = 0; c < channels; ++c)
       out_values.push_back(per_channel ? Samples{bias_values[c]} : Samples{});
     Layout own{out_axis, {{s, channels, 1}}};
-    edits_.push_back({w, out_axis, own});
-    if (!bias.empty()) edits_.push_back({graph_.constant(bias), bias_axis, Layout{bias_axis, own.segments}});
+    edits_.push_back({w, out_axis, own, node.input(1)});
+    if (!bias.empty()) edits_.push_back({graph_.constant(bias), bias_axis, Layout{bias_axis, own.segments}, bias});
     set_output(node, 0, Layout{out_layout_axis, own.segments});
   }
 
@@ -1058,6 +1060,8 @@ class PruneChannelsPass final : public Pass {
     std::set<std::string> changed;
     for (const auto& [name, layout] : planner.layouts_)
       if (touches(layout)) changed.insert(name);
+    for (const auto& e : planner.edits_)
+      if (touches(e.layout)) changed.insert(e.value);
     auto* infos = model.graph().proto().mutable_value_info();
     for (int i = infos->size() - 1; i >= 0; --i)
       if (changed.count(infos->Get(i).name())) infos->DeleteSubrange(i, 1);
