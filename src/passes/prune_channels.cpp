@@ -24,7 +24,7 @@
 // Untouchable groups (listed with their reason, nothing changed): a channel tensor that reaches a
 // graph output, is read by a subgraph, feeds an op or input position not listed above, joins a
 // value without channels that does not broadcast, has unknown shapes where they are needed, or
-// needs a constant that is shared, not float32 or of another shape; producers or consumers that
+// needs a constant that is shared, a graph output, not float32 or of another shape; producers or consumers that
 // are excluded, grouped (non-depthwise) convolutions. Nodes inside subgraphs are not pruned.
 // Afterwards the value_info of every changed tensor (activations and sliced weights) is dropped so
 // shape inference recomputes it.
@@ -313,7 +313,7 @@ class Planner {
     return true;
   }
 
-  // A constant this rewrite slices: float32, read by this one node only.
+  // A constant this rewrite slices: float32, read by this one node only, not a graph output.
   TensorProto* sliceable(const std::string& name, std::string& reason) {
     TensorProto* t = graph_.constant(name);
     if (t == nullptr) {
@@ -326,6 +326,10 @@ class Planner {
     }
     if (graph_.consumers(name).size() != 1) {
       reason = "parameter_shared";
+      return nullptr;
+    }
+    if (graph_.is_graph_output(name)) {  // slicing would change what the model returns
+      reason = "parameter_is_graph_output";
       return nullptr;
     }
     return t;

@@ -459,6 +459,24 @@ g (float[1, 8, 3, 3] x) => (float[1, 8, 3, 3] y) {
   y = Conv (a, w)
 }
 )", {testing::random_tensor("w", {8, 8, 1, 1}, 1)}, "weight_parameter_shared");
+  // The consumer's weight is also a graph output: slicing it would change that output's shape
+  // (the checker failed with exit 70). The producer's weight likewise.
+  expect_untouched(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[2, 8] x) => (float[2, 4] y, float[16, 4] w2) {
+  h = MatMul (x, w1)
+  r = Relu (h)
+  y = MatMul (r, w2)
+}
+)", {testing::random_tensor("w1", {8, 16}, 1), testing::random_tensor("w2", {16, 4}, 2)}, "parameter_is_graph_output");
+  expect_untouched(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[2, 8] x) => (float[2, 4] y, float[8, 16] w1) {
+  h = MatMul (x, w1)
+  r = Relu (h)
+  y = MatMul (r, w2)
+}
+)", {testing::random_tensor("w1", {8, 16}, 1), testing::random_tensor("w2", {16, 4}, 2)}, "weight_parameter_is_graph_output");
 }
 
 TEST(PruneChannels, ConstantNodeWeightsArePruned) {
