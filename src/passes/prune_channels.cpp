@@ -24,8 +24,8 @@
 // Untouchable groups (listed with their reason, nothing changed): a channel tensor that reaches a
 // graph output, is read by a subgraph, feeds an op or input position not listed above, joins a
 // value without channels that does not broadcast, has unknown shapes where they are needed, or
-// needs a constant that is shared, a graph output, not float32 or of another shape; producers or consumers that
-// are excluded, grouped (non-depthwise) convolutions. Nodes inside subgraphs are not pruned.
+// needs a constant that is shared, a graph output, not float32 or of another shape; producers or
+// consumers that are excluded, grouped (non-depthwise) convolutions. Nodes inside subgraphs are not pruned.
 // Afterwards the value_info of every changed tensor (activations and sliced weights) is dropped so
 // shape inference recomputes it.
 // Bias compensation (compensate=true): a pruned channel's activation is replaced by its expected
