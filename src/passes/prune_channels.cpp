@@ -24,9 +24,10 @@
 // Untouchable groups (listed with their reason, nothing changed): a channel tensor that reaches a
 // graph output, is read by a subgraph, feeds an op or input position not listed above, joins a
 // value without channels that does not broadcast, has unknown shapes where they are needed, or
-// needs a constant that is shared, not float32 or of another shape; producers or consumers that
-// are excluded, grouped (non-depthwise) convolutions. Nodes inside subgraphs are not pruned.
-// Afterwards the value_info of every changed tensor is dropped so shape inference recomputes it.
+// needs a constant that is shared, a graph output, not float32 or of another shape; producers or
+// consumers that are excluded, grouped (non-depthwise) convolutions. Nodes inside subgraphs are not pruned.
+// Afterwards the value_info of every changed tensor (activations and sliced weights) is dropped so
+// shape inference recomputes it.
 // Bias compensation (compensate=true): a pruned channel's activation is replaced by its expected
 // value m_c, folded into each consumer: Conv bias[o] += m_c x sum_{kh,kw} W[o,c,kh,kw] (exact with no
 // padding; at zero-padded borders the folded constant is applied where the input was 0, an
@@ -84,6 +85,7 @@ struct Edit {
   TensorProto* tensor;
   int64_t axis;
   Layout layout;
+  std::string value;  // the name the graph reads it by (its value_info, if any, goes stale)
 };
 
 struct Space {
@@ -311,7 +313,7 @@ class Planner {
     return true;
   }
 
-  // A constant this rewrite slices: float32, read by this one node only.
+  // A constant this rewrite slices: float32, read by this one node only, not a graph output.
   TensorProto* sliceable(const std::string& name, std::string& reason) {
     TensorProto* t = graph_.constant(name);
     if (t == nullptr) {
@@ -324,6 +326,10 @@ class Planner {
     }
     if (graph_.consumers(name).size() != 1) {
       reason = "parameter_shared";
+      return nullptr;
+    }
+    if (graph_.is_graph_output(name)) {  // slicing would change what the model returns
+      reason = "parameter_is_graph_output";
       return nullptr;
     }
     return t;
@@ -342,7 +348,7 @@ class Planner {
     }
     Layout l = layout;
     l.axis = axis;
-    edits_.push_back({t, axis, l});
+    edits_.push_back({t, axis, l, name});
     return true;
   }
 
@@ -849,8 +855,8 @@ class Planner {
     for (int64_t c = 0; c < channels; ++c)
       out_values.push_back(per_channel ? Samples{bias_values[c]} : Samples{});
     Layout own{out_axis, {{s, channels, 1}}};
-    edits_.push_back({w, out_axis, own});
-    if (!bias.empty()) edits_.push_back({graph_.constant(bias), bias_axis, Layout{bias_axis, own.segments}});
+    edits_.push_back({w, out_axis, own, node.input(1)});
+    if (!bias.empty()) edits_.push_back({graph_.constant(bias), bias_axis, Layout{bias_axis, own.segments}, bias});
     set_output(node, 0, Layout{out_layout_axis, own.segments});
   }
 
@@ -1058,6 +1064,8 @@ class PruneChannelsPass final : public Pass {
     std::set<std::string> changed;
     for (const auto& [name, layout] : planner.layouts_)
       if (touches(layout)) changed.insert(name);
+    for (const auto& e : planner.edits_)
+      if (touches(e.layout)) changed.insert(e.value);
     auto* infos = model.graph().proto().mutable_value_info();
     for (int i = infos->size() - 1; i >= 0; --i)
       if (changed.count(infos->Get(i).name())) infos->DeleteSubrange(i, 1);

@@ -13,9 +13,9 @@
 // - storage=sparse stores a pruned initializer as an ONNX sparse_initializer (FLOAT values + INT64
 //   linear indices, sorted) when that is smaller than dense, i.e. above ~2/3 sparsity for float32.
 //   ONNX Runtime densifies sparse initializers when it loads the model.
-// Skipped (counted): excluded, not a constant float32, graph-input initializer, fewer than
-// min-elements, a weight also read by a node that is not an eligible weight reader (or by a
-// subgraph), n:m with a reduction length not divisible by M. Sparse storage is not used for
+// Skipped (counted): excluded, not a constant float32, graph-input initializer, a weight that is
+// also a graph output, fewer than min-elements, a weight also read by a node that is not an
+// eligible weight reader (or by a subgraph), n:m with a reduction length not divisible by M. Sparse storage is not used for
 // Constant-node weights and weights inside subgraphs (kept dense, counted as
 // dense_storage.<reason>).
 // Options: sparsity (0.5), scope (layer), min-elements (1024), n-m (""), include-gather (false),
@@ -242,6 +242,11 @@ class PruneMagnitudePass final : public Pass {
         all_eligible = all_eligible && eligible.count({use.node, use.input_index});
       if (!all_eligible) {
         stats.skip(label, "weight_has_other_readers");
+        continue;
+      }
+      // A weight that is also a graph output is a value the model returns: pruning would change it.
+      if (first.graph->is_graph_output(first.value)) {
+        stats.skip(label, "weight_is_graph_output");
         continue;
       }
       // Readers must agree on the layout (n:m depends on it).

@@ -314,6 +314,46 @@ g (float[2, 8] x) => (float[2, 4] y) {
   expect_close(Eval(m).run(x, "y"), before);
 }
 
+TEST(PruneChannels, ValueInfoOfSlicedWeightsIsDropped) {
+  // Some exporters list initializers in value_info; a sliced weight keeping its old shape there
+  // made the ONNX checker fail (exit 70, "Inferred shape and existing shape differ").
+  Model m = testing::model_with_weights(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[2, 8] x) => (float[2, 4] y) {
+  h = MatMul (x, w1)
+  hb = Add (h, b1)
+  r = Relu (hb)
+  y = MatMul (r, w2)
+}
+)",
+                                        {weight("w1", {8, 16}, 1, {0, 5, 9, 15}, 1), weight("b1", {16}, 2, {0, 5, 9, 15}),
+                                         testing::random_tensor("w2", {16, 4}, 3)});
+  auto* infos = m.proto().mutable_graph()->mutable_value_info();
+  for (const auto& t : m.proto().graph().initializer()) {
+    auto* vi = infos->Add();
+    vi->set_name(t.name());
+    auto* tt = vi->mutable_type()->mutable_tensor_type();
+    tt->set_elem_type(onnx::TensorProto::FLOAT);
+    for (int64_t d : t.dims()) tt->mutable_shape()->add_dim()->set_dim_value(d);
+  }
+  m.invalidate();
+  m.check();
+  const Tensor x = input({2, 8}, 4);
+  const Tensor before = Eval(m).run(x, "y");
+  run_pass(m);
+  EXPECT_EQ(dims(m, "w1"), (std::vector<int64_t>{8, 12}));
+  EXPECT_EQ(dims(m, "w2"), (std::vector<int64_t>{12, 4}));
+  for (const auto& vi : m.proto().graph().value_info()) {
+    if (vi.name() != "w1" && vi.name() != "b1" && vi.name() != "w2") continue;
+    const auto want = dims(m, vi.name());
+    const auto& shape = vi.type().tensor_type().shape();
+    ASSERT_EQ(shape.dim_size(), static_cast<int>(want.size())) << vi.name();
+    for (int i = 0; i < shape.dim_size(); ++i) EXPECT_EQ(shape.dim(i).dim_value(), want[i]) << vi.name();
+  }
+  m.check();
+  expect_close(Eval(m).run(x, "y"), before);
+}
+
 TEST(PruneChannels, DepthwiseConvPassesChannelsThrough) {
   Model m = testing::model_with_weights(R"(
 <ir_version: 8, opset_import: ["" : 13]>
@@ -419,6 +459,24 @@ g (float[1, 8, 3, 3] x) => (float[1, 8, 3, 3] y) {
   y = Conv (a, w)
 }
 )", {testing::random_tensor("w", {8, 8, 1, 1}, 1)}, "weight_parameter_shared");
+  // The consumer's weight is also a graph output: slicing it would change that output's shape
+  // (the checker failed with exit 70). The producer's weight likewise.
+  expect_untouched(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[2, 8] x) => (float[2, 4] y, float[16, 4] w2) {
+  h = MatMul (x, w1)
+  r = Relu (h)
+  y = MatMul (r, w2)
+}
+)", {testing::random_tensor("w1", {8, 16}, 1), testing::random_tensor("w2", {16, 4}, 2)}, "parameter_is_graph_output");
+  expect_untouched(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[2, 8] x) => (float[2, 4] y, float[8, 16] w1) {
+  h = MatMul (x, w1)
+  r = Relu (h)
+  y = MatMul (r, w2)
+}
+)", {testing::random_tensor("w1", {8, 16}, 1), testing::random_tensor("w2", {16, 4}, 2)}, "weight_parameter_is_graph_output");
 }
 
 TEST(PruneChannels, ConstantNodeWeightsArePruned) {
