@@ -5,12 +5,15 @@ packages=(
   cmake g++ make pkg-config
   libonnx-dev libonnx-testdata libprotobuf-dev protobuf-compiler libeigen3-dev libcli11-dev libspdlog-dev
   nlohmann-json3-dev zlib1g-dev libgtest-dev libgmock-dev libbenchmark-dev
-  python3-onnx python3-numpy python3-sklearn nodejs npm
+  python3-onnx python3-numpy python3-sklearn
 )
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js may come from elsewhere (e.g. NodeSource, whose nodejs ships npm): only Debian's when absent.
+command -v node > /dev/null || missing+=(nodejs)
+command -v npm > /dev/null || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
