@@ -1,6 +1,7 @@
 // The pass interface: a plain class describing its options and rewriting a Model in place.
 #pragma once
 
+#include <compress/evaluator.h>
 #include <compress/model.h>
 #include <nlohmann/json.hpp>
 
@@ -17,7 +18,9 @@ namespace compress {
 /// One documented option of a pass. Values arrive as text and are checked against the spec
 /// before any pass runs.
 struct OptionSpec {
-  enum class Type { kBool, kInt, kFloat, kString, kEnum, kList };
+  /// kSamples: a directory with one <input-name>.npy per model input (leading axis = samples), or
+  /// empty for none. The pipeline loads it before any pass runs (passes never touch files).
+  enum class Type { kBool, kInt, kFloat, kString, kEnum, kList, kSamples };
   std::string name;  // kebab-case
   Type type = Type::kString;
   std::string default_value;  // canonical text; lists as "[a,b]"
@@ -62,12 +65,20 @@ struct PassStats {
   void skip(const std::string& what, const std::string& reason);
 };
 
+/// Sample inputs of kSamples options, by option name: input name -> tensor with samples on axis 0.
+using SampleSets = std::map<std::string, std::shared_ptr<const eval::TensorMap>>;
+
 /// Everything a pass may read besides the model.
 class PassContext {
  public:
-  PassContext(PassOptions options, std::vector<std::string> global_excludes)
-      : options_(std::move(options)), global_excludes_(std::move(global_excludes)) {}
+  PassContext(PassOptions options, std::vector<std::string> global_excludes, SampleSets samples = {})
+      : options_(std::move(options)), global_excludes_(std::move(global_excludes)), samples_(std::move(samples)) {}
   const PassOptions& options() const { return options_; }
+  /// The samples loaded for kSamples option `option`; nullptr when the option is empty.
+  const eval::TensorMap* samples(const std::string& option) const {
+    auto it = samples_.find(option);
+    return it == samples_.end() ? nullptr : it->second.get();
+  }
   /// True when the node's name or op type matches a glob of the global --exclude flags or of the
   /// pass's own `exclude` option (if it has one).
   bool is_excluded(const onnx::NodeProto& node) const;
@@ -75,6 +86,7 @@ class PassContext {
  private:
   PassOptions options_;
   std::vector<std::string> global_excludes_;
+  SampleSets samples_;
 };
 
 class Pass {

@@ -49,6 +49,7 @@ class Pipeline {
     const Pass* pass;
     PassOptions options;
     std::string canonical;
+    SampleSets samples;
   };
   std::vector<Step> steps_;
 };

@@ -1,10 +1,13 @@
 #include <compress/error.h>
+#include <compress/npy.h>
 #include <compress/pipeline.h>
 #include <spdlog/spdlog.h>
 
 #include "core/log.h"
 
+#include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <cmath>
 #include <set>
 #include <sstream>
@@ -121,6 +124,7 @@ std::string canonical_value(const std::string& pass, const OptionSpec& spec, con
       return bracketed(join(items, ","));
     }
     case OptionSpec::Type::kString:
+    case OptionSpec::Type::kSamples:
       return value;
   }
   return value;
@@ -138,6 +142,23 @@ std::string json_option_text(const std::string& pass, const std::string& key, co
     return bracketed(join(items, ","));
   }
   usage("recipe: option '" + key + "' of pass '" + pass + "' must be a string, number, boolean or list");
+}
+
+// Loads every <input-name>.npy of a samples directory; a usage error names what is wrong.
+std::shared_ptr<const eval::TensorMap> load_samples(const std::string& pass, const std::string& option,
+                                                    const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec))
+    usage("option '" + option + "' of pass '" + pass + "': '" + dir + "' is not a directory");
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(dir, ec))
+    if (entry.path().extension() == ".npy") files.push_back(entry.path());
+  std::sort(files.begin(), files.end());
+  if (files.empty()) usage("option '" + option + "' of pass '" + pass + "': no .npy files in '" + dir + "'");
+  auto samples = std::make_shared<eval::TensorMap>();
+  for (const auto& f : files) (*samples)[f.stem().string()] = eval::read_npy(f);
+  return samples;
 }
 
 }  // namespace
@@ -213,7 +234,11 @@ Pipeline Pipeline::build(const PassRegistry& registry, const std::vector<PassInv
     }
     std::string canonical = info.name;
     for (const auto& spec : info.options) canonical += ":" + spec.name + "=" + values[spec.name];
-    pipeline.steps_.push_back({pass, PassOptions(std::move(values)), std::move(canonical)});
+    SampleSets samples;
+    for (const auto& spec : info.options)
+      if (spec.type == OptionSpec::Type::kSamples && !values[spec.name].empty())
+        samples[spec.name] = load_samples(info.name, spec.name, values[spec.name]);
+    pipeline.steps_.push_back({pass, PassOptions(std::move(values)), std::move(canonical), std::move(samples)});
   }
   return pipeline;
 }
@@ -231,7 +256,7 @@ std::vector<PassRun> Pipeline::run(Model& model, const std::vector<std::string>&
     PassRun run;
     run.name = step.pass->info().name;
     run.canonical = step.canonical;
-    run.stats = step.pass->run(model, PassContext(step.options, global_excludes));
+    run.stats = step.pass->run(model, PassContext(step.options, global_excludes, step.samples));
     model.invalidate();  // a pass may have edited the proto directly
     run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::string summary;

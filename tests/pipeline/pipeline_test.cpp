@@ -1,6 +1,9 @@
 #include <compress/error.h>
 #include <compress/pipeline.h>
+#include <compress/npy.h>
 #include <gtest/gtest.h>
+
+#include <filesystem>
 
 namespace compress {
 namespace {
@@ -77,6 +80,46 @@ TEST(Recipe, MeansTheSameAsText) {
 TEST(Recipe, RejectsUnknownKeys) {
   EXPECT_THROW(parse_recipe_json(nlohmann::json::parse(R"({"pases": []})")), Error);
   EXPECT_THROW(parse_recipe_json(nlohmann::json::parse(R"({"passes": [{"name": "probe", "opts": {}}]})")), Error);
+}
+
+// A pass with a samples option: it counts the samples the pipeline loaded for it.
+class SamplesProbePass final : public Pass {
+ public:
+  PassInfo info() const override {
+    return {"samples-probe", "test pass", {{"calibration", OptionSpec::Type::kSamples, "", "samples dir"}}};
+  }
+  PassStats run(Model&, const PassContext& context) const override {
+    PassStats s;
+    const eval::TensorMap* samples = context.samples("calibration");
+    s.count("inputs", samples ? static_cast<int64_t>(samples->size()) : -1);
+    if (samples) s.count("rows", samples->at("x").dims.at(0));
+    return s;
+  }
+};
+
+TEST(PipelineSamples, LoadsEveryNpyBeforeAnyPassRunsAndRejectsMissingDirs) {
+  PassRegistry r;
+  r.add([] { return std::make_unique<SamplesProbePass>(); });
+  const auto dir = std::filesystem::temp_directory_path() / ("compress_samples_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  eval::write_npy(dir / "x.npy", eval::Tensor::floats({3, 2}, {1, 2, 3, 4, 5, 6}));
+  Model m = Model::parse_text(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 2] x) => (float[1, 2] y) { y = Relu(x) }
+)");
+  const auto with = Pipeline::build(r, parse_pipeline_text("samples-probe:calibration=" + dir.string())).run(m, {});
+  EXPECT_EQ(with.at(0).stats.counters.at("inputs"), 1);
+  EXPECT_EQ(with.at(0).stats.counters.at("rows"), 3);
+  const auto without = Pipeline::build(r, parse_pipeline_text("samples-probe")).run(m, {});
+  EXPECT_EQ(without.at(0).stats.counters.at("inputs"), -1);
+  try {
+    Pipeline::build(r, parse_pipeline_text("samples-probe:calibration=/no/such/dir"));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kUsage);
+    EXPECT_STREQ(e.what(), "option 'calibration' of pass 'samples-probe': '/no/such/dir' is not a directory");
+  }
+  std::filesystem::remove_all(dir);
 }
 
 TEST(Glob, MatchesNamesAndOpTypes) {

@@ -306,6 +306,7 @@ std::string type_name(compress::OptionSpec::Type t) {
     case compress::OptionSpec::Type::kString: return "string";
     case compress::OptionSpec::Type::kEnum: return "enum";
     case compress::OptionSpec::Type::kList: return "list";
+    case compress::OptionSpec::Type::kSamples: return "samples-dir";
   }
   return "?";
 }
