@@ -1,9 +1,11 @@
-// quantize-int8: 8-bit linear quantization of MatMul/Gemm/Conv weights (and Gather tables).
+// quantize-int8: 8-bit linear quantization of MatMul/Gemm/Conv weights (and Gather tables,
+// LSTM/GRU/RNN W and R).
 //
 // weight-only:  W(float) -> MatMul        becomes  Wq(int8), s[, zp] -> DequantizeLinear(axis) -> MatMul
 // dynamic:      X -> MatMul(X, W) -> Y     becomes  X -> DynamicQuantizeLinear -> (Xq, xs, xzp);
 //               MatMulInteger(Xq, Wq, xzp, wzp) -> Cast(float) -> Mul(xs * ws) [-> Add(C)] -> Y
-//               (Conv: ConvInteger, scales and bias reshaped to [1, Cout, 1, 1]; Gather: as weight-only)
+//               (Conv: ConvInteger, scales and bias reshaped to [1, Cout, 1, 1]; Gather and
+//               LSTM/GRU/RNN: as weight-only, per channel along the gates x hidden axis 1)
 //
 // Math (src/passes/int8_quant.h): q = clamp(round_half_even(w / s) + zp, qmin, qmax), w' = (q - zp) * s.
 // symmetric: int8, zp 0, s = max|w| / 127; asymmetric: uint8, range widened to contain 0,
@@ -180,7 +182,8 @@ class QuantizeInt8Pass final : public Pass {
   static void select(Model& model, const PassContext& context, const Settings& s, int64_t min_elements,
                      PassStats& stats, std::vector<WeightRef>& refs, std::vector<Rewrite>& rewrites,
                      std::vector<Encoding>& encodings) {
-    refs = collect_weights(model, context, {"MatMul", "Gemm", "Conv", "Gather"}, min_elements, stats);
+    refs = collect_weights(model, context, {"MatMul", "Gemm", "Conv", "Gather", "LSTM", "GRU", "RNN"}, min_elements,
+                           stats);
     std::unordered_map<const TensorProto*, bool> finite;
     // Index into `encodings` by (tensor, format), in first-seen order for deterministic output.
     std::vector<std::pair<std::pair<const TensorProto*, Format>, size_t>> index;
@@ -198,7 +201,9 @@ class QuantizeInt8Pass final : public Pass {
       Format format = Format::kDequantize;
       int64_t axis = op == "Gather" ? gather_axis(ref) : ref.out_axis;
       bool transpose = false;
-      if (s.dynamic && op != "Gather") {
+      // Gather tables and recurrent W/R have no integer kernel: dynamic mode stores them weight-only.
+      const bool weight_only_op = op == "Gather" || op == "LSTM" || op == "GRU" || op == "RNN";
+      if (s.dynamic && !weight_only_op) {
         if (op == "Gemm") {
           if (int_attribute(*ref.node, "transA", 0) != 0) {
             stats.skip(name, "gemm_trans_a");
