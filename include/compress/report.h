@@ -27,11 +27,14 @@ struct LayerStats {
   std::string compute_dtype;  // "float32", "float16", "int8", ... (drives the energy estimate)
 };
 
-/// Bytes a model costs on disk and after zlib (what a release artifact costs).
+/// Bytes a model costs on disk and after zlib (what a release artifact costs): level 6 (gzip's
+/// default) up to kZlibFastAbove bytes, level 1 above, where level 6 would dominate the run time.
 struct FileSize {
   int64_t bytes = 0;
   int64_t zlib_bytes = 0;
+  int zlib_level = 6;
 };
+constexpr int64_t kZlibFastAbove = int64_t{256} << 20;
 
 struct ModelStats {
   FileSize file;
@@ -51,9 +54,10 @@ struct ModelStats {
 /// from `shapes`, else 1, each assumption recorded). Does not fill `file`.
 ModelStats compute_stats(const Model& model, const ShapeOverrides& shapes);
 /// Size of serialized model bytes (plus external data bytes, which are not compressed here).
-FileSize measure_bytes(const std::string& serialized, int64_t external_bytes = 0);
+/// zlib_level 0 picks by size (see FileSize); pass the "before" level to compare like with like.
+FileSize measure_bytes(const std::string& serialized, int64_t external_bytes = 0, int zlib_level = 0);
 /// Size of files on disk: the model and, if any, its external data file.
-FileSize measure_files(const std::vector<std::filesystem::path>& files);
+FileSize measure_files(const std::vector<std::filesystem::path>& files, int zlib_level = 0);
 
 /// Energy per inference, an estimate from 45 nm per-operation energies (Horowitz, ISSCC 2014).
 struct EnergyEstimate {

@@ -7,9 +7,9 @@
 
 namespace deflate_size {
 
-/// Bytes of `data` after zlib level 6, compressed in independent 4 MiB chunks on all cores (like
-/// pigz: within ~0.1% of one stream, and fast enough for multi-GB models).
-int64_t deflated_size(const char* data, size_t size);
+/// Bytes of `data` after zlib at `level`, compressed in independent 4 MiB chunks on all cores (like
+/// pigz: within ~0.1% of one stream).
+int64_t deflated_size(const char* data, size_t size, int level);
 
 /// Chunk size to feed deflated_size with when streaming a file (a multiple of the chunk).
 constexpr size_t kBlockBytes = size_t{64} << 20;

@@ -135,6 +135,10 @@ TEST(FileSize, CountsZlibBytes) {
   EXPECT_EQ(f.bytes, 100000);
   EXPECT_GT(f.zlib_bytes, 0);
   EXPECT_LT(f.zlib_bytes, 1000);
+  EXPECT_EQ(f.zlib_level, 6);  // gzip's default below kZlibFastAbove
+  const FileSize fast = measure_bytes(std::string(100000, 'a'), 0, 1);
+  EXPECT_EQ(fast.zlib_level, 1);
+  EXPECT_GT(fast.zlib_bytes, 0);
 }
 
 }  // namespace

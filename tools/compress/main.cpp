@@ -255,7 +255,7 @@ int run_compress(const Options& o) {
   if (o.dry_run) {
     report.after.file = model.proto().ByteSizeLong() > static_cast<size_t>(INT32_MAX)
                             ? compress::FileSize{static_cast<int64_t>(model.proto().ByteSizeLong()), 0}
-                            : compress::measure_bytes(model.serialize());
+                            : compress::measure_bytes(model.serialize(), 0, report.before.file.zlib_level);
   } else {
     compress::SaveOptions save;
     save.overwrite = o.force;
@@ -264,7 +264,7 @@ int run_compress(const Options& o) {
     if (progress && big) spdlog::info("writing {}", o.output);
     const auto saved = model.save(o.output, save);
     report.output = o.output;
-    report.after.file = compress::measure_files({saved.model, saved.data});
+    report.after.file = compress::measure_files({saved.model, saved.data}, report.before.file.zlib_level);
   }
 
   if (!o.report_md.empty()) write_text_file(o.report_md, compress::render_report_markdown(report));
