@@ -27,8 +27,11 @@
 // A weight read by several quantized nodes is quantized once; readers that are not rewritten keep
 // the float original, which is removed once nothing reads it.
 //
-// Options: mode (weight-only | dynamic), per-channel (true), symmetric (true), reduce-range (false),
-// min-elements (1024), exclude ([]).
+// static: calibrated uint8 activations and int8 weights in QDQ form, see src/passes/quantize_static.cpp.
+//
+// Options: mode (weight-only | dynamic | static), per-channel (true), symmetric (true), reduce-range (false),
+// min-elements (1024), exclude ([]); static only: calibration (samples directory), method (minmax |
+// percentile | entropy), percentile (99.999). symmetric, reduce-range and min-elements do not apply to static.
 #include <compress/error.h>
 #include <compress/tensor.h>
 
@@ -41,6 +44,7 @@
 #include "passes/error_metrics.h"
 #include "passes/int8_quant.h"
 #include "passes/passes.h"
+#include "passes/quantize_static.h"
 #include "passes/weights.h"
 
 namespace compress {
@@ -101,8 +105,17 @@ class QuantizeInt8Pass final : public Pass {
     };
     OptionSpec mode = option("mode", OptionSpec::Type::kEnum, "weight-only",
                              "weight-only: int8 initializers + DequantizeLinear, float compute; dynamic: "
-                             "DynamicQuantizeLinear on the activation + MatMulInteger/ConvInteger integer kernels");
-    mode.choices = {"weight-only", "dynamic"};
+                             "DynamicQuantizeLinear on the activation + MatMulInteger/ConvInteger integer kernels; static: "
+                             "calibrated uint8 activations + int8 weights as QuantizeLinear/DequantizeLinear pairs (QDQ)");
+    mode.choices = {"weight-only", "dynamic", "static"};
+    OptionSpec method = option("method", OptionSpec::Type::kEnum, "minmax",
+                               "static: activation range from the calibration run: minmax, percentile (central mass), "
+                               "entropy (KL-divergence histogram calibration)");
+    method.choices = {"minmax", "percentile", "entropy"};
+    OptionSpec percentile = option("percentile", OptionSpec::Type::kFloat, "99.999",
+                                   "static, method=percentile: percent of the values kept inside the range");
+    percentile.min = 50;
+    percentile.max = 100;
     OptionSpec min_elements =
         option("min-elements", OptionSpec::Type::kInt, "1024", "weights with fewer elements stay float");
     min_elements.min = 1;
@@ -117,12 +130,17 @@ class QuantizeInt8Pass final : public Pass {
              option("reduce-range", OptionSpec::Type::kBool, "false",
                     "7-bit weights (ONNX Runtime reduce_range, for CPUs without VNNI where u8 x s8 sums saturate)"),
              min_elements,
+             option("calibration", OptionSpec::Type::kSamples, "",
+                    "static: directory with one <input-name>.npy per model input (leading axis = samples)"),
+             method,
+             percentile,
              option("exclude", OptionSpec::Type::kList, "[]", "node names or op types (globs) to leave alone")}};
   }
 
   PassStats run(Model& model, const PassContext& context) const override {
-    Settings s;
     const auto& options = context.options();
+    if (options.get_string("mode") == "static") return quantize_int8_static(model, context);
+    Settings s;
     s.dynamic = options.get_string("mode") == "dynamic";
     s.per_channel = options.get_bool("per-channel");
     s.symmetric = options.get_bool("symmetric");

@@ -1,0 +1,462 @@
+// quantize-int8 mode=static: calibrated int8 in QDQ form, the layout ONNX Runtime fuses into
+// QLinearConv / QLinearMatMul / QGemm / QLinearAdd ... kernels.
+//
+// Before: X -> Conv(W, B) -> Relu -> Y -> MaxPool -> Z -> Gemm(W2, B2) -> out
+// After:  X -> Q -> DQ -> Conv(DQ(Wq), DQ(Bq)) -> Y -> Q -> DQ -> MaxPool -> Z -> Q -> DQ -> Gemm(DQ(W2q), DQ(B2q)) -> out
+//
+// Activations: uint8 asymmetric, one (scale, zero point) per tensor from its calibrated range widened
+// to contain 0: s = (hi - lo) / 255, zp = round(-lo / s) (src/passes/int8_quant.h). Ranges come from
+// running the model in the built-in evaluator on the `calibration` samples: minmax (observed min and
+// max), percentile or entropy (src/passes/calibration.h, 2048-bin histograms over [-absmax, absmax],
+// a second evaluation pass). Weights: int8 symmetric, per output channel (Conv axis 0, MatMul B axis 1,
+// Gemm 0 with transB else 1; per tensor with per-channel=false or for MatMul weights that are not 2-D),
+// explicit zero points of 0. Biases of Conv and Gemm: int32, scale = x_scale * w_scale[c], zero point 0,
+// as ONNX Runtime's quantizer writes them: ONNX Runtime's Conv/Gemm QDQ selectors fuse a node only when
+// every input comes from a DequantizeLinear, so a float bias would leave the node in float.
+//
+// Placement (ONNX Runtime's QDQ quantizer): every float activation input and the output of Conv,
+// MatMul, Gemm, Add, Mul, MaxPool, AveragePool, GlobalAveragePool and Concat gets one Q -> DQ pair that
+// all its readers share. MaxPool's output reuses its input's parameters (max commutes with the
+// quantizer, so ONNX Runtime drops that pair). A Relu, or a Clip with min 0, that is the only reader of
+// such an output is folded away: the producer writes the Relu's output, whose range starts at 0, so the
+// zero point is 0 and QuantizeLinear's clamp to [0, 255] is the Relu (ONNX Runtime's quantizer does
+// the same). Graph inputs are quantized where a quantized op reads them; graph outputs stay float
+// (their producer keeps a float output), and so does everything outside the main graph.
+//
+// Skipped (skipped.<reason>): excluded nodes (excluded), Conv/Gemm whose weight is not a constant float
+// tensor (weight_not_constant, weight_not_float32), a weight shared by readers that disagree on the
+// channel axis (shared_axis_conflict), tensors whose calibrated values are not float32 (not_float32).
+// Constant operands of Add/Mul/Concat stay float (constant_operand_float); a bias that is not a constant
+// float vector of the output channel count, or whose input is not quantized, stays float (bias_float).
+//
+// Options: calibration (samples directory, required), method (minmax | percentile | entropy),
+// percentile (99.999), per-channel (true), exclude ([]).
+#include "passes/quantize_static.h"
+
+#include <compress/error.h>
+#include <compress/evaluator.h>
+#include <compress/tensor.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <set>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "passes/calibration.h"
+#include "passes/error_metrics.h"
+#include "passes/int8_quant.h"
+#include "passes/weights.h"
+
+namespace compress {
+
+namespace {
+
+const std::set<std::string> kQuantizedOps = {"Conv",    "MatMul",      "Gemm",        "Add",
+                                             "Mul",     "MaxPool",     "AveragePool", "GlobalAveragePool",
+                                             "Concat"};
+
+std::string label(const NodeProto& node) { return node.name().empty() ? node.op_type() : node.name(); }
+
+struct WeightPlan {
+  const TensorProto* tensor = nullptr;
+  std::string value;
+  int64_t axis = -1;
+  std::vector<std::pair<NodeProto*, int>> readers;
+  // Filled when applied.
+  std::string dequantized;
+  std::vector<float> scales;
+};
+
+struct BiasPlan {
+  NodeProto* node = nullptr;
+  const TensorProto* tensor = nullptr;
+  std::string value;
+  std::string activation;  // the node's input 0, whose scale the bias scale multiplies
+  size_t weight = 0;       // index into the weight plans
+};
+
+struct Plan {
+  std::vector<std::string> tensors;  // activations to quantize, first-seen order
+  std::map<std::string, std::string> same_as;  // MaxPool output -> its input
+  std::vector<std::pair<NodeProto*, NodeProto*>> folds;  // (producer, Relu/Clip)
+  std::vector<WeightPlan> weights;
+  std::vector<BiasPlan> biases;
+};
+
+struct Range {
+  bool is_float = true;
+  double lo = std::numeric_limits<double>::infinity();
+  double hi = -std::numeric_limits<double>::infinity();
+  Histogram histogram;
+};
+
+bool is_zero_scalar(Graph& g, const std::string& value) {
+  const TensorProto* t = g.constant(value);
+  if (t == nullptr || element_count(*t) != 1) return false;
+  return to_floats(*t)[0] == 0.0f;
+}
+
+Plan select(Graph& g, const PassContext& context, bool per_channel, PassStats& stats) {
+  Plan plan;
+  std::unordered_set<std::string> marked;
+  auto mark = [&](const std::string& value) {
+    if (!value.empty() && marked.insert(value).second) plan.tensors.push_back(value);
+  };
+  std::unordered_map<const TensorProto*, size_t> weight_index;
+  for (NodeProto& node : *g.proto().mutable_node()) {
+    const std::string& op = node.op_type();
+    if (!kQuantizedOps.count(op) || !(node.domain().empty() || node.domain() == "ai.onnx")) continue;
+    const std::string name = label(node);
+    if (context.is_excluded(node)) {
+      stats.skip(name, "excluded");
+      continue;
+    }
+    const bool has_weight = op == "Conv" || op == "Gemm" || (op == "MatMul" && g.constant(node.input(1)) != nullptr);
+    const TensorProto* w = nullptr;
+    int64_t axis = -1;
+    if (has_weight) {
+      w = g.constant(node.input(1));
+      if (w == nullptr) {
+        stats.skip(name, "weight_not_constant");
+        continue;
+      }
+      if (w->data_type() != TensorProto::FLOAT) {
+        stats.skip(name, "weight_not_float32");
+        continue;
+      }
+      if (per_channel) {
+        if (op == "Conv") axis = 0;
+        if (op == "Gemm") axis = int_attribute(node, "transB", 0) != 0 ? 0 : 1;
+        if (op == "MatMul" && w->dims_size() == 2) axis = 1;
+      }
+      auto found = weight_index.find(w);
+      if (found != weight_index.end() && plan.weights[found->second].axis != axis) {
+        stats.skip(name, "shared_axis_conflict");
+        continue;
+      }
+    }
+    // Activation inputs.
+    const int activation_inputs = (op == "Conv" || op == "Gemm") ? 1 : node.input_size();
+    for (int k = 0; k < activation_inputs; ++k) {
+      const std::string& in = node.input(k);
+      if (in.empty() || (has_weight && k == 1)) continue;
+      if (g.constant_in_scope(in) != nullptr) {
+        stats.count("constant_operand_float");
+        continue;
+      }
+      mark(in);
+    }
+    if (!g.is_graph_output(node.output(0))) {
+      mark(node.output(0));
+      if (op == "MaxPool") plan.same_as[node.output(0)] = node.input(0);
+    }
+    if (!has_weight) continue;
+    auto [it, inserted] = weight_index.emplace(w, plan.weights.size());
+    if (inserted) {
+      WeightPlan wp;
+      wp.tensor = w;
+      wp.value = node.input(1);
+      wp.axis = axis;
+      plan.weights.push_back(std::move(wp));
+    }
+    plan.weights[it->second].readers.push_back({&node, 1});
+    if (node.input_size() > 2 && !node.input(2).empty()) {
+      const TensorProto* b = g.constant(node.input(2));
+      int64_t channels = w->dims_size() > 0 ? w->dims(0) : 0;
+      if (op == "Gemm" && w->dims_size() == 2) channels = int_attribute(node, "transB", 0) != 0 ? w->dims(0) : w->dims(1);
+      if (b == nullptr || b->data_type() != TensorProto::FLOAT || b->dims_size() != 1 || b->dims(0) != channels) {
+        stats.count("bias_float");
+      } else {
+        plan.biases.push_back({&node, b, node.input(2), node.input(0), it->second});
+      }
+    }
+  }
+
+  // Fold a Relu / Clip(min 0) that is the only reader of a quantized output.
+  for (std::string& t : plan.tensors) {
+    NodeProto* producer = g.producer(t);
+    if (producer == nullptr || !kQuantizedOps.count(producer->op_type()) || producer->op_type() == "MaxPool") continue;
+    if (producer->output(0) != t) continue;
+    const auto& uses = g.consumers(t);
+    if (uses.size() != 1 || uses[0].input_index != 0) continue;
+    NodeProto* act = uses[0].node;
+    const bool relu = act->op_type() == "Relu";
+    const bool clip0 = act->op_type() == "Clip" && act->input_size() >= 2 && is_zero_scalar(g, act->input(1)) &&
+                       (act->input_size() < 3 || act->input(2).empty() || g.constant(act->input(2)) != nullptr);
+    if (!(relu || clip0) || context.is_excluded(*act) || g.is_graph_output(act->output(0))) continue;
+    plan.folds.push_back({producer, act});
+    t = act->output(0);
+  }
+  // A folded activation may also be read by a quantized op: keep the first mention only.
+  std::unordered_set<std::string> seen;
+  std::vector<std::string> unique;
+  for (const auto& t : plan.tensors)
+    if (seen.insert(t).second) unique.push_back(t);
+  plan.tensors = std::move(unique);
+  return plan;
+}
+
+eval::Tensor slice_rows(const eval::Tensor& t, int64_t start, int64_t count) {
+  eval::Tensor out;
+  out.dtype = t.dtype;
+  out.dims = t.dims;
+  out.dims[0] = count;
+  const int64_t row = t.dims[0] == 0 ? 0 : t.numel() / t.dims[0];
+  const auto from = static_cast<size_t>(start * row), to = static_cast<size_t>((start + count) * row);
+  if (t.is_float())
+    out.f.assign(t.f.begin() + static_cast<std::ptrdiff_t>(from), t.f.begin() + static_cast<std::ptrdiff_t>(to));
+  else
+    out.i.assign(t.i.begin() + static_cast<std::ptrdiff_t>(from), t.i.begin() + static_cast<std::ptrdiff_t>(to));
+  return out;
+}
+
+// Runs a copy of the model whose outputs include every tensor to calibrate, once for min/max and,
+// for the histogram methods, a second time with histograms over [-absmax, absmax].
+std::vector<Range> calibrate(const Model& model, const std::vector<std::string>& tensors, const eval::TensorMap& samples,
+                             bool histograms, int64_t& sample_count) {
+  onnx::ModelProto copy = model.proto();
+  std::unordered_set<std::string> outputs;
+  for (const auto& o : copy.graph().output()) outputs.insert(o.name());
+  for (const auto& t : tensors)
+    if (outputs.insert(t).second) copy.mutable_graph()->add_output()->set_name(t);
+  const Model probe = Model::from_proto(std::move(copy));
+  const eval::Evaluator evaluator(probe);
+
+  sample_count = -1;
+  for (const auto& in : evaluator.input_names()) {
+    auto it = samples.find(in);
+    if (it == samples.end())
+      throw Error(ExitCode::kUsage, "quantize-int8: calibration has no " + in + ".npy for model input '" + in + "'");
+    const int64_t n = it->second.dims.empty() ? 0 : it->second.dims[0];
+    if (sample_count >= 0 && n != sample_count)
+      throw Error(ExitCode::kUsage, "quantize-int8: calibration inputs disagree on the sample count (" +
+                                        std::to_string(sample_count) + " vs " + std::to_string(n) + " in " + in + ".npy)");
+    sample_count = n;
+  }
+  if (sample_count <= 0) throw Error(ExitCode::kUsage, "quantize-int8: calibration has no samples");
+  int64_t batch = 32;
+  if (!evaluator.input_names().empty()) {
+    const auto shape = evaluator.input_shape(evaluator.input_names().front());
+    if (!shape.empty() && shape[0] > 0) batch = shape[0];
+  }
+  if (sample_count % batch != 0 && batch != 32)
+    throw Error(ExitCode::kUsage, "quantize-int8: the model takes batches of " + std::to_string(batch) + " but calibration has " +
+                                      std::to_string(sample_count) + " samples");
+
+  std::vector<Range> ranges(tensors.size());
+  auto sweep = [&](const auto& visit) {
+    for (int64_t start = 0; start < sample_count; start += batch) {
+      const int64_t count = std::min(batch, sample_count - start);
+      eval::TensorMap feeds;
+      for (const auto& in : evaluator.input_names()) feeds[in] = slice_rows(samples.at(in), start, count);
+      const eval::TensorMap results = evaluator.run(feeds);
+      for (size_t k = 0; k < tensors.size(); ++k) {
+        auto r = results.find(tensors[k]);
+        const eval::Tensor& value = r != results.end() ? r->second : feeds.at(tensors[k]);
+        visit(ranges[k], value);
+      }
+    }
+  };
+  sweep([](Range& range, const eval::Tensor& v) {
+    if (v.dtype != TensorProto::FLOAT) {
+      range.is_float = false;
+      return;
+    }
+    for (float x : v.f) {
+      if (!std::isfinite(x)) continue;
+      range.lo = std::min(range.lo, static_cast<double>(x));
+      range.hi = std::max(range.hi, static_cast<double>(x));
+    }
+  });
+  if (histograms) {
+    for (Range& range : ranges)
+      if (range.is_float && range.lo <= range.hi)
+        range.histogram = Histogram(std::max(std::abs(range.lo), std::abs(range.hi)), kCalibrationBins);
+    sweep([](Range& range, const eval::Tensor& v) {
+      if (!range.histogram.counts.empty()) range.histogram.add(v.f);
+    });
+  }
+  return ranges;
+}
+
+void remove_if_unused(Graph& g, const std::string& value) {
+  if (!g.consumers(value).empty() || g.is_graph_output(value)) return;
+  if (g.initializer(value) != nullptr) {
+    g.remove_initializer(value);
+    return;
+  }
+  NodeProto* producer = g.producer(value);
+  if (producer != nullptr && producer->op_type() == "Constant") g.remove_nodes({producer});
+}
+
+NodeProto make_node(Model& model, const std::string& op, const std::string& base, std::vector<std::string> inputs,
+                    std::string output, int64_t axis = -1) {
+  NodeProto n;
+  n.set_op_type(op);
+  n.set_name(model.unique_name(base));
+  for (auto& i : inputs) n.add_input(std::move(i));
+  n.add_output(std::move(output));
+  if (axis >= 0) {
+    auto* a = n.add_attribute();
+    a->set_name("axis");
+    a->set_type(onnx::AttributeProto::INT);
+    a->set_i(axis);
+  }
+  return n;
+}
+
+}  // namespace
+
+PassStats quantize_int8_static(Model& model, const PassContext& context) {
+  const eval::TensorMap* samples = context.samples("calibration");
+  if (samples == nullptr)
+    throw Error(ExitCode::kUsage,
+                "quantize-int8: mode=static needs calibration=DIR (one <input-name>.npy per model input, samples on axis 0)");
+  const auto& options = context.options();
+  const std::string method = options.get_string("method");
+  const double percentile = options.get_float("percentile");
+  const bool per_channel = options.get_bool("per-channel");
+
+  PassStats stats;
+  if (model.opset("") < 13) {
+    const int64_t original = model.opset("");
+    model.require_opset("", 13);  // per-axis DequantizeLinear
+    stats.warnings.push_back("raised the default opset from " + std::to_string(original) + " to 13");
+  }
+  if (model.all_graphs().size() > 1)
+    stats.warnings.push_back("nodes inside If/Loop/Scan subgraphs stay float (static quantization covers the main graph)");
+
+  Graph& g = model.graph();
+  Plan plan = select(g, context, per_channel, stats);
+  if (plan.tensors.empty() && plan.weights.empty()) return stats;
+
+  int64_t sample_count = 0;
+  const std::vector<Range> ranges = calibrate(model, plan.tensors, *samples, method != "minmax", sample_count);
+  stats.count("calibration_samples", sample_count);
+
+  // Activation parameters.
+  const Int8Grid act_grid = int8_grid(false, false, false);
+  std::map<std::string, QuantParams> params;
+  std::vector<std::string> quantized;
+  for (size_t k = 0; k < plan.tensors.size(); ++k) {
+    const std::string& t = plan.tensors[k];
+    const Range& r = ranges[k];
+    if (!r.is_float) {
+      stats.skip(t, "not_float32");
+      continue;
+    }
+    const double lo = r.lo <= r.hi ? r.lo : 0.0, hi = r.lo <= r.hi ? r.hi : 0.0;
+    std::pair<double, double> range{lo, hi};
+    if (method == "percentile" && !r.histogram.counts.empty()) range = percentile_range(r.histogram, percentile, lo, hi);
+    if (method == "entropy" && !r.histogram.counts.empty()) range = entropy_range(r.histogram, lo, hi);
+    QuantParams p = choose_params(static_cast<float>(range.first), static_cast<float>(range.second), false, act_grid);
+    auto same = plan.same_as.find(t);
+    if (same != plan.same_as.end() && params.count(same->second)) p = params.at(same->second);
+    params[t] = p;
+    quantized.push_back(t);
+    stats.layers.push_back({{"name", t},
+                            {"kind", "activation"},
+                            {"min", lo},
+                            {"max", hi},
+                            {"range_min", range.first},
+                            {"range_max", range.second},
+                            {"scale", p.scale},
+                            {"zero_point", p.zero_point}});
+  }
+
+  // Activations: every reader reads the dequantized value; the producer keeps the float one.
+  for (const std::string& t : quantized) {
+    const QuantParams& p = params.at(t);
+    const std::string scale = model.unique_name(t + "_scale"), zp = model.unique_name(t + "_zero_point");
+    const std::string q = model.unique_name(t + "_quantized"), dq = model.unique_name(t + "_dequantized");
+    g.add_initializer(make_float_tensor(scale, {}, std::vector<float>{p.scale}));
+    g.add_initializer(make_uint8_tensor(zp, {}, std::vector<uint8_t>{static_cast<uint8_t>(p.zero_point)}));
+    g.replace_all_uses(t, dq);
+    g.add_node(make_node(model, "QuantizeLinear", t + "_QuantizeLinear", {t, scale, zp}, q));
+    g.add_node(make_node(model, "DequantizeLinear", t + "_DequantizeLinear", {q, scale, zp}, dq));
+    stats.count("activations_quantized");
+  }
+
+  // Weights: int8 symmetric, explicit zero points.
+  const Int8Grid weight_grid = int8_grid(true, true, false);
+  for (WeightPlan& wp : plan.weights) {
+    const std::vector<float> w = to_floats(*wp.tensor);
+    const std::vector<int64_t> dims(wp.tensor->dims().begin(), wp.tensor->dims().end());
+    const QuantizedWeight qw = quantize_weight(w, dims, wp.axis, true, weight_grid);
+    for (const auto& p : qw.params) wp.scales.push_back(p.scale);
+    const std::vector<int64_t> param_dims =
+        wp.axis >= 0 ? std::vector<int64_t>{static_cast<int64_t>(wp.scales.size())} : std::vector<int64_t>{};
+    const std::string qname = model.unique_name(wp.value + "_quantized"), sname = model.unique_name(wp.value + "_scale");
+    const std::string zname = model.unique_name(wp.value + "_zero_point");
+    wp.dequantized = model.unique_name(wp.value + "_dequantized");
+    g.add_initializer(make_int8_tensor(qname, dims, std::vector<int8_t>(qw.values.begin(), qw.values.end())));
+    g.add_initializer(make_float_tensor(sname, param_dims, wp.scales));
+    g.add_initializer(make_int8_tensor(zname, param_dims, std::vector<int8_t>(wp.scales.size(), 0)));
+    g.add_node(make_node(model, "DequantizeLinear", wp.value + "_DequantizeLinear", {qname, sname, zname},
+                         wp.dequantized, wp.axis));
+    nlohmann::json nodes = nlohmann::json::array();
+    for (const auto& [node, index] : wp.readers) {
+      g.set_input(*node, index, wp.dequantized);
+      nodes.push_back(label(*node));
+    }
+    const ReconstructionError err = reconstruction_error(w, qw.dequantized);
+    const auto [smin, smax] = std::minmax_element(wp.scales.begin(), wp.scales.end());
+    stats.layers.push_back({{"name", wp.value},
+                            {"kind", "weight"},
+                            {"nodes", nodes},
+                            {"axis", wp.axis >= 0 ? nlohmann::json(wp.axis) : nlohmann::json(nullptr)},
+                            {"channels", static_cast<int64_t>(wp.scales.size())},
+                            {"scale_min", *smin},
+                            {"scale_max", *smax},
+                            {"sqnr_db", std::isfinite(err.sqnr_db) ? nlohmann::json(err.sqnr_db) : nlohmann::json(nullptr)}});
+    stats.count("weights_quantized");
+  }
+
+  // Biases: int32, scale = x_scale * w_scale[c], zero point 0.
+  for (const BiasPlan& bp : plan.biases) {
+    auto x = params.find(bp.activation);
+    if (x == params.end()) {
+      stats.count("bias_float");
+      continue;
+    }
+    const std::vector<float> b = to_floats(*bp.tensor);
+    const WeightPlan& wp = plan.weights[bp.weight];
+    std::vector<float> scales(b.size());
+    std::string raw(b.size() * 4, '\0'), zeros(b.size() * 4, '\0');
+    for (size_t c = 0; c < b.size(); ++c) {
+      scales[c] = x->second.scale * wp.scales[wp.scales.size() == 1 ? 0 : c];
+      const double q = std::nearbyint(static_cast<double>(b[c]) / scales[c]);
+      const auto v = static_cast<int32_t>(std::clamp(q, -2147483648.0, 2147483647.0));
+      for (int k = 0; k < 4; ++k) raw[c * 4 + static_cast<size_t>(k)] = static_cast<char>((static_cast<uint32_t>(v) >> (8 * k)) & 0xff);
+    }
+    const auto channels = static_cast<int64_t>(b.size());
+    const std::string qname = model.unique_name(bp.value + "_quantized"), sname = model.unique_name(bp.value + "_scale");
+    const std::string zname = model.unique_name(bp.value + "_zero_point"), dq = model.unique_name(bp.value + "_dequantized");
+    g.add_initializer(make_raw_tensor(qname, TensorProto::INT32, {channels}, std::move(raw)));
+    g.add_initializer(make_float_tensor(sname, {channels}, scales));
+    g.add_initializer(make_raw_tensor(zname, TensorProto::INT32, {channels}, std::move(zeros)));
+    g.add_node(make_node(model, "DequantizeLinear", bp.value + "_DequantizeLinear", {qname, sname, zname}, dq, 0));
+    g.set_input(*bp.node, 2, dq);
+    stats.count("biases_quantized");
+  }
+
+  // Folds last: the producer writes the Relu's output and the Relu goes.
+  std::unordered_set<const NodeProto*> folded;
+  for (const auto& [producer, act] : plan.folds) {
+    if (!params.count(act->output(0))) continue;  // not quantized after all: keep the Relu
+    producer->set_output(0, act->output(0));
+    folded.insert(act);
+    stats.count("activations_folded");
+  }
+  g.remove_nodes(folded);
+  model.invalidate();
+  for (const WeightPlan& wp : plan.weights) remove_if_unused(g, wp.value);
+  for (const BiasPlan& bp : plan.biases) remove_if_unused(g, bp.value);
+  g.topological_sort();
+  return stats;
+}
+
+}  // namespace compress

@@ -1,0 +1,402 @@
+// quantize-int8 mode=static: calibration math (src/passes/calibration.h) and the QDQ rewrite.
+#include <compress/error.h>
+#include <compress/evaluator.h>
+#include <compress/model.h>
+#include <compress/pass.h>
+#include <compress/tensor.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <random>
+
+#include "passes/calibration.h"
+#include "passes/int8_quant.h"
+#include "testing/builders.h"
+
+namespace compress {
+namespace {
+
+PassStats run_static(Model& model, const eval::TensorMap* samples, const std::map<std::string, std::string>& overrides = {},
+                     const std::vector<std::string>& global_excludes = {}) {
+  const Pass* pass = PassRegistry::builtin().find("quantize-int8");
+  EXPECT_NE(pass, nullptr);
+  std::map<std::string, std::string> values;
+  for (const auto& o : pass->info().options) values[o.name] = o.default_value;
+  values["mode"] = "static";
+  for (const auto& [k, v] : overrides) {
+    EXPECT_TRUE(values.count(k)) << k;
+    values[k] = v;
+  }
+  SampleSets sets;
+  if (samples != nullptr) sets["calibration"] = std::make_shared<const eval::TensorMap>(*samples);
+  return pass->run(model, PassContext(PassOptions(values), global_excludes, sets));
+}
+
+int count_nodes(const onnx::GraphProto& g, const std::string& op) {
+  int n = 0;
+  for (const auto& node : g.node()) n += node.op_type() == op;
+  return n;
+}
+
+const NodeProto* producer_of(const onnx::GraphProto& g, const std::string& value) {
+  for (const auto& n : g.node())
+    for (const auto& o : n.output())
+      if (o == value) return &n;
+  return nullptr;
+}
+
+const NodeProto* node_named_op(const onnx::GraphProto& g, const std::string& op, int index = 0) {
+  for (const auto& n : g.node())
+    if (n.op_type() == op && index-- == 0) return &n;
+  return nullptr;
+}
+
+const TensorProto* find_init(const onnx::GraphProto& g, const std::string& name) {
+  for (const auto& t : g.initializer())
+    if (t.name() == name) return &t;
+  return nullptr;
+}
+
+float init_scalar(const onnx::GraphProto& g, const std::string& name) {
+  const TensorProto* t = find_init(g, name);
+  EXPECT_NE(t, nullptr) << name;
+  return t == nullptr ? NAN : to_floats(*t)[0];
+}
+
+// N samples of shape dims (leading axis = samples) drawn from N(0, 1) with a fixed seed.
+eval::Tensor random_samples(std::vector<int64_t> dims, uint32_t seed) {
+  int64_t n = 1;
+  for (int64_t d : dims) n *= d;
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (auto& x : v) x = dist(rng);
+  return eval::Tensor::floats(std::move(dims), std::move(v));
+}
+
+double cosine(const std::vector<float>& a, const std::vector<float>& b) {
+  double ab = 0, aa = 0, bb = 0;
+  for (size_t k = 0; k < a.size(); ++k) {
+    ab += static_cast<double>(a[k]) * b[k];
+    aa += static_cast<double>(a[k]) * a[k];
+    bb += static_cast<double>(b[k]) * b[k];
+  }
+  return ab / std::sqrt(aa * bb);
+}
+
+// ---- calibration math -------------------------------------------------------------------------
+
+TEST(Calibration, HistogramBinsValuesOverTheSymmetricRange) {
+  Histogram h(1.0, 4);  // edges -1, -0.5, 0, 0.5, 1
+  const std::vector<float> v{-1.0f, -0.6f, -0.5f, 0.0f, 0.49f, 0.5f, 1.0f};
+  h.add(v);
+  EXPECT_EQ(h.counts, (std::vector<double>{2, 1, 2, 2}));  // 1.0 lands in the last bin, as numpy does
+  EXPECT_DOUBLE_EQ(h.edge(1), -0.5);
+}
+
+TEST(Calibration, PercentileOfAUniformDistribution) {
+  // 100000 values evenly over [0, 1): the central 98% lies in [0.01, 0.99].
+  std::vector<float> v(100000);
+  for (size_t k = 0; k < v.size(); ++k) v[k] = static_cast<float>(k) / 100000.0f;
+  Histogram h(1.0, kCalibrationBins);
+  h.add(v);
+  const auto [lo, hi] = percentile_range(h, 98.0, 0.0, 0.99999);
+  const double bin = h.width();
+  EXPECT_NEAR(lo, 0.01, bin);
+  EXPECT_NEAR(hi, 0.99, bin);
+  EXPECT_GE(hi, 0.99);  // the right edge of the bin holding the cut: never short of the mass kept
+  // 100% keeps the whole observed range.
+  const auto [lo100, hi100] = percentile_range(h, 100.0, 0.0, 0.99999);
+  EXPECT_DOUBLE_EQ(lo100, 0.0);
+  EXPECT_DOUBLE_EQ(hi100, 0.99999);
+}
+
+TEST(Calibration, KlDivergenceOfKnownDistributions) {
+  const std::vector<double> p{1, 1}, q{1, 3};  // normalised: (0.5, 0.5) vs (0.25, 0.75)
+  EXPECT_NEAR(kl_divergence(p, q), 0.5 * std::log(2.0) + 0.5 * std::log(2.0 / 3.0), 1e-12);
+  EXPECT_DOUBLE_EQ(kl_divergence(p, p), 0.0);
+}
+
+TEST(Calibration, EntropyClipsARareOutlierButKeepsTheBulk) {
+  // 200000 N(0, 1) values and one at 40: min/max would spend the 8 bits on [-40, 40].
+  std::mt19937 rng(3);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> v(200000);
+  for (auto& x : v) x = dist(rng);
+  v.push_back(40.0f);
+  float lo = 0, hi = 0;
+  for (float x : v) lo = std::min(lo, x), hi = std::max(hi, x);
+  Histogram h(std::max(-lo, hi), kCalibrationBins);
+  h.add(v);
+  const auto [elo, ehi] = entropy_range(h, lo, hi);
+  // The KL optimum of a Gaussian on a 128-bin grid sits a few sigma out (TensorRT reports ~3-5).
+  EXPECT_GT(ehi, 2.5);
+  EXPECT_LT(ehi, 8.0);
+  EXPECT_LT(elo, -2.5);
+  EXPECT_GT(elo, -8.0);
+}
+
+TEST(Calibration, EntropyKeepsTheFullRangeOfAUniformDistribution) {
+  std::vector<float> v(100000);
+  for (size_t k = 0; k < v.size(); ++k) v[k] = -1.0f + 2.0f * static_cast<float>(k) / 100000.0f;
+  Histogram h(1.0, kCalibrationBins);
+  h.add(v);
+  const auto [lo, hi] = entropy_range(h, -1.0, 1.0);
+  EXPECT_LT(lo, -0.9);
+  EXPECT_GT(hi, 0.9);
+}
+
+// ---- the pass ---------------------------------------------------------------------------------
+
+const char* kConvReluConv = R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[N, 2, 6, 6] x) => (float[N, 3, 6, 6] y) {
+  c1 = Conv<pads = [1, 1, 1, 1]>(x, w1, b1)
+  r = Relu(c1)
+  y = Conv<pads = [1, 1, 1, 1]>(r, w2)
+}
+)";
+
+Model conv_relu_conv() {
+  return testing::model_with_weights(kConvReluConv, {testing::random_tensor("w1", {4, 2, 3, 3}, 1, 0.5f),
+                                                     testing::random_tensor("b1", {4}, 2, 0.1f),
+                                                     testing::random_tensor("w2", {3, 4, 3, 3}, 3, 0.5f)});
+}
+
+TEST(QuantizeInt8Static, ConvReluConvGetsQdqPairsAndFoldsTheRelu) {
+  Model m = conv_relu_conv();
+  const Model original = Model::from_proto(m.proto());
+  eval::TensorMap samples{{"x", random_samples({8, 2, 6, 6}, 11)}};
+  const PassStats stats = run_static(m, &samples);
+  m.check();
+  const auto& g = m.proto().graph();
+  // x and r are quantized; y is a graph output and stays float; the Relu is folded into c1's range.
+  EXPECT_EQ(stats.counters.at("activations_quantized"), 2);
+  EXPECT_EQ(stats.counters.at("activations_folded"), 1);
+  EXPECT_EQ(stats.counters.at("weights_quantized"), 2);
+  EXPECT_EQ(stats.counters.at("biases_quantized"), 1);
+  EXPECT_EQ(stats.counters.at("calibration_samples"), 8);
+  EXPECT_EQ(count_nodes(g, "Relu"), 0);
+  EXPECT_EQ(count_nodes(g, "QuantizeLinear"), 2);
+  EXPECT_EQ(count_nodes(g, "DequantizeLinear"), 5);  // x, r, w1, b1, w2
+  EXPECT_EQ(count_nodes(g, "Conv"), 2);
+  EXPECT_EQ(g.node_size(), 9);
+  EXPECT_EQ(find_init(g, "w1"), nullptr);
+  EXPECT_EQ(find_init(g, "b1"), nullptr);
+  EXPECT_EQ(find_init(g, "w2"), nullptr);
+
+  const NodeProto* conv1 = producer_of(g, "r");
+  ASSERT_NE(conv1, nullptr);
+  EXPECT_EQ(conv1->op_type(), "Conv");  // writes the Relu's output directly
+  const NodeProto* conv2 = producer_of(g, "y");
+  ASSERT_NE(conv2, nullptr);
+  // Each Conv input is a DequantizeLinear; activation DQs come from a QuantizeLinear of the float tensor.
+  for (const NodeProto* conv : {conv1, conv2})
+    for (const auto& in : conv->input()) EXPECT_EQ(producer_of(g, in)->op_type(), "DequantizeLinear") << in;
+  const NodeProto* dq_x = producer_of(g, conv1->input(0));
+  EXPECT_EQ(producer_of(g, dq_x->input(0))->op_type(), "QuantizeLinear");
+  EXPECT_EQ(producer_of(g, dq_x->input(0))->input(0), "x");
+  const NodeProto* dq_r = producer_of(g, conv2->input(0));
+  const NodeProto* q_r = producer_of(g, dq_r->input(0));
+  EXPECT_EQ(q_r->input(0), "r");
+  // The folded Relu: r's range starts at 0, so its zero point is 0.
+  EXPECT_EQ(to_int64s(*find_init(g, q_r->input(2)))[0], 0);
+  EXPECT_EQ(find_init(g, q_r->input(2))->data_type(), TensorProto::UINT8);
+
+  // Weights: int8 per output channel (axis 0), zero points 0.
+  const NodeProto* dq_w1 = producer_of(g, conv1->input(1));
+  const TensorProto* w1q = find_init(g, dq_w1->input(0));
+  EXPECT_EQ(w1q->data_type(), TensorProto::INT8);
+  EXPECT_EQ(find_init(g, dq_w1->input(1))->dims(0), 4);
+  EXPECT_EQ(dq_w1->attribute(0).name(), "axis");
+  EXPECT_EQ(dq_w1->attribute(0).i(), 0);
+  // Bias: int32 with scale = x_scale * w_scale[c].
+  const NodeProto* dq_b1 = producer_of(g, conv1->input(2));
+  EXPECT_EQ(find_init(g, dq_b1->input(0))->data_type(), TensorProto::INT32);
+  const float xs = init_scalar(g, dq_x->input(1));
+  const auto ws = to_floats(*find_init(g, dq_w1->input(1)));
+  const auto bs = to_floats(*find_init(g, dq_b1->input(1)));
+  for (size_t c = 0; c < 4; ++c) EXPECT_FLOAT_EQ(bs[c], xs * ws[c]);
+
+  // The QDQ model computes nearly what the float model does.
+  const eval::TensorMap feeds{{"x", random_samples({4, 2, 6, 6}, 12)}};
+  const auto ref = eval::Evaluator(original).run(feeds).at("y").f;
+  const auto got = eval::Evaluator(m).run(feeds).at("y").f;
+  EXPECT_GT(cosine(ref, got), 0.999);
+}
+
+TEST(QuantizeInt8Static, ScaleAndZeroPointFromAKnownRange) {
+  const char* text = R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[N, 4] x) => (float[N, 3] y) {
+  y = MatMul(x, w)
+}
+)";
+  Model m = testing::model_with_weights(text, {testing::random_tensor("w", {4, 3}, 5)});
+  // Observed range [-1, 3]: s = 4 / 255, zp = round(1 / s) = round(63.75) = 64.
+  eval::TensorMap samples{{"x", eval::Tensor::floats({2, 4}, {-1, 0, 0.5f, 1, 3, 2, -0.25f, 0})}};
+  const PassStats stats = run_static(m, &samples);
+  m.check();
+  const auto& g = m.proto().graph();
+  const NodeProto* q = node_named_op(g, "QuantizeLinear");
+  ASSERT_NE(q, nullptr);
+  EXPECT_FLOAT_EQ(init_scalar(g, q->input(1)), 4.0f / 255.0f);
+  EXPECT_EQ(to_int64s(*find_init(g, q->input(2)))[0], 64);
+  const QuantParams expected = choose_params(-1.0f, 3.0f, false, int8_grid(false, false, false));
+  EXPECT_EQ(expected.zero_point, 64);
+  ASSERT_EQ(stats.layers.size(), 2u);
+  EXPECT_EQ(stats.layers[0]["name"], "x");
+  EXPECT_DOUBLE_EQ(stats.layers[0]["min"].get<double>(), -1.0);
+  EXPECT_DOUBLE_EQ(stats.layers[0]["max"].get<double>(), 3.0);
+  // MatMul weight: per column (axis 1); y is a graph output, so no Q after the MatMul.
+  EXPECT_EQ(count_nodes(g, "QuantizeLinear"), 1);
+  const NodeProto* mm = node_named_op(g, "MatMul");
+  const NodeProto* dq_w = producer_of(g, mm->input(1));
+  EXPECT_EQ(dq_w->attribute(0).i(), 1);
+  EXPECT_EQ(find_init(g, dq_w->input(1))->dims(0), 3);
+}
+
+TEST(QuantizeInt8Static, MatMulOfTwoActivationsAndAddQuantizeEveryOperand) {
+  const char* text = R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[N, 4] a, float[N, 4] b) => (float[N, 4] y) {
+  s = Add(a, b)
+  t = MatMul(s, w)
+  y = Relu(t)
+}
+)";
+  Model m = testing::model_with_weights(text, {testing::random_tensor("w", {4, 4}, 9)});
+  eval::TensorMap samples{{"a", random_samples({6, 4}, 1)}, {"b", random_samples({6, 4}, 2)}};
+  const PassStats stats = run_static(m, &samples);
+  m.check();
+  const auto& g = m.proto().graph();
+  // a, b (Add inputs), s (Add output = MatMul input); t is read only by a Relu whose output is a
+  // graph output: no fold, t gets a pair, the Relu stays.
+  EXPECT_EQ(stats.counters.at("activations_quantized"), 4);
+  EXPECT_EQ(count_nodes(g, "Relu"), 1);
+  EXPECT_EQ(stats.counters.count("activations_folded"), 0u);
+  const NodeProto* add = node_named_op(g, "Add");
+  for (const auto& in : add->input()) EXPECT_EQ(producer_of(g, in)->op_type(), "DequantizeLinear");
+}
+
+TEST(QuantizeInt8Static, MaxPoolOutputSharesItsInputParameters) {
+  const char* text = R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[N, 2, 4, 4] x) => (float[N, 2, 2, 2] y) {
+  p = MaxPool<kernel_shape = [2, 2], strides = [2, 2]>(x)
+  y = Conv(p, w)
+}
+)";
+  Model m = testing::model_with_weights(text, {testing::random_tensor("w", {2, 2, 1, 1}, 4)});
+  eval::TensorMap samples{{"x", random_samples({3, 2, 4, 4}, 6)}};
+  run_static(m, &samples);
+  m.check();
+  const auto& g = m.proto().graph();
+  const NodeProto* q0 = node_named_op(g, "QuantizeLinear", 0);
+  const NodeProto* q1 = node_named_op(g, "QuantizeLinear", 1);
+  ASSERT_NE(q1, nullptr);
+  EXPECT_EQ(init_scalar(g, q0->input(1)), init_scalar(g, q1->input(1)));
+  EXPECT_EQ(to_int64s(*find_init(g, q0->input(2)))[0], to_int64s(*find_init(g, q1->input(2)))[0]);
+}
+
+TEST(QuantizeInt8Static, SharedWeightIsQuantizedOnceAndExcludedNodesStayFloat) {
+  const char* text = R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[N, 4] x) => (float[N, 4] y, float[N, 4] z) {
+  h = MatMul(x, w)
+  y = MatMul(h, w)
+  z = MatMul(x, v)
+}
+)";
+  Model m = testing::model_with_weights(text, {testing::random_tensor("w", {4, 4}, 1), testing::random_tensor("v", {4, 4}, 2)});
+  m.proto().mutable_graph()->mutable_node(2)->set_name("keep_me");
+  eval::TensorMap samples{{"x", random_samples({5, 4}, 3)}};
+  const PassStats stats = run_static(m, &samples, {{"exclude", "[keep_me]"}});
+  m.check();
+  const auto& g = m.proto().graph();
+  EXPECT_EQ(stats.counters.at("weights_quantized"), 1);
+  EXPECT_EQ(stats.counters.at("skipped.excluded"), 1);
+  EXPECT_EQ(find_init(g, "w"), nullptr);
+  ASSERT_NE(find_init(g, "v"), nullptr);  // the excluded MatMul reads its float weight
+  EXPECT_EQ(producer_of(g, "h")->input(1), producer_of(g, "y")->input(1));
+  EXPECT_EQ(producer_of(g, "z")->input(1), "v");
+}
+
+TEST(QuantizeInt8Static, ConstantNodeWeight) {
+  Model m = conv_relu_conv();
+  // Move w2 into a Constant node.
+  auto* graph = m.proto().mutable_graph();
+  TensorProto w2 = graph->initializer(2);
+  graph->mutable_initializer()->DeleteSubrange(2, 1);
+  NodeProto constant;
+  constant.set_op_type("Constant");
+  constant.add_output("w2");
+  auto* a = constant.add_attribute();
+  a->set_name("value");
+  a->set_type(onnx::AttributeProto::TENSOR);
+  *a->mutable_t() = w2;
+  *graph->add_node() = constant;
+  m.invalidate();
+  m.graph().topological_sort();
+  eval::TensorMap samples{{"x", random_samples({2, 2, 6, 6}, 1)}};
+  const PassStats stats = run_static(m, &samples);
+  m.check();
+  EXPECT_EQ(stats.counters.at("weights_quantized"), 2);
+  EXPECT_EQ(count_nodes(m.proto().graph(), "Constant"), 0);  // its last reader was rewritten
+}
+
+TEST(QuantizeInt8Static, MissingCalibrationIsAUsageError) {
+  Model m = conv_relu_conv();
+  try {
+    run_static(m, nullptr);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kUsage);
+    EXPECT_NE(std::string(e.what()).find("calibration"), std::string::npos);
+  }
+}
+
+TEST(QuantizeInt8Static, CalibrationMissingAnInputIsAUsageError) {
+  Model m = conv_relu_conv();
+  eval::TensorMap samples{{"not_x", random_samples({2, 2, 6, 6}, 1)}};
+  try {
+    run_static(m, &samples);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kUsage);
+    EXPECT_NE(std::string(e.what()).find("'x'"), std::string::npos);
+  }
+}
+
+TEST(QuantizeInt8Static, HistogramMethodsNarrowTheRangeWithinMinMax) {
+  for (const char* method : {"percentile", "entropy"}) {
+    Model m = conv_relu_conv();
+    eval::TensorMap samples{{"x", random_samples({16, 2, 6, 6}, 21)}};
+    const PassStats stats = run_static(m, &samples, {{"method", method}, {"percentile", "99"}});
+    m.check();
+    int activations = 0, narrower = 0;
+    for (const auto& layer : stats.layers) {
+      if (layer["kind"] != "activation") continue;
+      ++activations;
+      EXPECT_GE(layer["range_min"].get<double>(), layer["min"].get<double>()) << method;
+      EXPECT_LE(layer["range_max"].get<double>(), layer["max"].get<double>()) << method;
+      narrower += layer["range_max"].get<double>() - layer["range_min"].get<double>() <
+                  layer["max"].get<double>() - layer["min"].get<double>();
+    }
+    EXPECT_EQ(activations, 2);
+    // Percentile 99 always cuts; entropy cuts the Relu output's long right tail.
+    EXPECT_GE(narrower, 1) << method;
+  }
+}
+
+TEST(QuantizeInt8Static, SameInputSameBytes) {
+  eval::TensorMap samples{{"x", random_samples({4, 2, 6, 6}, 8)}};
+  Model a = conv_relu_conv(), b = conv_relu_conv();
+  run_static(a, &samples, {{"method", "entropy"}});
+  run_static(b, &samples, {{"method", "entropy"}});
+  EXPECT_EQ(a.serialize(), b.serialize());
+}
+
+}  // namespace
+}  // namespace compress
