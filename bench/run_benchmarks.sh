@@ -110,7 +110,12 @@ for m in "${models[@]}"; do
   runs="$($py -c 'import json,sys; m=json.loads(sys.argv[1])["median_ms"]; print(max(20, min(500, int(300/max(m,1e-3)))))' "$cal" 2>/dev/null || echo 20)"
   read -r -a shape_flags <<< "$($py "$lib" shapes --spec "$spec" --basename "$(basename "$src")")"
   log "$m: $runs runs per latency call; ${shape_flags[*]}"
-  for p in "${pipelines[@]}"; do
+  model_pipelines=("${pipelines[@]}")
+  # Data-aware pipelines where the repo ships calibration samples for the model.
+  [ -d "models/calibration/$m" ] && model_pipelines+=(
+    "quantize-int8:mode=static:calibration=models/calibration/$m"
+    "quantize-int8:mode=static:calibration=models/calibration/$m:method=entropy")
+  for p in "${model_pipelines[@]}"; do
     slug="$(printf '%s' "$p" | tr -c 'A-Za-z0-9=._-' '_' | tr '=' '-')"
     dir="$work/$m/$slug"; mkdir -p "$dir"
     cand="$dir/$(basename "$src")"   # same basename as the original: --spec entries match by basename
