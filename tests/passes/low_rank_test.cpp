@@ -624,6 +624,28 @@ g (float[N, 16, 6, 6] x) => (float[N, 32, 3, 3] y) {
   EXPECT_NEAR(stats.layers.at(0)["output_relative_error"].get<double>(), calibrated_error, 2e-2);
 }
 
+TEST(LowRankCalibrate, SharedWeightPoolsTheInputsOfBothReaders) {
+  Model model = testing::model_with_weights(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[N, 64] x) => (float[N, 64] y) {
+  a = MatMul(x, w)
+  r = Neg(x)
+  b = MatMul(r, w)
+  y = Sub(a, b)
+}
+)", {tensor_of("w", gaussian(64, 64, 12))});
+  const eval::Tensor x = subspace_samples(100, 64, 4, 0.0f, 41);
+  const testing::SamplesDir dir("lowrank_shared", {{"x", x}});
+  const Eigen::MatrixXf expected = outputs_on(model, x);
+  const PassStats stats = run_low_rank(model, ":energy=0.999999:round-to=1:min-elements=0:calibrate=" + dir.path());
+  model.check();
+  EXPECT_EQ(stats.counters.at("calibrated"), 2);
+  EXPECT_EQ(stats.layers.at(0)["calibration_rows"], 200);  // both readers' rows
+  // x and -x span the same 4 directions: rank 4 is exact for both readers.
+  EXPECT_EQ(stats.layers.at(0)["rank"], 4);
+  EXPECT_LT(relative_error(expected, outputs_on(model, x)), 1e-3);
+}
+
 TEST(LowRankCalibrate, WeightInsideIfSubgraphFallsBackToPlainSvd) {
   Model model = testing::model_with_weights(R"(
 <ir_version: 8, opset_import: ["" : 13]>
