@@ -23,8 +23,17 @@
 // (param_ratio_too_high, listed with would_be_param_ratio); plus collect_weights' reasons.
 // Subgraphs: a weight is grouped with every reader in the graph that holds it and in all graphs nested
 // in it (If/Loop/Scan bodies read outer weights); the factors go beside the original, which is removed.
+// calibrate=DIR (data-aware, the whitening idea of SVD-LLM, Wang et al. 2024, and ASVD, Yuan et al.
+// 2023): with the layer inputs X on the samples (rows = samples x positions, K columns; im2col
+// patches for Conv, at most 20000 evenly spaced ones), C = X^T X / n + 1e-6 tr(C)/K I = S S^T
+// (Cholesky). The SVD of S^T W (K x N) truncated to r, U_r Sigma_r V_r^T, gives A = S^-T U_r
+// Sigma_r^(1/2), B = Sigma_r^(1/2) V_r^T, and X A B is the best rank-r approximation of X W in the
+// Frobenius norm (||X M||_F^2 = n ||S^T M||_F^2 up to the ridge). Energy then counts output energy.
+// Layers read inside subgraphs, or whose input cannot be evaluated, keep the plain SVD (counted as
+// calibrate_fallback.<reason>). Stats add the output-space relative error on the samples next to
+// that of the plain SVD at the same rank.
 // Options: energy, rank-ratio, rank, round-to, max-param-ratio, min-elements, randomized-above,
-// oversample, power-iterations, exclude.
+// oversample, power-iterations, calibrate, exclude.
 #include <compress/error.h>
 #include <compress/tensor.h>
 #include <spdlog/spdlog.h>
@@ -35,6 +44,7 @@
 #include <map>
 #include <span>
 
+#include "passes/activation_probe.h"
 #include "passes/error_metrics.h"
 #include "passes/low_rank_svd.h"
 #include "core/log.h"
@@ -82,20 +92,58 @@ struct Job {
   ReconstructionError error;
   bool randomized = false;
   Eigen::MatrixXf left, right;  // m ~= left * right
+
+  // calibrate: G = X^T X / n of the readers' inputs (K x K; im2col patches for Conv), empty if none.
+  Eigen::MatrixXd gram;
+  int64_t gram_rows = 0;
+  int64_t patch_stride = 0;  // Conv: keep every patch_stride-th patch
+  std::string calibrate_fallback;  // why a job with samples fell back to the plain SVD
+  double output_error = 0, plain_output_error = 0;
 };
+
+// Ridge added to the activation covariance, relative to its mean diagonal: keeps the Cholesky
+// factor invertible when some inputs are constant or collinear on the samples.
+constexpr double kRidge = 1e-6;
+// At most this many im2col rows (patches) per Conv layer enter the covariance.
+constexpr int64_t kMaxPatchRows = 20000;
+// Samples per evaluator run.
+constexpr int64_t kCalibrationBatch = 64;
 
 int64_t round_up(int64_t r, int64_t multiple, int64_t max_rank) {
   return std::min(max_rank, (r + multiple - 1) / multiple * multiple);
 }
 
+// ||X D||_F / ||X W||_F from the Gram matrix G = X^T X / n: sqrt(tr(D^T G D) / tr(W^T G W)).
+double output_relative_error(const Eigen::MatrixXd& gram, const Eigen::MatrixXd& w, const Eigen::MatrixXd& d) {
+  const double ref = (w.transpose() * gram * w).trace();
+  return ref > 0 ? std::sqrt(std::max(0.0, (d.transpose() * gram * d).trace()) / ref) : 0.0;
+}
+
 void factorize(Job& job, const Settings& s) {
   const int64_t rows = job.m.rows(), cols = job.m.cols(), min_dim = std::min(rows, cols);
   const double full = static_cast<double>(rows) * static_cast<double>(cols);
+  // Calibrated: W is K x N (the Conv matrix is stored Co x K) and the SVD is of S^T W, C = S S^T.
+  Eigen::MatrixXd w, chol;
+  Eigen::MatrixXf target = job.m;
+  if (job.gram.size() > 0) {
+    w = job.layout == Layout::kConv ? Eigen::MatrixXd(job.m.transpose().cast<double>()) : Eigen::MatrixXd(job.m.cast<double>());
+    const double k = static_cast<double>(job.gram.rows());
+    Eigen::MatrixXd c = job.gram;
+    c.diagonal().array() += kRidge * c.trace() / k;
+    Eigen::LLT<Eigen::MatrixXd> llt(c);
+    if (llt.info() != Eigen::Success) {
+      job.calibrate_fallback = "not_positive_definite";
+      job.gram.resize(0, 0);
+    } else {
+      chol = llt.matrixL();
+      target = (chol.transpose() * w).cast<float>();
+    }
+  }
   // Largest rank that max-param-ratio allows.
   const int64_t rank_cap = static_cast<int64_t>(std::floor(s.max_param_ratio * full / static_cast<double>(rows + cols)));
   auto randomized_fits = [&](int64_t k) { return min_dim >= s.randomized_above && k + s.oversample <= min_dim / 2; };
-  auto decompose = [&](int64_t k) {
-    return randomized_fits(k) ? randomized_svd(job.m, k, s.oversample, s.power_iterations) : exact_svd(job.m);
+  auto decompose = [&](const Eigen::MatrixXf& m, int64_t k) {
+    return randomized_fits(k) ? randomized_svd(m, k, s.oversample, s.power_iterations) : exact_svd(m);
   };
 
   Svd svd;
@@ -104,12 +152,12 @@ void factorize(Job& job, const Settings& s) {
     const int64_t wanted =
         s.rank > 0 ? s.rank : static_cast<int64_t>(std::ceil(s.rank_ratio * static_cast<double>(min_dim) - 1e-9));
     r = round_up(std::clamp<int64_t>(wanted, 1, min_dim), s.round_to, min_dim);
-    svd = decompose(r);
+    svd = decompose(target, r);
   } else {
     // First sketch: 1/16 of the full rank, doubled while the energy is not reached.
     int64_t k = round_up(std::clamp<int64_t>(min_dim / 16, 1, std::max<int64_t>(rank_cap, 1)), s.round_to, min_dim);
     for (;;) {
-      svd = decompose(k);
+      svd = decompose(target, k);
       r = rank_for_energy(svd, s.energy);
       if (!svd.randomized || r <= k) break;
       if (k >= rank_cap) {  // the energy needs more than any rank that would pay
@@ -123,7 +171,7 @@ void factorize(Job& job, const Settings& s) {
       return;
     }
     r = round_up(std::max<int64_t>(r, 1), s.round_to, min_dim);
-    if (r > svd.s.size() && !job.ratio_is_lower_bound) svd = decompose(r);
+    if (r > svd.s.size() && !job.ratio_is_lower_bound) svd = decompose(target, r);
   }
   if (svd.total_energy <= 0) {
     job.skip_reason = "weight_is_zero";
@@ -140,6 +188,25 @@ void factorize(Job& job, const Settings& s) {
   job.left = svd.u.leftCols(r) * root.cast<float>().asDiagonal();
   job.right = root.cast<float>().asDiagonal() * svd.v.leftCols(r).transpose();
   job.energy_kept = svd.s.head(r).squaredNorm() / svd.total_energy;
+  if (job.gram.size() > 0) {
+    // A = S^-T U_r Sigma_r^(1/2) (K x r), B = Sigma_r^(1/2) V_r^T (r x N); X A B is the best rank-r fit of X W.
+    const Eigen::MatrixXd a = chol.transpose().triangularView<Eigen::Upper>().solve(job.left.cast<double>());
+    const Eigen::MatrixXd b = job.right.cast<double>();
+    job.output_error = output_relative_error(job.gram, w, w - a * b);
+    // The plain SVD at the same rank, for the report.
+    const Svd plain = decompose(job.m, r);
+    Eigen::MatrixXd plain_approx = (plain.u.leftCols(r) * plain.s.head(r).cast<float>().asDiagonal() *
+                                    plain.v.leftCols(r).transpose()).cast<double>();
+    if (job.layout == Layout::kConv) plain_approx.transposeInPlace();
+    job.plain_output_error = output_relative_error(job.gram, w, w - plain_approx);
+    if (job.layout == Layout::kConv) {
+      job.left = b.transpose().cast<float>();
+      job.right = a.transpose().cast<float>();
+    } else {
+      job.left = a.cast<float>();
+      job.right = b.cast<float>();
+    }
+  }
   const Eigen::MatrixXf approx = job.left * job.right;
   job.error = reconstruction_error(std::span<const float>(job.m.data(), static_cast<size_t>(job.m.size())),
                                    std::span<const float>(approx.data(), static_cast<size_t>(approx.size())));
@@ -200,6 +267,10 @@ class LowRankPass final : public Pass {
                     inf),
              option("oversample", T::kInt, "16", "extra sketch columns of the randomized SVD", 0, 4096),
              option("power-iterations", T::kInt, "2", "subspace iterations of the randomized SVD", 0, 16),
+             option("calibrate", T::kSamples, "",
+                    "directory of <input>.npy samples: whiten by the layer-input covariance so the SVD minimizes the "
+                    "layer-output error on them (energy then counts output energy); empty: plain weight SVD",
+                    -inf, inf),
              option("exclude", T::kList, "[]", "globs of node names or op types to leave alone", -inf, inf)}};
   }
 
@@ -219,6 +290,13 @@ class LowRankPass final : public Pass {
       throw Error(ExitCode::kUsage, "low-rank: one of rank, rank-ratio or energy must be > 0");
 
     std::vector<Job> jobs = select(model, context, o.get_int("min-elements"), stats);
+    if (const eval::TensorMap* samples = context.samples("calibrate")) {
+      try {
+        gather_activations(model, *samples, jobs);
+      } catch (const Error& e) {
+        throw Error(e.code(), std::string("low-rank: ") + e.what());
+      }
+    }
     compute(jobs, s);
     rewrite(model, jobs, stats);
     return stats;
@@ -266,6 +344,72 @@ class LowRankPass final : public Pass {
       kept.push_back(std::move(job));
     }
     return kept;
+  }
+
+  // Fills each job's Gram matrix of its readers' inputs on the samples. Jobs whose readers are not all
+  // in the main graph (subgraph values cannot be evaluated as outputs) keep the plain SVD.
+  static void gather_activations(Model& model, const eval::TensorMap& samples, std::vector<Job>& jobs) {
+    Graph* main = &model.graph();
+    std::vector<std::string> values;
+    std::vector<Job*> calibrated;
+    for (Job& job : jobs) {
+      const bool in_main = std::all_of(job.refs.begin(), job.refs.end(), [&](const WeightRef& r) { return r.graph == main; });
+      if (!in_main) {
+        job.calibrate_fallback = "in_subgraph";
+        continue;
+      }
+      for (const auto& ref : job.refs)
+        if (std::find(values.begin(), values.end(), ref.node->input(0)) == values.end()) values.push_back(ref.node->input(0));
+      calibrated.push_back(&job);
+    }
+    if (calibrated.empty()) return;
+    const int64_t n = ActivationProbe::sample_count(samples);
+    std::map<Job*, int64_t> patches_seen;
+    const ActivationProbe probe(model, values);
+    probe.for_each_batch(samples, kCalibrationBatch, [&](const eval::TensorMap& acts) {
+      for (Job* job : calibrated) {
+        const int64_t k = job->layout == Layout::kConv ? job->m.cols() : job->m.rows();
+        for (const auto& ref : job->refs) {
+          if (!job->calibrate_fallback.empty()) break;
+          const eval::Tensor& x = acts.at(ref.node->input(0));
+          Eigen::MatrixXf rows;
+          ConvPatches p;
+          if (!x.is_float()) {
+            job->calibrate_fallback = "input_not_float";
+          } else if (job->layout != Layout::kConv) {
+            rows = as_rows(x);
+          } else if (!conv_patches(*ref.node, x.dims, ref.dims, p)) {
+            job->calibrate_fallback = "conv_geometry";
+          } else {
+            if (job->patch_stride == 0) {
+              const int64_t total = n * p.positions() * static_cast<int64_t>(job->refs.size());
+              job->patch_stride = std::max<int64_t>(1, (total + kMaxPatchRows - 1) / kMaxPatchRows);
+            }
+            rows = im2col_rows(x, p, patches_seen[job], job->patch_stride);
+            patches_seen[job] += x.dims[0] * p.positions();
+          }
+          if (!job->calibrate_fallback.empty()) break;
+          if (rows.cols() != k) {
+            job->calibrate_fallback = "input_shape";
+            break;
+          }
+          if (job->gram.size() == 0) job->gram = Eigen::MatrixXd::Zero(k, k);
+          const Eigen::MatrixXd rd = rows.cast<double>();
+          job->gram.selfadjointView<Eigen::Lower>().rankUpdate(rd.transpose());
+          job->gram_rows += rows.rows();
+        }
+      }
+    });
+    for (Job* job : calibrated) {
+      if (job->calibrate_fallback.empty() && (job->gram_rows == 0 || job->gram.trace() <= 0))
+        job->calibrate_fallback = "zero_activations";
+      if (!job->calibrate_fallback.empty()) {
+        job->gram.resize(0, 0);
+        continue;
+      }
+      job->gram = job->gram.selfadjointView<Eigen::Lower>();
+      job->gram /= static_cast<double>(job->gram_rows);
+    }
   }
 
   static Layout layout_of(const NodeProto& node) {
@@ -387,6 +531,16 @@ class LowRankPass final : public Pass {
                               {"macs_per_position_before", before},
                               {"macs_per_position_after", after},
                               {"svd", job.randomized ? "randomized" : "bdcsvd"}});
+      if (job.gram.size() > 0) {
+        stats.count("calibrated", static_cast<int64_t>(job.refs.size()));
+        stats.layers.back()["calibrated"] = true;
+        stats.layers.back()["calibration_rows"] = job.gram_rows;
+        stats.layers.back()["output_relative_error"] = job.output_error;
+        stats.layers.back()["plain_output_relative_error"] = job.plain_output_error;
+      } else if (!job.calibrate_fallback.empty()) {
+        stats.count("calibrate_fallback." + job.calibrate_fallback, static_cast<int64_t>(job.refs.size()));
+        stats.layers.back()["calibrate_fallback"] = job.calibrate_fallback;
+      }
       logger()->debug("low-rank: {} [{}x{}] rank {} energy {:.4f} error {:.4g}", job.value, rows, cols, r,
                     job.energy_kept, job.error.relative_l2);
     }

@@ -1,4 +1,5 @@
 #include <compress/error.h>
+#include <compress/evaluator.h>
 #include <compress/model.h>
 #include <compress/pipeline.h>
 #include <compress/tensor.h>
@@ -8,6 +9,7 @@
 #include <map>
 #include <random>
 
+#include "passes/activation_probe.h"
 #include "passes/low_rank_svd.h"
 #include "passes/weights.h"
 #include "testing/builders.h"
@@ -509,6 +511,175 @@ TEST(LowRank, AllSelectionModesZeroIsAUsageError) {
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ExitCode::kUsage);
   }
+}
+
+// calibrate: samples X = Z P + noise lie near a d-dimensional subspace of the K inputs.
+eval::Tensor subspace_samples(int64_t n, int64_t k, int64_t d, float noise, uint32_t seed) {
+  const Eigen::MatrixXf x = gaussian(n, d, seed) * gaussian(d, k, seed + 1) + noise * gaussian(n, k, seed + 2);
+  const RowMajorF rm = x;
+  return eval::Tensor::floats({n, k}, std::vector<float>(rm.data(), rm.data() + rm.size()));
+}
+
+Eigen::MatrixXf rows_of(const eval::Tensor& t) {
+  return Eigen::Map<const RowMajorF>(t.f.data(), t.dims[0], t.numel() / t.dims[0]);
+}
+
+// Output of `model` on the samples through the built-in evaluator.
+Eigen::MatrixXf outputs_on(const Model& model, const eval::Tensor& x) {
+  const eval::Evaluator ev(model);
+  eval::TensorMap out = ev.run({{"x", x}});
+  return rows_of(out.at(ev.output_names().at(0)));
+}
+
+const char* kMatMul64x64 = R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[N, 64] x) => (float[N, 64] y) {
+  y = MatMul(x, w)
+}
+)";
+
+TEST(LowRankCalibrate, WhiteningCutsOutputErrorFarBelowPlainSvdAtTheSameRank) {
+  const Eigen::MatrixXf w = gaussian(64, 64, 7);
+  const eval::Tensor x = subspace_samples(300, 64, 6, 0.05f, 11);
+  const testing::SamplesDir dir("lowrank_whiten", {{"x", x}});
+  Model plain = testing::model_with_weights(kMatMul64x64, {tensor_of("w", w)});
+  Model calibrated = testing::model_with_weights(kMatMul64x64, {tensor_of("w", w)});
+  const Eigen::MatrixXf expected = outputs_on(plain, x);
+  run_low_rank(plain, ":rank=8:round-to=1:min-elements=0");
+  const PassStats stats = run_low_rank(calibrated, ":rank=8:round-to=1:min-elements=0:calibrate=" + dir.path());
+  calibrated.check();
+  EXPECT_EQ(op_types(calibrated.proto().graph()), (std::vector<std::string>{"MatMul", "MatMul"}));
+  const double plain_error = relative_error(expected, outputs_on(plain, x));
+  const double calibrated_error = relative_error(expected, outputs_on(calibrated, x));
+  // A dense Gaussian W keeps ~8/64 of its energy at rank 8 (plain error ~0.8); the data-aware factors
+  // only lose the noise directions (error ~0.05 x sqrt(58/64) / signal), so at least 10x lower.
+  EXPECT_GT(plain_error, 0.5);
+  EXPECT_LT(calibrated_error, plain_error / 10);
+  EXPECT_EQ(stats.counters.at("calibrated"), 1);
+  const auto& layer = stats.layers.at(0);
+  EXPECT_EQ(layer["calibrated"], true);
+  EXPECT_EQ(layer["calibration_rows"], 300);
+  EXPECT_NEAR(layer["output_relative_error"].get<double>(), calibrated_error, 1e-3);
+  EXPECT_NEAR(layer["plain_output_relative_error"].get<double>(), plain_error, 1e-3);
+  EXPECT_GT(layer["relative_error"].get<double>(), 0.5);  // the weight itself is approximated worse
+}
+
+TEST(LowRankCalibrate, ExactOnSamplesInARankDSubspaceAtRankD) {
+  const Eigen::MatrixXf w = gaussian(64, 64, 8);
+  const eval::Tensor x = subspace_samples(200, 64, 8, 0.0f, 21);
+  const testing::SamplesDir dir("lowrank_exact", {{"x", x}});
+  Model model = testing::model_with_weights(kMatMul64x64, {tensor_of("w", w)});
+  const Eigen::MatrixXf expected = outputs_on(model, x);
+  const PassStats stats = run_low_rank(model, ":energy=0.999999:round-to=1:min-elements=0:calibrate=" + dir.path());
+  model.check();
+  EXPECT_EQ(stats.layers.at(0)["rank"], 8);  // output energy sits in 8 directions
+  EXPECT_LT(relative_error(expected, outputs_on(model, x)), 1e-3);  // the 1e-6 ridge and float32 factors
+}
+
+TEST(LowRankCalibrate, ConvUsesIm2colPatchesAndBeatsPlainSvd) {
+  const char* text = R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[N, 16, 6, 6] x) => (float[N, 32, 3, 3] y) {
+  y = Conv<pads = [1, 1, 1, 1], strides = [2, 2]>(x, w, b)
+}
+)";
+  const auto make = [&] {
+    return testing::model_with_weights(text, {testing::random_tensor("w", {32, 16, 3, 3}, 5),
+                                              testing::random_tensor("b", {32}, 6)});
+  };
+  // Inputs whose 16 channels are multiples of one spatial pattern: patches span 9 directions.
+  const Eigen::MatrixXf mix = gaussian(1, 16, 31);
+  const Eigen::MatrixXf latent = gaussian(40 * 36, 1, 32);  // (image, position) x 1
+  std::vector<float> values(40 * 16 * 36);
+  for (int64_t i = 0; i < 40; ++i)
+    for (int64_t c = 0; c < 16; ++c)
+      for (int64_t p = 0; p < 36; ++p) values[(i * 16 + c) * 36 + p] = latent.row(i * 36 + p).dot(mix.col(c));
+  const eval::Tensor x = eval::Tensor::floats({40, 16, 6, 6}, values);
+  const testing::SamplesDir dir("lowrank_conv", {{"x", x}});
+  Model plain = make(), calibrated = make();
+  const Eigen::MatrixXf expected = outputs_on(plain, x);
+  run_low_rank(plain, ":rank=8:round-to=1:min-elements=0");
+  {  // the im2col rows times the weight matrix are the Conv's outputs
+    ConvPatches p;
+    ASSERT_TRUE(conv_patches(calibrated.proto().graph().node(0), x.dims, {32, 16, 3, 3}, p));
+    const Eigen::MatrixXf cols = im2col_rows(x, p, 0, 1);
+    const Eigen::MatrixXf wm = matrix_of(*find_initializer(calibrated.proto().graph(), "w"));
+    const Eigen::MatrixXf y = cols * wm.transpose();
+    const eval::Evaluator ev(calibrated);
+    const eval::Tensor out = ev.run({{"x", x}}).at("y");
+    double err = 0;
+    for (int64_t i = 0; i < 40; ++i) for (int64_t o = 0; o < 32; ++o) for (int64_t q = 0; q < 9; ++q)
+      err = std::max<double>(err, std::abs(out.f[(i * 32 + o) * 9 + q] - y(i * 9 + q, o) - to_floats(*find_initializer(calibrated.proto().graph(), "b"))[o]));
+    EXPECT_LT(err, 1e-3) << "im2col";
+  }
+  const PassStats stats = run_low_rank(calibrated, ":rank=8:round-to=1:min-elements=0:calibrate=" + dir.path());
+  calibrated.check();
+  EXPECT_EQ(op_types(calibrated.proto().graph()), (std::vector<std::string>{"Conv", "Conv"}));
+  const double plain_error = relative_error(expected, outputs_on(plain, x));
+  const double calibrated_error = relative_error(expected, outputs_on(calibrated, x));
+  // Rank 8 keeps 8 of the 9 patch directions' output energy; plain keeps ~8/32 of a Gaussian W's.
+  EXPECT_GT(plain_error, 0.5);
+  EXPECT_LT(calibrated_error, plain_error / 3);
+  EXPECT_EQ(stats.layers.at(0)["calibration_rows"], 40 * 9);
+  EXPECT_NEAR(stats.layers.at(0)["output_relative_error"].get<double>(), calibrated_error, 2e-2);
+}
+
+TEST(LowRankCalibrate, SharedWeightPoolsTheInputsOfBothReaders) {
+  Model model = testing::model_with_weights(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[N, 64] x) => (float[N, 64] y) {
+  a = MatMul(x, w)
+  r = Neg(x)
+  b = MatMul(r, w)
+  y = Sub(a, b)
+}
+)", {tensor_of("w", gaussian(64, 64, 12))});
+  const eval::Tensor x = subspace_samples(100, 64, 4, 0.0f, 41);
+  const testing::SamplesDir dir("lowrank_shared", {{"x", x}});
+  const Eigen::MatrixXf expected = outputs_on(model, x);
+  const PassStats stats = run_low_rank(model, ":energy=0.999999:round-to=1:min-elements=0:calibrate=" + dir.path());
+  model.check();
+  EXPECT_EQ(stats.counters.at("calibrated"), 2);
+  EXPECT_EQ(stats.layers.at(0)["calibration_rows"], 200);  // both readers' rows
+  // x and -x span the same 4 directions: rank 4 is exact for both readers.
+  EXPECT_EQ(stats.layers.at(0)["rank"], 4);
+  EXPECT_LT(relative_error(expected, outputs_on(model, x)), 1e-3);
+}
+
+TEST(LowRankCalibrate, WeightInsideIfSubgraphFallsBackToPlainSvd) {
+  Model model = testing::model_with_weights(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (bool c, float[N, 64] x) => (float[N, 64] y) {
+  y = If(c) <then_branch = t () => (float[N, 64] ty) { ty = MatMul(x, w) },
+             else_branch = e () => (float[N, 64] ey) { ey = Identity(x) }>
+}
+)", {tensor_of("w", gaussian(64, 64, 9))});
+  const testing::SamplesDir dir("lowrank_if", {{"x", subspace_samples(10, 64, 4, 0.0f, 3)},
+                                               {"c", eval::Tensor::ints({10}, std::vector<int64_t>(10, 1), onnx::TensorProto::BOOL)}});
+  const PassStats stats = run_low_rank(model, ":rank=8:min-elements=0:calibrate=" + dir.path());
+  model.check();
+  EXPECT_EQ(stats.counters.at("factorized"), 1);
+  EXPECT_EQ(stats.counters.at("calibrate_fallback.in_subgraph"), 1);
+  EXPECT_EQ(stats.counters.count("calibrated"), 0u);
+}
+
+TEST(LowRankCalibrate, MissingInputSamplesAndMissingDirectoryAreUsageErrors) {
+  Model model = testing::model_with_weights(kMatMul64x64, {tensor_of("w", gaussian(64, 64, 7))});
+  const testing::SamplesDir dir("lowrank_wrong", {{"not_x", subspace_samples(4, 64, 2, 0.0f, 1)}});
+  try {
+    run_low_rank(model, ":rank=8:min-elements=0:calibrate=" + dir.path());
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kUsage);
+    EXPECT_STREQ(e.what(), "low-rank: calibrate: no samples for model input 'x'");
+  }
+  try {
+    run_low_rank(model, ":calibrate=/no/such/dir");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kUsage);
+  }
+  EXPECT_NE(find_initializer(model.proto().graph(), "w"), nullptr);  // untouched
 }
 
 }  // namespace

@@ -1,9 +1,13 @@
 // Test helpers: tiny models from ONNX text plus fixed-seed weights too large to type.
 #pragma once
 
+#include <compress/evaluator.h>
 #include <compress/model.h>
+#include <compress/npy.h>
 #include <compress/tensor.h>
+#include <unistd.h>
 
+#include <filesystem>
 #include <random>
 #include <string>
 #include <vector>
@@ -29,5 +33,24 @@ inline Model model_with_weights(const std::string& text, const std::vector<Tenso
   model.invalidate();
   return model;
 }
+
+/// A fresh directory under the temp dir holding one <name>.npy per tensor (a samples option's input);
+/// removed when the object goes away.
+class SamplesDir {
+ public:
+  SamplesDir(const std::string& tag, const eval::TensorMap& tensors)
+      : path_(std::filesystem::temp_directory_path() / ("compress_samples_" + tag + "_" + std::to_string(::getpid()))) {
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+    for (const auto& [name, t] : tensors) eval::write_npy(path_ / (name + ".npy"), t);
+  }
+  ~SamplesDir() { std::filesystem::remove_all(path_); }
+  SamplesDir(const SamplesDir&) = delete;
+  SamplesDir& operator=(const SamplesDir&) = delete;
+  std::string path() const { return path_.string(); }
+
+ private:
+  std::filesystem::path path_;
+};
 
 }  // namespace compress::testing
