@@ -77,7 +77,9 @@ void ActivationProbe::for_each_batch(const eval::TensorMap& samples, int64_t bat
     const int64_t count = std::min(batch, n - first);
     eval::TensorMap feeds;
     for (const auto& name : evaluator_->input_names()) feeds[name] = slice_samples(samples.at(name), first, count);
-    fn(evaluator_->run(feeds));
+    eval::TensorMap values = evaluator_->run(feeds);
+    for (auto& [name, t] : feeds) values.emplace(name, std::move(t));  // requested values may be inputs
+    fn(values);
   }
 }
 

@@ -21,7 +21,7 @@ namespace compress {
 class ActivationProbe {
  public:
   ActivationProbe(const Model& model, const std::vector<std::string>& values);
-  /// Calls `fn` with the requested values (and the graph outputs) of each batch of `samples`, in order.
+  /// Calls `fn` with the requested values (and the graph outputs and inputs) of each batch of `samples`, in order.
   /// Batches of `batch` samples (or the input's fixed leading dim). Throws Error(kUsage) when a model
   /// input has no samples or the sample counts differ, and passes on the evaluator's errors.
   void for_each_batch(const eval::TensorMap& samples, int64_t batch,

@@ -45,6 +45,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "passes/activation_probe.h"
 #include "passes/calibration.h"
 #include "passes/error_metrics.h"
 #include "passes/int8_quant.h"
@@ -199,66 +200,18 @@ Plan select(Graph& g, const PassContext& context, bool per_channel, PassStats& s
   return plan;
 }
 
-eval::Tensor slice_rows(const eval::Tensor& t, int64_t start, int64_t count) {
-  eval::Tensor out;
-  out.dtype = t.dtype;
-  out.dims = t.dims;
-  out.dims[0] = count;
-  const int64_t row = t.dims[0] == 0 ? 0 : t.numel() / t.dims[0];
-  const auto from = static_cast<size_t>(start * row), to = static_cast<size_t>((start + count) * row);
-  if (t.is_float())
-    out.f.assign(t.f.begin() + static_cast<std::ptrdiff_t>(from), t.f.begin() + static_cast<std::ptrdiff_t>(to));
-  else
-    out.i.assign(t.i.begin() + static_cast<std::ptrdiff_t>(from), t.i.begin() + static_cast<std::ptrdiff_t>(to));
-  return out;
-}
-
 // Runs a copy of the model whose outputs include every tensor to calibrate, once for min/max and,
 // for the histogram methods, a second time with histograms over [-absmax, absmax].
 std::vector<Range> calibrate(const Model& model, const std::vector<std::string>& tensors, const eval::TensorMap& samples,
                              bool histograms, int64_t& sample_count) {
-  onnx::ModelProto copy = model.proto();
-  std::unordered_set<std::string> outputs;
-  for (const auto& o : copy.graph().output()) outputs.insert(o.name());
-  for (const auto& t : tensors)
-    if (outputs.insert(t).second) copy.mutable_graph()->add_output()->set_name(t);
-  const Model probe = Model::from_proto(std::move(copy));
-  const eval::Evaluator evaluator(probe);
-
-  sample_count = -1;
-  for (const auto& in : evaluator.input_names()) {
-    auto it = samples.find(in);
-    if (it == samples.end())
-      throw Error(ExitCode::kUsage, "quantize-int8: calibration has no " + in + ".npy for model input '" + in + "'");
-    const int64_t n = it->second.dims.empty() ? 0 : it->second.dims[0];
-    if (sample_count >= 0 && n != sample_count)
-      throw Error(ExitCode::kUsage, "quantize-int8: calibration inputs disagree on the sample count (" +
-                                        std::to_string(sample_count) + " vs " + std::to_string(n) + " in " + in + ".npy)");
-    sample_count = n;
-  }
+  const ActivationProbe probe(model, tensors);
+  sample_count = ActivationProbe::sample_count(samples);
   if (sample_count <= 0) throw Error(ExitCode::kUsage, "quantize-int8: calibration has no samples");
-  int64_t batch = 32;
-  if (!evaluator.input_names().empty()) {
-    const auto shape = evaluator.input_shape(evaluator.input_names().front());
-    if (!shape.empty() && shape[0] > 0) batch = shape[0];
-  }
-  if (sample_count % batch != 0 && batch != 32)
-    throw Error(ExitCode::kUsage, "quantize-int8: the model takes batches of " + std::to_string(batch) + " but calibration has " +
-                                      std::to_string(sample_count) + " samples");
-
   std::vector<Range> ranges(tensors.size());
   auto sweep = [&](const auto& visit) {
-    for (int64_t start = 0; start < sample_count; start += batch) {
-      const int64_t count = std::min(batch, sample_count - start);
-      eval::TensorMap feeds;
-      for (const auto& in : evaluator.input_names()) feeds[in] = slice_rows(samples.at(in), start, count);
-      const eval::TensorMap results = evaluator.run(feeds);
-      for (size_t k = 0; k < tensors.size(); ++k) {
-        auto r = results.find(tensors[k]);
-        const eval::Tensor& value = r != results.end() ? r->second : feeds.at(tensors[k]);
-        visit(ranges[k], value);
-      }
-    }
+    probe.for_each_batch(samples, 32, [&](const eval::TensorMap& values) {
+      for (size_t k = 0; k < tensors.size(); ++k) visit(ranges[k], values.at(tensors[k]));
+    });
   };
   sweep([](Range& range, const eval::Tensor& v) {
     if (v.dtype != TensorProto::FLOAT) {
