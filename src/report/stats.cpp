@@ -10,12 +10,15 @@
 //   normalization, pooling-free reductions and Softmax-like ops; data movement ops cost 0.
 // - Subgraphs: both If branches count (an upper bound); Loop/Scan bodies count once.
 #include <compress/error.h>
+#include <compress/evaluator.h>
 #include <compress/report.h>
 #include <compress/tensor.h>
 #include <onnx/shape_inference/implementation.h>
 
+#include <algorithm>
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace compress {
 
@@ -407,6 +410,72 @@ void substitute_contrib_ops(onnx::GraphProto& g) {
   }
 }
 
+bool fully_shaped(const onnx::TypeProto& type) {
+  const ValueType t = from_type_proto(type);
+  return t.known && std::none_of(t.dims.begin(), t.dims.end(), [](int64_t d) { return d < 0; });
+}
+
+// Main-graph values that shape inference left without a full shape.
+std::vector<std::string> unshaped_values(const onnx::GraphProto& g) {
+  std::unordered_set<std::string> shaped;
+  for (const auto& v : g.value_info())
+    if (fully_shaped(v.type())) shaped.insert(v.name());
+  for (const auto& v : g.output())
+    if (fully_shaped(v.type())) shaped.insert(v.name());
+  std::vector<std::string> result;
+  for (const auto& n : g.node()) {
+    if (n.op_type() == "Constant") continue;
+    for (const auto& o : n.output())
+      if (!o.empty() && !shaped.count(o)) result.push_back(o);
+  }
+  return result;
+}
+
+// ONNX 1.12's static shape inference gives up on many real graphs (computed Reshape targets,
+// contrib ops). When it does, run the model once in the built-in evaluator with zero-filled inputs
+// of the fixed shapes and take the shapes it actually produced. Skipped for models above 512 MiB of
+// weights (one evaluation would cost too much) or with ops the evaluator lacks.
+void fill_shapes_by_evaluation(const Model& model, onnx::ModelProto& inferred, std::vector<std::string>& notes) {
+  const std::vector<std::string> missing = unshaped_values(inferred.graph());
+  if (missing.empty() || model.proto().ByteSizeLong() > (size_t{512} << 20)) return;
+  if (!eval::unsupported_ops(model.proto()).empty()) return;
+  try {
+    onnx::ModelProto probe_proto = model.proto();
+    for (const auto& name : missing) probe_proto.mutable_graph()->add_output()->set_name(name);
+    const Model probe = Model::from_proto(std::move(probe_proto));
+    const eval::Evaluator evaluator(probe);
+    eval::TensorMap feeds;
+    for (const auto& in : inferred.graph().input()) {
+      const auto& names = evaluator.input_names();
+      if (std::find(names.begin(), names.end(), in.name()) == names.end()) continue;
+      const ValueType t = from_type_proto(in.type());
+      if (!t.known || t.elements() <= 0) return;  // a dim we could not fix
+      feeds[in.name()] = eval::Tensor::zeros(t.dtype, t.dims);
+    }
+    const eval::TensorMap values = evaluator.run(feeds);
+    int filled = 0;
+    for (const auto& name : missing) {
+      auto it = values.find(name);
+      if (it == values.end()) continue;
+      auto* info = inferred.mutable_graph()->add_value_info();
+      info->set_name(name);
+      auto* tensor = info->mutable_type()->mutable_tensor_type();
+      tensor->set_elem_type(it->second.dtype);
+      auto* shape = tensor->mutable_shape();
+      for (int64_t d : it->second.dims) shape->add_dim()->set_dim_value(d);
+      ++filled;
+    }
+    if (filled)
+      notes.push_back(std::to_string(filled) + " value shapes taken from one evaluation with zero-filled inputs " +
+                      "(ONNX shape inference could not infer them)");
+  } catch (const std::exception& e) {
+    std::string message = e.what();
+    for (char& c : message)
+      if (c == '\n') c = ' ';
+    notes.push_back("shape evaluation fallback failed: " + message);
+  }
+}
+
 }  // namespace
 
 ModelStats compute_stats(const Model& model, const ShapeOverrides& shapes) {
@@ -423,6 +492,7 @@ ModelStats compute_stats(const Model& model, const ShapeOverrides& shapes) {
       if (c == '\n') c = ' ';
     stats.assumptions.push_back("shape inference stopped early: " + message);
   }
+  fill_shapes_by_evaluation(model, copy, stats.assumptions);
   StatsWalker(stats).walk(copy.graph(), model.proto().graph(), nullptr, "");
   return stats;
 }

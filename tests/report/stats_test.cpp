@@ -121,6 +121,26 @@ g (float[2, 64] x) => (float[2, 16] y) {
   EXPECT_EQ(s.flops, 2 * 2 * 16 * 64 + 2 * 16);  // the Relu after it has a known shape too
 }
 
+TEST(Stats, ShapesShapeInferenceCannotSeeComeFromOneEvaluation) {
+  // The Reshape target is computed at run time (Max of two shapes): ONNX 1.12 leaves the MatMul
+  // input unshaped, the evaluator knows it is [2, 8].
+  Model m = testing::model_with_weights(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[2, 8] x) => (float[2, 4] y) {
+  s = Shape(x)
+  t = Max(s, s)
+  r = Reshape(x, t)
+  y = MatMul(r, w)
+}
+)",
+                                        {testing::random_tensor("w", {8, 4}, 3)});
+  const ModelStats s = compute_stats(m, {});
+  EXPECT_EQ(s.macs, 2 * 4 * 8);
+  bool noted = false;
+  for (const auto& a : s.assumptions) noted = noted || a.find("one evaluation with zero-filled inputs") != std::string::npos;
+  EXPECT_TRUE(noted);
+}
+
 TEST(Energy, UsesTheDocumentedConstants) {
   ModelStats s;
   s.macs_by_dtype = {{"float32", 1000000}, {"int8", 1000000}};
