@@ -8,12 +8,8 @@
 namespace compress {
 namespace {
 
-PassStats run_pass(Model& m, std::map<std::string, std::string> opts = {}) {
-  auto pass = make_fp16_pass();
-  std::map<std::string, std::string> values;
-  for (const auto& o : pass->info().options) values[o.name] = o.default_value;
-  for (auto& [k, v] : opts) values[k] = v;
-  return pass->run(m, PassContext(PassOptions(values), {}));
+PassStats run_pass(Model& m, const std::map<std::string, std::string>& opts = {}) {
+  return testing::run_pass(m, "fp16", opts);
 }
 
 int count_op(const onnx::GraphProto& g, const std::string& op) {

@@ -15,13 +15,10 @@
 namespace compress {
 namespace {
 
+// min-elements 16: the test weights are small.
 PassStats run_pass(Model& m, std::map<std::string, std::string> options = {}) {
-  auto pass = make_prune_magnitude_pass();
-  std::map<std::string, std::string> values = {{"sparsity", "0.5"}, {"scope", "layer"},   {"min-elements", "16"},
-                                               {"n-m", ""},         {"include-gather", "false"}, {"storage", "dense"},
-                                               {"exclude", "[]"}};
-  for (auto& [k, v] : options) values[k] = v;
-  return pass->run(m, PassContext(PassOptions(values), {}));
+  options.emplace("min-elements", "16");
+  return testing::run_pass(m, "prune-magnitude", options);
 }
 
 const onnx::TensorProto* find(Model& m, const std::string& name) {

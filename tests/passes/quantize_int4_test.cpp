@@ -12,12 +12,8 @@ namespace {
 using int4::dequantize_nbits;
 using int4::quantize_nbits;
 
-PassStats run_pass(Model& m, std::map<std::string, std::string> opts = {}) {
-  auto pass = make_quantize_int4_pass();
-  std::map<std::string, std::string> values;
-  for (const auto& o : pass->info().options) values[o.name] = o.default_value;
-  for (auto& [k, v] : opts) values[k] = v;
-  return pass->run(m, PassContext(PassOptions(values), {}));
+PassStats run_pass(Model& m, const std::map<std::string, std::string>& opts = {}) {
+  return testing::run_pass(m, "quantize-int4", opts);
 }
 
 const NodeProto* find_node(const onnx::GraphProto& g, const std::string& op) {

@@ -18,15 +18,7 @@ namespace {
 
 PassStats run_pass(Model& model, const std::map<std::string, std::string>& overrides = {},
                    const std::vector<std::string>& global_excludes = {}) {
-  const Pass* pass = PassRegistry::builtin().find("quantize-int8");
-  EXPECT_NE(pass, nullptr);
-  std::map<std::string, std::string> values;
-  for (const auto& o : pass->info().options) values[o.name] = o.default_value;
-  for (const auto& [k, v] : overrides) {
-    EXPECT_TRUE(values.count(k)) << k;
-    values[k] = v;
-  }
-  return pass->run(model, PassContext(PassOptions(values), global_excludes));
+  return testing::run_pass(model, "quantize-int8", overrides, global_excludes);
 }
 
 const NodeProto* find_node(const onnx::GraphProto& g, const std::string& op) {

@@ -3,11 +3,13 @@
 
 #include <compress/evaluator.h>
 #include <compress/model.h>
+#include <compress/pass.h>
 #include <compress/npy.h>
 #include <compress/tensor.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -52,5 +54,20 @@ class SamplesDir {
  private:
   std::filesystem::path path_;
 };
+
+/// Runs the registered pass `name` on `model` with its defaults, `overrides` on top (raw option text;
+/// the pipeline's validation is tested elsewhere) and optional global excludes.
+inline PassStats run_pass(Model& model, const std::string& name, const std::map<std::string, std::string>& overrides = {},
+                          const std::vector<std::string>& global_excludes = {}) {
+  const Pass* pass = PassRegistry::builtin().find(name);
+  if (pass == nullptr) throw std::runtime_error("no pass named " + name);
+  std::map<std::string, std::string> values;
+  for (const auto& o : pass->info().options) values[o.name] = o.default_value;
+  for (const auto& [k, v] : overrides) {
+    if (!values.count(k)) throw std::runtime_error("pass " + name + " has no option " + k);
+    values[k] = v;
+  }
+  return pass->run(model, PassContext(PassOptions(values), global_excludes));
+}
 
 }  // namespace compress::testing
