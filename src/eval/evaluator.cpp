@@ -4,6 +4,7 @@
 #include <compress/evaluator.h>
 #include <compress/tensor.h>
 
+#include <chrono>
 #include <cstring>
 #include <set>
 #include <unordered_set>
@@ -304,7 +305,8 @@ struct Scope {
   }
 };
 
-std::vector<Tensor> execute(const Plans& plans, const onnx::GraphProto& g, Scope& scope, int64_t opset) {
+std::vector<Tensor> execute(const Plans& plans, const onnx::GraphProto& g, Scope& scope, int64_t opset,
+                            const Evaluator::NodeProfiler* profiler) {
   const auto& plan = *plans.at(&g);
   scope.plan = &plan;
   for (size_t n = 0; n < plan.nodes.size(); ++n) {
@@ -325,9 +327,15 @@ std::vector<Tensor> execute(const Plans& plans, const onnx::GraphProto& g, Scope
     call.run_subgraph = [&](const onnx::GraphProto& sub) {
       Scope inner;
       inner.parent = &scope;
-      return execute(plans, sub, inner, opset);
+      return execute(plans, sub, inner, opset, profiler);
     };
-    plan.fns[n](call);
+    if (profiler) {
+      const auto t0 = std::chrono::steady_clock::now();
+      plan.fns[n](call);
+      (*profiler)(node, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    } else {
+      plan.fns[n](call);
+    }
     for (int o = 0; o < node.output_size(); ++o)
       if (!node.output(o).empty())
         scope.values[node.output(o)] = std::make_shared<const Tensor>(std::move(call.out[static_cast<size_t>(o)]));
@@ -401,7 +409,7 @@ TensorMap Evaluator::run(const TensorMap& feeds) const {
     if (it == feeds.end()) throw Error(ExitCode::kBadInput, "evaluator: no value for model input '" + name + "'");
   }
   for (const auto& [name, t] : feeds) scope.values[name] = std::make_shared<const Tensor>(t);
-  auto outs = execute(plans_, model_.graph(), scope, opset_);
+  auto outs = execute(plans_, model_.graph(), scope, opset_, profiler_ ? &profiler_ : nullptr);
   TensorMap result;
   for (size_t k = 0; k < outs.size(); ++k) result[outputs_[k]] = std::move(outs[k]);
   return result;
