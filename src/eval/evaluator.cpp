@@ -268,16 +268,28 @@ void build_plan(const onnx::GraphProto& g, Plans& plans) {
                                                    ? node.op_type()
                                                    : node.domain() + ":" + node.op_type()) +
                                               " (node '" + (node.name().empty() ? node.output(0) : node.name()) + "')");
+    // A Constant node is decoded once here and served like an initializer (a value it cannot decode
+    // stays a node, so the error still comes from run()).
+    if (fn == &op_Constant && node.input_size() == 0 && node.output_size() == 1 && !node.output(0).empty()) {
+      OpCall call{node, {}, std::vector<Tensor>(1), 0, {}};
+      try {
+        fn(call);
+        plan->constants[node.output(0)] = std::make_shared<const Tensor>(std::move(call.out[0]));
+        continue;
+      } catch (const Error&) {
+      }
+    }
+    const size_t at = plan->nodes.size();
     plan->nodes.push_back(&node);
     plan->fns.push_back(fn);
     for (const auto& i : node.input())
-      if (!i.empty()) last_use[i] = static_cast<size_t>(n);
+      if (!i.empty()) last_use[i] = at;
     for (const auto& o : node.output())
-      if (!o.empty() && !last_use.count(o)) last_use[o] = static_cast<size_t>(n);
+      if (!o.empty() && !last_use.count(o)) last_use[o] = at;
     for (const auto& a : node.attribute()) {
       auto visit = [&](const onnx::GraphProto& sub) {
         build_plan(sub, plans);
-        for (const auto& name : outer_scope_names(sub)) last_use[name] = static_cast<size_t>(n);
+        for (const auto& name : outer_scope_names(sub)) last_use[name] = at;
       };
       if (a.has_g()) visit(a.g());
       for (const auto& sub : a.graphs()) visit(sub);
@@ -285,7 +297,7 @@ void build_plan(const onnx::GraphProto& g, Plans& plans) {
   }
   plan->free_after.resize(plan->nodes.size());
   for (const auto& [name, n] : last_use)
-    if (!keep.count(name)) plan->free_after[n].push_back(name);
+    if (!keep.count(name) && !plan->constants.count(name)) plan->free_after[n].push_back(name);
   plans[&g] = std::move(plan);
 }
 

@@ -203,3 +203,29 @@ g (float16[2, 3] a, float16[3] b) => (float16[2, 3] y) {
 
 }  // namespace
 }  // namespace compress::eval
+
+namespace compress::eval {
+namespace {
+
+TEST(EvalKernels, ConstantNodesDecodedOnceServeOutputsSubgraphsAndRepeatedRuns) {
+  const Model m = Model::parse_text(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (bool cond, float[2] x) => (float[2] k, float[2] y) {
+  k = Constant <value = float[2] {3, 4}> ()
+  y = If (cond) <then_branch = t () => (float[2] o) { o = Add(x, k) },
+                 else_branch = e () => (float[2] o) { c = Constant <value = float[2] {10, 20}> ()
+                                                      o = Mul(x, c) }>
+}
+)");
+  Evaluator ev(m);
+  for (int rep = 0; rep < 2; ++rep) {
+    const auto t = ev.run({{"cond", Tensor::ints({}, {1}, onnx::TensorProto::BOOL)}, {"x", Tensor::floats({2}, {1, 2})}});
+    EXPECT_EQ(t.at("k").f, (std::vector<float>{3, 4}));
+    EXPECT_EQ(t.at("y").f, (std::vector<float>{4, 6}));
+    const auto e = ev.run({{"cond", Tensor::ints({}, {0}, onnx::TensorProto::BOOL)}, {"x", Tensor::floats({2}, {1, 2})}});
+    EXPECT_EQ(e.at("y").f, (std::vector<float>{10, 40}));
+  }
+}
+
+}  // namespace
+}  // namespace compress::eval
