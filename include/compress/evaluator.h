@@ -7,6 +7,7 @@
 #include <onnx/onnx_pb.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -66,6 +67,11 @@ class Evaluator {
   /// Throws Error(kBadInput) for a missing input, Error(kUnsupported) for an op variant not handled.
   TensorMap run(const TensorMap& feeds) const;
 
+  /// Optional profiling hook: when set, run() times every executed node (subgraph nodes included) and
+  /// calls it with the node and its wall time in seconds. Unset (the default), nothing is timed.
+  using NodeProfiler = std::function<void(const onnx::NodeProto& node, double seconds)>;
+  void set_profiler(NodeProfiler profiler) { profiler_ = std::move(profiler); }
+
   struct GraphPlan;
 
  private:
@@ -74,6 +80,7 @@ class Evaluator {
   std::vector<std::string> outputs_;
   std::unordered_map<const onnx::GraphProto*, std::unique_ptr<GraphPlan>> plans_;
   int64_t opset_ = 0;
+  NodeProfiler profiler_;
 };
 
 }  // namespace compress::eval

@@ -4,7 +4,9 @@
 #include <compress/evaluator.h>
 #include <compress/tensor.h>
 
+#include <chrono>
 #include <cstring>
+#include <map>
 #include <set>
 #include <unordered_set>
 
@@ -267,16 +269,28 @@ void build_plan(const onnx::GraphProto& g, Plans& plans) {
                                                    ? node.op_type()
                                                    : node.domain() + ":" + node.op_type()) +
                                               " (node '" + (node.name().empty() ? node.output(0) : node.name()) + "')");
+    // A Constant node is decoded once here and served like an initializer (a value it cannot decode
+    // stays a node, so the error still comes from run()).
+    if (fn == &op_Constant && node.input_size() == 0 && node.output_size() == 1 && !node.output(0).empty()) {
+      OpCall call{node, {}, std::vector<Tensor>(1), 0, {}};
+      try {
+        fn(call);
+        plan->constants[node.output(0)] = std::make_shared<const Tensor>(std::move(call.out[0]));
+        continue;
+      } catch (const Error&) {
+      }
+    }
+    const size_t at = plan->nodes.size();
     plan->nodes.push_back(&node);
     plan->fns.push_back(fn);
     for (const auto& i : node.input())
-      if (!i.empty()) last_use[i] = static_cast<size_t>(n);
+      if (!i.empty()) last_use[i] = at;
     for (const auto& o : node.output())
-      if (!o.empty() && !last_use.count(o)) last_use[o] = static_cast<size_t>(n);
+      if (!o.empty() && !last_use.count(o)) last_use[o] = at;
     for (const auto& a : node.attribute()) {
       auto visit = [&](const onnx::GraphProto& sub) {
         build_plan(sub, plans);
-        for (const auto& name : outer_scope_names(sub)) last_use[name] = static_cast<size_t>(n);
+        for (const auto& name : outer_scope_names(sub)) last_use[name] = at;
       };
       if (a.has_g()) visit(a.g());
       for (const auto& sub : a.graphs()) visit(sub);
@@ -284,7 +298,7 @@ void build_plan(const onnx::GraphProto& g, Plans& plans) {
   }
   plan->free_after.resize(plan->nodes.size());
   for (const auto& [name, n] : last_use)
-    if (!keep.count(name)) plan->free_after[n].push_back(name);
+    if (!keep.count(name) && !plan->constants.count(name)) plan->free_after[n].push_back(name);
   plans[&g] = std::move(plan);
 }
 
@@ -304,8 +318,34 @@ struct Scope {
   }
 };
 
-std::vector<Tensor> execute(const Plans& plans, const onnx::GraphProto& g, Scope& scope, int64_t opset) {
+// Float storage of freed intermediates, handed to later outputs (one graph execution).
+class BufferPool {
+ public:
+  static constexpr size_t kMinFloats = 4096, kMaxEntries = 16;
+  void put(std::vector<float>&& v) {
+    if (v.capacity() < kMinFloats) return;
+    v.clear();
+    free_.emplace(v.capacity(), std::move(v));
+    if (free_.size() > kMaxEntries) free_.erase(free_.begin());
+  }
+  /// An empty vector with capacity >= n (the smallest such), or a new empty one.
+  std::vector<float> take(size_t n) {
+    if (n < kMinFloats) return {};
+    auto it = free_.lower_bound(n);
+    if (it == free_.end() || it->first > 4 * n) return {};
+    std::vector<float> v = std::move(it->second);
+    free_.erase(it);
+    return v;
+  }
+
+ private:
+  std::multimap<size_t, std::vector<float>> free_;
+};
+
+std::vector<Tensor> execute(const Plans& plans, const onnx::GraphProto& g, Scope& scope, int64_t opset,
+                            const Evaluator::NodeProfiler* profiler) {
   const auto& plan = *plans.at(&g);
+  BufferPool pool;
   scope.plan = &plan;
   for (size_t n = 0; n < plan.nodes.size(); ++n) {
     const auto& node = *plan.nodes[n];
@@ -322,16 +362,32 @@ std::vector<Tensor> execute(const Plans& plans, const onnx::GraphProto& g, Scope
     }
     while (!call.in.empty() && call.in.back() == nullptr) call.in.pop_back();
     call.out.resize(static_cast<size_t>(node.output_size()));
+    // Outputs start with recycled float storage about the size of the first input (most kernels write
+    // outputs of that size; resize() then reuses the capacity instead of allocating fresh pages).
+    if (!call.in.empty() && call.in[0] && call.in[0]->is_float())
+      for (auto& o : call.out) o.f = pool.take(call.in[0]->f.size());
     call.run_subgraph = [&](const onnx::GraphProto& sub) {
       Scope inner;
       inner.parent = &scope;
-      return execute(plans, sub, inner, opset);
+      return execute(plans, sub, inner, opset, profiler);
     };
-    plan.fns[n](call);
+    if (profiler) {
+      const auto t0 = std::chrono::steady_clock::now();
+      plan.fns[n](call);
+      (*profiler)(node, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    } else {
+      plan.fns[n](call);
+    }
     for (int o = 0; o < node.output_size(); ++o)
       if (!node.output(o).empty())
-        scope.values[node.output(o)] = std::make_shared<const Tensor>(std::move(call.out[static_cast<size_t>(o)]));
-    for (const auto& name : plan.free_after[n]) scope.values.erase(name);
+        scope.values[node.output(o)] = std::make_shared<Tensor>(std::move(call.out[static_cast<size_t>(o)]));
+    for (const auto& name : plan.free_after[n]) {
+      auto it = scope.values.find(name);
+      if (it == scope.values.end()) continue;
+      // Values are created non-const (make_shared<Tensor>), so taking the storage of the last owner is fine.
+      if (it->second.use_count() == 1) pool.put(std::move(const_cast<Tensor&>(*it->second).f));
+      scope.values.erase(it);
+    }
   }
   std::vector<Tensor> outputs;
   for (const auto& name : plan.outputs) {
@@ -400,8 +456,8 @@ TensorMap Evaluator::run(const TensorMap& feeds) const {
     auto it = feeds.find(name);
     if (it == feeds.end()) throw Error(ExitCode::kBadInput, "evaluator: no value for model input '" + name + "'");
   }
-  for (const auto& [name, t] : feeds) scope.values[name] = std::make_shared<const Tensor>(t);
-  auto outs = execute(plans_, model_.graph(), scope, opset_);
+  for (const auto& [name, t] : feeds) scope.values[name] = std::make_shared<Tensor>(t);
+  auto outs = execute(plans_, model_.graph(), scope, opset_, profiler_ ? &profiler_ : nullptr);
   TensorMap result;
   for (size_t k = 0; k < outs.size(); ++k) result[outputs_[k]] = std::move(outs[k]);
   return result;

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "eval/broadcast.h"
+#include "eval/kernels.h"
 #include "eval/ops.h"
 
 namespace compress::eval {
@@ -22,8 +23,24 @@ void arith(OpCall& call, const Tensor& a, const Tensor& b, Tensor& o, FF ff, FI 
     const float* pb = b.is_float() ? b.f.data() : bconv.data();
     o.f.resize(static_cast<size_t>(n));
     float* po = o.f.data();
-    for_each_broadcast<2>(o.dims, {&a.dims, &b.dims},
-                          [&](int64_t k, const std::array<int64_t, 2>& off) { po[k] = ff(pa[off[0]], pb[off[1]]); });
+    for_each_broadcast_run<2>(o.dims, {&a.dims, &b.dims}, kernels::reference_mode(),
+                              [&](int64_t k, int64_t len, const std::array<int64_t, 2>& off, const std::array<int64_t, 2>& st) {
+                                const float* x = pa + off[0];
+                                const float* y = pb + off[1];
+                                float* z = po + k;
+                                if (st[0] && st[1]) {
+                                  for (int64_t j = 0; j < len; ++j) z[j] = ff(x[j], y[j]);
+                                } else if (st[0]) {
+                                  const float yv = *y;
+                                  for (int64_t j = 0; j < len; ++j) z[j] = ff(x[j], yv);
+                                } else if (st[1]) {
+                                  const float xv = *x;
+                                  for (int64_t j = 0; j < len; ++j) z[j] = ff(xv, y[j]);
+                                } else {
+                                  const float v = ff(*x, *y);
+                                  for (int64_t j = 0; j < len; ++j) z[j] = v;
+                                }
+                              });
     round_to_dtype(o);
   } else {
     const std::vector<int64_t> bconv = b.is_float() ? as_ints(b) : std::vector<int64_t>{};

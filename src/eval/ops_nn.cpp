@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "eval/kernels.h"
 #include "eval/ops.h"
 
 namespace compress::eval {
@@ -92,8 +93,7 @@ void op_MatMul(OpCall& c) {
   for (int64_t bi = 0; bi < nb; ++bi) {
     CMapR am(a.f.data() + offset(abatch) * m * k, m, k);
     CMapR bm(b.f.data() + offset(bbatch) * k * n, k, n);
-    MapR y(o.f.data() + bi * m * n, m, n);
-    y.noalias() = am * bm;
+    kernels::sgemm(m, n, k, am.data(), k, bm.data(), n, o.f.data() + bi * m * n, n, false);
     for (size_t d = r; d-- > 0;) {
       if (++idx[d] < batch[d]) break;
       idx[d] = 0;
@@ -151,30 +151,38 @@ Geometry geometry(const OpCall& c, const std::vector<int64_t>& x_dims, const std
   return g;
 }
 
-// col [cg * k, out] for one image's channels [cg, in].
-void im2col(const float* x, int64_t cg, const Geometry& g, float* col) {
-  const int64_t ksz = g.k_size(), osz = g.out_size();
+// col [cg * k, (r1 - r0) * out2] for one image's channels [cg, in], output rows r in [r0, r1) where
+// r = o0 * out1 + o1 (the whole image when r0 = 0, r1 = out0 * out1).
+void im2col(const float* x, int64_t cg, const Geometry& g, float* col, int64_t r0, int64_t r1) {
+  const int64_t ksz = g.k_size(), width = (r1 - r0) * g.out[2];
   for (int64_t ch = 0; ch < cg; ++ch) {
     const float* xc = x + ch * g.in_size();
     for (int64_t k0 = 0; k0 < g.k[0]; ++k0)
       for (int64_t k1 = 0; k1 < g.k[1]; ++k1)
         for (int64_t k2 = 0; k2 < g.k[2]; ++k2) {
-          float* row = col + (ch * ksz + (k0 * g.k[1] + k1) * g.k[2] + k2) * osz;
-          for (int64_t o0 = 0; o0 < g.out[0]; ++o0) {
+          float* rowp = col + (ch * ksz + (k0 * g.k[1] + k1) * g.k[2] + k2) * width;
+          const int64_t off2 = k2 * g.d[2] - g.pb[2];
+          // Valid o2: 0 <= o2 * s2 + off2 < in2.
+          int64_t lo = off2 >= 0 ? 0 : (-off2 + g.s[2] - 1) / g.s[2];
+          const int64_t hi = g.in[2] - 1 - off2 < 0 ? 0 : std::min(g.out[2], (g.in[2] - 1 - off2) / g.s[2] + 1);
+          lo = std::min(lo, hi);
+          for (int64_t r = r0; r < r1; ++r) {
+            const int64_t o0 = r / g.out[1], o1 = r % g.out[1];
             const int64_t i0 = o0 * g.s[0] - g.pb[0] + k0 * g.d[0];
-            for (int64_t o1 = 0; o1 < g.out[1]; ++o1) {
-              const int64_t i1 = o1 * g.s[1] - g.pb[1] + k1 * g.d[1];
-              float* dst = row + (o0 * g.out[1] + o1) * g.out[2];
-              if (i0 < 0 || i0 >= g.in[0] || i1 < 0 || i1 >= g.in[1]) {
-                std::fill_n(dst, g.out[2], 0.0f);
-                continue;
-              }
-              const float* src = xc + (i0 * g.in[1] + i1) * g.in[2];
-              for (int64_t o2 = 0; o2 < g.out[2]; ++o2) {
-                const int64_t i2 = o2 * g.s[2] - g.pb[2] + k2 * g.d[2];
-                dst[o2] = (i2 < 0 || i2 >= g.in[2]) ? 0.0f : src[i2];
-              }
+            const int64_t i1 = o1 * g.s[1] - g.pb[1] + k1 * g.d[1];
+            float* dst = rowp + (r - r0) * g.out[2];
+            if (i0 < 0 || i0 >= g.in[0] || i1 < 0 || i1 >= g.in[1]) {
+              std::fill_n(dst, g.out[2], 0.0f);
+              continue;
             }
+            const float* src = xc + (i0 * g.in[1] + i1) * g.in[2];
+            std::fill_n(dst, lo, 0.0f);
+            if (g.s[2] == 1) {
+              std::copy(src + lo + off2, src + hi + off2, dst + lo);
+            } else {
+              for (int64_t o2 = lo; o2 < hi; ++o2) dst[o2] = src[o2 * g.s[2] + off2];
+            }
+            std::fill(dst + hi, dst + g.out[2], 0.0f);
           }
         }
   }
@@ -202,25 +210,40 @@ void op_Conv(OpCall& c) {
   o.dtype = x.dtype;
   o.dims = out_dims(n, m, g, sp);
   const int64_t osz = g.out_size(), rows = cg * g.k_size(), mg = m / group;
-  o.f.assign(static_cast<size_t>(n * m * osz), 0.0f);
+  o.f.resize(static_cast<size_t>(n * m * osz));
+  const float* bias = c.has(2) ? c.input(2).f.data() : nullptr;
+  const bool reference = kernels::reference_mode();
+  if (cg == 1 && !reference) {
+    // Depthwise (one input channel per group, any channel multiplier): direct sliding window.
+    for (int64_t b = 0; b < n; ++b)
+      kernels::depthwise_conv(x.f.data() + b * cin * g.in_size(), w.f.data(), bias, o.f.data() + b * m * osz, cin, mg,
+                              g.in.data(), g.k.data(), g.s.data(), g.d.data(), g.pb.data(), g.out.data());
+    round_to_dtype(o);
+    return;
+  }
   const bool direct = g.k_size() == 1 && g.s == std::array<int64_t, 3>{1, 1, 1} && g.pb == std::array<int64_t, 3>{0, 0, 0} &&
                       g.pe == std::array<int64_t, 3>{0, 0, 0};
-  std::vector<float> col(direct ? 0 : static_cast<size_t>(rows * osz));
+  // im2col in tiles of whole output rows (about 256K floats of columns) so the buffer stays cache-sized.
+  const int64_t out_rows = g.out[0] * g.out[1];
+  const int64_t tile_rows =
+      reference ? out_rows : std::clamp<int64_t>((int64_t{1} << 18) / std::max<int64_t>(1, rows * g.out[2]), 1, out_rows);
+  std::vector<float> col(direct ? 0 : static_cast<size_t>(rows * tile_rows * g.out[2]));
   for (int64_t b = 0; b < n; ++b)
     for (int64_t gi = 0; gi < group; ++gi) {
       const float* xin = x.f.data() + (b * cin + gi * cg) * g.in_size();
-      const float* cp = xin;
-      if (!direct) {
-        im2col(xin, cg, g, col.data());
-        cp = col.data();
+      const float* wg = w.f.data() + gi * mg * rows;
+      float* yg = o.f.data() + (b * m + gi * mg) * osz;
+      if (direct) {
+        kernels::sgemm(mg, osz, rows, wg, rows, xin, osz, yg, osz, false);
+        continue;
       }
-      CMapR wm(w.f.data() + gi * mg * rows, mg, rows);
-      CMapR cm(cp, rows, osz);
-      MapR y(o.f.data() + (b * m + gi * mg) * osz, mg, osz);
-      y.noalias() = wm * cm;
+      for (int64_t r0 = 0; r0 < out_rows; r0 += tile_rows) {
+        const int64_t r1 = std::min(out_rows, r0 + tile_rows), width = (r1 - r0) * g.out[2];
+        im2col(xin, cg, g, col.data(), r0, r1);
+        kernels::sgemm(mg, width, rows, wg, rows, col.data(), width, yg + r0 * g.out[2], osz, false);
+      }
     }
-  if (c.has(2)) {
-    const auto& bias = c.input(2).f;
+  if (bias) {
     for (int64_t b = 0; b < n; ++b)
       for (int64_t ch = 0; ch < m; ++ch) {
         float* p = o.f.data() + (b * m + ch) * osz;
