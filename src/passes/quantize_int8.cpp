@@ -31,7 +31,8 @@
 //
 // Options: mode (weight-only | dynamic | static), per-channel (true), symmetric (true), reduce-range (false),
 // min-elements (1024), exclude ([]); static only: calibration (samples directory), method (minmax |
-// percentile | entropy), percentile (99.999). symmetric, reduce-range and min-elements do not apply to static.
+// percentile | entropy), percentile (99.999), self-check (true). symmetric, reduce-range and min-elements
+// do not apply to static.
 #include <compress/error.h>
 #include <compress/tensor.h>
 
@@ -134,6 +135,9 @@ class QuantizeInt8Pass final : public Pass {
                     "static: directory with one <input-name>.npy per model input (leading axis = samples)"),
              method,
              percentile,
+             option("self-check", OptionSpec::Type::kBool, "true",
+                    "static: run the quantized model on the calibration samples and warn when an output's cosine "
+                    "to the float model is below 0.99 (one more evaluator pass)"),
              option("exclude", OptionSpec::Type::kList, "[]", "node names or op types (globs) to leave alone")}};
   }
 

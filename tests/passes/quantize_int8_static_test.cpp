@@ -224,6 +224,65 @@ TEST(QuantizeInt8Static, ConvReluConvGetsQdqPairsAndFoldsTheRelu) {
   const auto ref = eval::Evaluator(original).run(feeds).at("y").f;
   const auto got = eval::Evaluator(m).run(feeds).at("y").f;
   EXPECT_GT(cosine(ref, got), 0.999);
+
+  // The self-check ran the QDQ model on the 8 calibration samples: y is close, no warning.
+  const nlohmann::json& check = stats.layers.back();
+  EXPECT_EQ(check["kind"], "output_check");
+  EXPECT_EQ(check["name"], "y");
+  EXPECT_EQ(check["samples"], 8);
+  EXPECT_GT(check["cosine"].get<double>(), 0.999);
+  EXPECT_EQ(stats.counters.at("self_check_outputs"), 1);
+  EXPECT_EQ(stats.counters.count("self_check_failed"), 0u);
+  EXPECT_TRUE(stats.warnings.empty());
+}
+
+// PP-OCRv4 det's failure in miniature: one tensor whose channels differ in range by 10^4. The
+// per-tensor uint8 step (~2.4) rounds the small channel to 0, and a per-channel scale after it makes that
+// channel the whole output. Every calibrated range is right and the rewrite is exact; the loss only
+// shows in the outputs, so the pass has to measure them and say so.
+TEST(QuantizeInt8Static, SelfCheckWarnsWhenTheOutputsDivergeFromTheFloatModel) {
+  const char* text = R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[N, 2] x) => (float[N, 2] y) {
+  s = Add(x, bias)
+  y = Mul(s, gain)
+}
+)";
+  auto make = [&] {
+    return testing::model_with_weights(text, {make_float_tensor("bias", {2}, std::vector<float>{0.0f, 0.0f}),
+                                              make_float_tensor("gain", {2}, std::vector<float>{1e-4f, 1e3f})});
+  };
+  eval::Tensor x = random_samples({16, 2}, 21);
+  for (size_t k = 0; k < x.f.size(); ++k) x.f[k] *= (k % 2 == 0) ? 100.0f : 0.01f;
+  const eval::TensorMap samples{{"x", x}};
+
+  Model m = make();
+  const PassStats stats = run_static(m, &samples);
+  m.check();
+  EXPECT_EQ(stats.counters.at("activations_quantized"), 2);  // x and s; y is a graph output
+  ASSERT_FALSE(stats.layers.empty());
+  const nlohmann::json& check = stats.layers.back();
+  EXPECT_EQ(check["kind"], "output_check");
+  EXPECT_EQ(check["name"], "y");
+  EXPECT_EQ(check["samples"], 16);
+  // The small channel rounds to exactly 0: y keeps only the 1e-4 * x0 column, ~1e-6 of the energy.
+  EXPECT_LT(check["cosine"].get<double>(), 0.01);
+  // Same number as running both models on the samples.
+  const Model original = make();
+  const auto ref = eval::Evaluator(original).run(samples).at("y").f;
+  const auto got = eval::Evaluator(m).run(samples).at("y").f;
+  EXPECT_NEAR(check["cosine"].get<double>(), cosine(ref, got), 1e-9);
+  EXPECT_EQ(stats.counters.at("self_check_failed"), 1);
+  ASSERT_EQ(stats.warnings.size(), 1u);
+  EXPECT_NE(stats.warnings[0].find("self-check: output 'y' has cosine"), std::string::npos) << stats.warnings[0];
+  EXPECT_NE(stats.warnings[0].find("below 0.99"), std::string::npos) << stats.warnings[0];
+
+  // self-check=false: the same rewrite, no evaluation, no warning.
+  Model quiet = make();
+  const PassStats off = run_static(quiet, &samples, {{"self-check", "false"}});
+  EXPECT_EQ(quiet.serialize(), m.serialize());
+  EXPECT_EQ(off.counters.count("self_check_outputs"), 0u);
+  EXPECT_TRUE(off.warnings.empty());
 }
 
 TEST(QuantizeInt8Static, ScaleAndZeroPointFromAKnownRange) {
@@ -245,7 +304,7 @@ g (float[N, 4] x) => (float[N, 3] y) {
   EXPECT_EQ(to_int64s(*find_init(g, q->input(2)))[0], 64);
   const QuantParams expected = choose_params(-1.0f, 3.0f, false, int8_grid(false, false, false));
   EXPECT_EQ(expected.zero_point, 64);
-  ASSERT_EQ(stats.layers.size(), 2u);
+  ASSERT_EQ(stats.layers.size(), 3u);  // x, w, and the self-check of y
   EXPECT_EQ(stats.layers[0]["name"], "x");
   EXPECT_DOUBLE_EQ(stats.layers[0]["min"].get<double>(), -1.0);
   EXPECT_DOUBLE_EQ(stats.layers[0]["max"].get<double>(), 3.0);
