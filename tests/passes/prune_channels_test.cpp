@@ -831,6 +831,36 @@ g (float[N, 4] x) => (float[N, 3] y) {
   EXPECT_EQ(stats.counters.at("refitted"), 1);
 }
 
+TEST(PruneChannelsRefit, ConsumerWeightInAConstantNodeIsRefitted) {
+  const testing::SamplesDir dir("prune_refit_constant", {{"x", samples_of({16, 2, 5, 5}, 14)}});
+  const eval::Tensor test = samples_of({4, 2, 5, 5}, 15);
+  auto make = [] {
+    Model m = conv_pair();
+    auto* g = m.proto().mutable_graph();
+    onnx::NodeProto constant;
+    constant.set_op_type("Constant");
+    constant.add_output("w2");
+    auto* value = constant.add_attribute();
+    value->set_name("value");
+    value->set_type(onnx::AttributeProto::TENSOR);
+    *value->mutable_t() = g->initializer(2);
+    g->mutable_initializer()->DeleteSubrange(2, 1);
+    *g->mutable_node()->Add() = constant;
+    g->mutable_node()->SwapElements(0, 3);  // Constant first, the Conv pair after it in order
+    g->mutable_node()->SwapElements(1, 3);
+    g->mutable_node()->SwapElements(2, 3);
+    m.invalidate();
+    return m;
+  };
+  Model original = make(), refit = make();
+  ASSERT_EQ(original.proto().graph().node(0).op_type(), "Constant");
+  const PassStats stats = run_pipeline(refit, ":ratio=0.25" + kTinyRidge + ":calibrate=" + dir.path());
+  refit.check();
+  EXPECT_EQ(stats.counters.at("refitted"), 1);
+  EXPECT_EQ(refit.proto().graph().node(0).attribute(0).t().dims(1), 3);
+  EXPECT_LT(max_abs_diff(run_model(original, test), run_model(refit, test)), kRefitExact);
+}
+
 TEST(PruneChannelsRefit, SharedBiasIsSkippedAndLeftAsPruned) {
   const char* text = R"(
 <ir_version: 8, opset_import: ["" : 13]>
