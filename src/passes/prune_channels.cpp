@@ -43,12 +43,27 @@
 // (quadrature on a 241-point grid). A channel whose path holds an op that cannot be evaluated
 // this way (LpPool, a constant varying over H/W, two different channels mixed) is pruned without
 // compensation and counted in uncompensated_channels.
+// Refit (calibrate=DIR): each consumer whose input channels shrank is refitted by least squares so
+// that on the sample inputs its kept outputs match the ORIGINAL model's consumer output (teacher:
+// the consumer's own output, before any following op): with X the consumer's input in the pruned
+// model (kept channels; im2col rows for Conv, rows subsampled to at most 20000 per layer) and
+// Xa = [X 1], theta = (Xa^T Xa + l I)^-1 (Xa^T Y + l theta0), where theta0 is the pruned (and
+// compensated) [W; b] and l = refit-ridge x the mean diagonal of X^T X: a ridge toward the pruned
+// weights, not toward zero, so directions the samples do not excite keep their weights. Sums in
+// double, solved by LDLT. Written back as W and bias (Conv B / Gemm C created when absent, Gemm
+// alpha and beta folded into B and C and reset to 1; MatMul: the bias Add of compensation, or a new
+// one). Consumers are refitted in graph order and the pruned model is re-evaluated before each, so
+// a later consumer sees the refitted earlier layers. Not refitted (refit_skipped.<reason>): a bias
+// that is shared, not a float32 constant or not one value per output; Conv geometry the patch
+// builder does not cover; non-float activations. Per layer: relative output error on the samples
+// before and after.
 // Options: ratio (0.25), scope (layer), max-ratio (0.75), criterion (l1), round-to (1),
-// compensate (true), offset-estimate (bn-stats), exclude.
+// compensate (true), offset-estimate (bn-stats), calibrate (none), refit-ridge (1e-3), exclude.
 #include <compress/error.h>
 #include <compress/tensor.h>
 #include <onnx/shape_inference/implementation.h>
 
+#include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -57,6 +72,7 @@
 #include <numeric>
 #include <set>
 
+#include "passes/activation_probe.h"
 #include "passes/passes.h"
 #include "passes/weights.h"
 
@@ -903,6 +919,252 @@ std::vector<int64_t> kept_entries(const Layout& layout, const std::vector<std::v
   return out;
 }
 
+// ---- refit (calibrate=DIR) ----
+
+using RowMajorF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using RowMajorD = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+// At most this many rows (samples x positions) per consumer enter the least squares.
+constexpr int64_t kMaxRefitRows = 20000;
+// Samples per evaluator run.
+constexpr int64_t kRefitBatch = 64;
+
+// A consumer to refit, recorded by names before the rewrite (node pointers do not survive it).
+struct RefitJob {
+  std::string label, op, input, output, weight;
+  std::vector<int64_t> kept_outputs;  // the consumer's own kept output channels; empty: all
+  int64_t stride = 0;                 // keep every stride-th row
+  std::vector<Eigen::MatrixXf> teacher;  // per batch: sampled rows x kept outputs of the original model
+  std::string skip;
+};
+
+// Rows (sampled: global index first + r a multiple of stride) x `cols` of a consumer output: Conv
+// [N, O, spatial...] as (image, position) rows, Gemm/MatMul [..., O] with every other axis folded.
+Eigen::MatrixXf output_rows(const eval::Tensor& y, bool channel_first, std::vector<int64_t> cols, int64_t first,
+                            int64_t stride) {
+  const int64_t channels = channel_first ? y.dims[1] : y.dims.back();
+  const int64_t inner = channel_first ? y.numel() / (y.dims[0] * channels) : 1;
+  const int64_t rows = y.numel() / channels;
+  if (cols.empty()) {
+    cols.resize(static_cast<size_t>(channels));
+    std::iota(cols.begin(), cols.end(), 0);
+  }
+  std::vector<int64_t> kept;
+  for (int64_t r = 0; r < rows; ++r)
+    if ((first + r) % stride == 0) kept.push_back(r);
+  Eigen::MatrixXf out(static_cast<int64_t>(kept.size()), static_cast<int64_t>(cols.size()));
+  for (size_t i = 0; i < kept.size(); ++i) {
+    const int64_t r = kept[i];
+    for (size_t j = 0; j < cols.size(); ++j) {
+      const int64_t at = channel_first ? ((r / inner) * channels + cols[j]) * inner + r % inner : r * channels + cols[j];
+      out(static_cast<int64_t>(i), static_cast<int64_t>(j)) = y.f[static_cast<size_t>(at)];
+    }
+  }
+  return out;
+}
+
+Eigen::MatrixXf sampled_rows(const Eigen::MatrixXf& m, int64_t first, int64_t stride) {
+  std::vector<int64_t> kept;
+  for (int64_t r = 0; r < m.rows(); ++r)
+    if ((first + r) % stride == 0) kept.push_back(r);
+  Eigen::MatrixXf out(static_cast<int64_t>(kept.size()), m.cols());
+  for (size_t i = 0; i < kept.size(); ++i) out.row(static_cast<int64_t>(i)) = m.row(kept[i]);
+  return out;
+}
+
+// Teacher outputs of every job on the samples, from the original model.
+void collect_teacher(const Model& original, const eval::TensorMap& samples, std::vector<RefitJob>& jobs) {
+  std::vector<std::string> values;
+  for (const auto& job : jobs) values.push_back(job.output);
+  const int64_t n = ActivationProbe::sample_count(samples);
+  std::vector<int64_t> seen(jobs.size(), 0);
+  const ActivationProbe probe(original, values);
+  probe.for_each_batch(samples, kRefitBatch, [&](const eval::TensorMap& acts) {
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      RefitJob& job = jobs[i];
+      if (!job.skip.empty()) continue;
+      const eval::Tensor& y = acts.at(job.output);
+      if (!y.is_float() || y.dims.size() < 2 || y.numel() == 0) {
+        job.skip = "output_not_float";
+        continue;
+      }
+      const bool conv = job.op == "Conv";
+      const int64_t batch_rows = y.numel() / (conv ? y.dims[1] : y.dims.back());
+      if (job.stride == 0) {
+        const int64_t total = n * (batch_rows / y.dims[0]);
+        job.stride = std::max<int64_t>(1, (total + kMaxRefitRows - 1) / kMaxRefitRows);
+      }
+      job.teacher.push_back(output_rows(y, conv, job.kept_outputs, seen[i], job.stride));
+      seen[i] += batch_rows;
+    }
+  });
+}
+
+// The bias a refit writes: an existing per-output float constant read only by `reader`, or none.
+// Returns false when a bias exists but cannot be rewritten alone.
+bool own_bias(Graph& g, const std::string& name, int64_t outputs, TensorProto*& bias) {
+  bias = nullptr;
+  if (name.empty()) return true;
+  TensorProto* b = g.constant(name);
+  if (b == nullptr || b->data_type() != TensorProto::FLOAT || g.consumers(name).size() != 1 || g.is_graph_output(name) ||
+      g.is_graph_input(name) || element_count(*b) != outputs || b->dims_size() == 0 ||
+      b->dims(b->dims_size() - 1) != outputs)
+    return false;
+  bias = b;
+  return true;
+}
+
+void set_bias_values(TensorProto& b, const std::vector<float>& values) {
+  b = make_float_tensor(b.name(), dims_of(b), values);
+}
+
+// Refits one consumer of the (already pruned) model; see the file comment.
+void refit_one(Model& model, RefitJob& job, const eval::TensorMap& samples, double ridge, PassStats& stats) {
+  auto skip = [&](const std::string& reason) {
+    stats.count("refit_skipped." + reason);
+    stats.layers.push_back({{"name", job.label}, {"refit_skipped", reason}});
+  };
+  if (!job.skip.empty()) return skip(job.skip);
+  Graph& g = model.graph();
+  NodeProto* node = nullptr;
+  for (auto& n : *g.proto().mutable_node())
+    if (n.op_type() == job.op && n.input_size() > 1 && n.input(0) == job.input && n.input(1) == job.weight) node = &n;
+  TensorProto* w = node ? g.constant(job.weight) : nullptr;
+  if (w == nullptr || w->data_type() != TensorProto::FLOAT) return skip("weight");
+  const bool conv = job.op == "Conv", gemm = job.op == "Gemm";
+  const bool trans_b = gemm && int_attribute(*node, "transB", 0) != 0;
+  const auto wd = dims_of(*w);
+  const int64_t outs = conv || trans_b ? wd[0] : wd[1];
+  const int64_t k = static_cast<int64_t>(element_count(*w)) / outs;
+  // The bias: Conv B / Gemm C, or the Add after a MatMul that compensation created.
+  std::string bias_name;
+  if (!gemm && !conv) {
+    const NodeProto* p = g.producer(job.output);
+    if (p != nullptr && p != node && p->op_type() == "Add" && p->input_size() == 2 && p->input(0) == node->output(0))
+      bias_name = p->input(1);
+  } else if (node->input_size() > 2) {
+    bias_name = node->input(2);
+  }
+  TensorProto* bias = nullptr;
+  if (!own_bias(g, bias_name, outs, bias)) return skip("bias_not_refittable");
+  const double alpha = gemm ? float_attribute(*node, "alpha", 1.0f) : 1.0;
+  const double beta = gemm ? float_attribute(*node, "beta", 1.0f) : 1.0;
+
+  // Accumulate [X 1]^T [X 1], [X 1]^T Y, |Y|^2 and the error before.
+  Eigen::MatrixXd gram = Eigen::MatrixXd::Zero(k + 1, k + 1), cross = Eigen::MatrixXd::Zero(k + 1, outs);
+  double target_sq = 0, before_sq = 0;
+  int64_t rows_used = 0, seen = 0;
+  size_t batch = 0;
+  const ActivationProbe probe(model, {job.input, job.output});
+  probe.for_each_batch(samples, kRefitBatch, [&](const eval::TensorMap& acts) {
+    if (!job.skip.empty()) return;
+    const eval::Tensor& x = acts.at(job.input);
+    const eval::Tensor& y = acts.at(job.output);
+    if (!x.is_float() || !y.is_float() || batch >= job.teacher.size()) {
+      job.skip = "input_not_float";
+      return;
+    }
+    Eigen::MatrixXf rows;
+    int64_t batch_rows = 0;
+    if (conv) {
+      ConvPatches p;
+      if (!conv_patches(*node, x.dims, wd, p)) {
+        job.skip = "conv_geometry";
+        return;
+      }
+      rows = im2col_rows(x, p, seen, job.stride);
+      batch_rows = x.dims[0] * p.positions();
+    } else {
+      const Eigen::MatrixXf all = as_rows(x);
+      rows = sampled_rows(all, seen, job.stride);
+      batch_rows = all.rows();
+    }
+    const Eigen::MatrixXf& teacher = job.teacher[batch++];
+    const Eigen::MatrixXf student = output_rows(y, conv, {}, seen, job.stride);
+    seen += batch_rows;
+    if (rows.cols() != k || rows.rows() != teacher.rows() || teacher.cols() != outs || student.rows() != teacher.rows() ||
+        student.cols() != outs) {
+      job.skip = "shape_mismatch";
+      return;
+    }
+    Eigen::MatrixXd xa(rows.rows(), k + 1);
+    xa.leftCols(k) = rows.cast<double>();
+    xa.col(k).setOnes();
+    const Eigen::MatrixXd yd = teacher.cast<double>();
+    gram.selfadjointView<Eigen::Lower>().rankUpdate(xa.transpose());
+    cross += xa.transpose() * yd;
+    target_sq += yd.squaredNorm();
+    before_sq += (student.cast<double>() - yd).squaredNorm();
+    rows_used += rows.rows();
+  });
+  if (!job.skip.empty()) return skip(job.skip);
+  if (rows_used == 0) return skip("no_rows");
+  gram = Eigen::MatrixXd(gram.selfadjointView<Eigen::Lower>());
+
+  // theta0: the pruned weights as [W; b] (K+1 x outs), Gemm alpha/beta folded in.
+  const std::vector<float> wv = to_floats(*w);
+  Eigen::MatrixXd theta0(k + 1, outs);
+  if (conv || trans_b)
+    theta0.topRows(k) = Eigen::Map<const RowMajorF>(wv.data(), outs, k).cast<double>().transpose() * alpha;
+  else
+    theta0.topRows(k) = Eigen::Map<const RowMajorF>(wv.data(), k, outs).cast<double>() * alpha;
+  theta0.row(k).setZero();
+  if (bias != nullptr) {
+    const auto bv = to_floats(*bias);
+    for (int64_t o = 0; o < outs; ++o) theta0(k, o) = beta * bv[static_cast<size_t>(o)];
+  }
+  const double mean_diag = k > 0 ? gram.diagonal().head(k).mean() : 0.0;
+  const double lambda = ridge * (mean_diag > 0 ? mean_diag : 1.0);
+  Eigen::MatrixXd lhs = gram;
+  lhs.diagonal().array() += lambda;
+  const Eigen::LDLT<Eigen::MatrixXd> ldlt(lhs);
+  const Eigen::MatrixXd theta = ldlt.solve(cross + lambda * theta0);
+  if (ldlt.info() != Eigen::Success || !theta.allFinite()) return skip("singular");
+  const double after_sq = (theta.transpose() * gram * theta).trace() - 2.0 * (theta.transpose() * cross).trace() + target_sq;
+
+  // Write back W (stored layout unchanged) and the bias.
+  const Eigen::MatrixXd wt = theta.topRows(k);
+  const RowMajorF stored = conv || trans_b ? RowMajorF(wt.transpose().cast<float>()) : RowMajorF(wt.cast<float>());
+  *w = make_float_tensor(w->name(), wd, std::vector<float>(stored.data(), stored.data() + stored.size()));
+  std::vector<float> b(static_cast<size_t>(outs));
+  for (int64_t o = 0; o < outs; ++o) b[static_cast<size_t>(o)] = static_cast<float>(theta(k, o));
+  if (gemm) {
+    auto* attrs = node->mutable_attribute();
+    for (int i = attrs->size() - 1; i >= 0; --i)
+      if (attrs->Get(i).name() == "alpha" || attrs->Get(i).name() == "beta") attrs->DeleteSubrange(i, 1);
+  }
+  if (bias != nullptr) {
+    set_bias_values(*bias, b);
+  } else {
+    const std::string name = model.unique_name(job.output + "_bias");
+    g.add_initializer(make_float_tensor(name, {outs}, b));
+    if (conv || gemm) {
+      if (node->input_size() > 2) node->set_input(2, name);
+      else node->add_input(name);
+    } else {
+      const std::string product = model.unique_name(job.output + "_unbiased");
+      NodeProto add;
+      add.set_op_type("Add");
+      add.set_name(model.unique_name(job.label + "_bias"));
+      add.add_input(product);
+      add.add_input(name);
+      add.add_output(job.output);
+      node->set_output(0, product);
+      g.add_node(std::move(add));
+    }
+    g.invalidate();
+    g.topological_sort();
+  }
+  const double before = target_sq > 0 ? std::sqrt(before_sq / target_sq) : 0.0;
+  const double after = target_sq > 0 ? std::sqrt(std::max(0.0, after_sq) / target_sq) : 0.0;
+  stats.count("refitted");
+  stats.layers.push_back({{"name", job.label},
+                          {"refit", true},
+                          {"refit_rows", rows_used},
+                          {"output_relative_error_before", before},
+                          {"output_relative_error_after", after}});
+}
+
 class PruneChannelsPass final : public Pass {
  public:
   PassInfo info() const override {
@@ -925,12 +1187,20 @@ class PruneChannelsPass final : public Pass {
     OptionSpec round_to{"round-to", OptionSpec::Type::kInt, "1", "keep channel counts a multiple of this"};
     round_to.min = 1;
     round_to.max = 4096;
+    OptionSpec refit_ridge{"refit-ridge", OptionSpec::Type::kFloat, "1e-3",
+                           "calibrate: ridge toward the pruned weights, relative to the mean input energy"};
+    refit_ridge.min = 0;
+    refit_ridge.max = 1e6;
     return {"prune-channels",
             "remove whole output channels/features with the smallest L1/L2 norm and shrink everything they feed",
             {ratio, scope, max_ratio, criterion, round_to,
              {"compensate", OptionSpec::Type::kBool, "true",
               "fold each pruned channel's expected value into the next layer's bias"},
              estimate,
+             {"calibrate", OptionSpec::Type::kSamples, "",
+              "directory of <input>.npy samples: refit each consumer of pruned channels by least squares so its "
+              "outputs match the original model's on them; empty: no refit"},
+             refit_ridge,
              {"exclude", OptionSpec::Type::kList, "[]", "globs of node names or op types to leave alone"}}};
   }
 
@@ -1049,6 +1319,21 @@ class PruneChannelsPass final : public Pass {
         if (seg.space >= 0 && pruned_spaces.count(seg.space)) return true;
       return false;
     };
+    // Refit: the consumers and the original model, recorded before anything is rewritten.
+    const eval::TensorMap* samples = context.samples("calibrate");
+    std::vector<RefitJob> jobs;
+    std::unique_ptr<Model> original;
+    if (samples != nullptr) {
+      original = std::make_unique<Model>(Model::from_proto(model.proto()));
+      for (const auto& consumer : planner.consumers_) {
+        if (!touches(consumer.layout)) continue;
+        const NodeProto& node = *consumer.node;
+        RefitJob job{label_of(node), node.op_type(), node.input(0), node.output(0), node.input(1), {}, 0, {}, {}};
+        auto own = planner.producer_space_.find(&node);
+        if (own != planner.producer_space_.end() && pruned_spaces.count(own->second)) job.kept_outputs = keep[own->second];
+        jobs.push_back(std::move(job));
+      }
+    }
     std::vector<PendingBias> pending;
     if (options.get_bool("compensate"))
       for (const auto& consumer : planner.consumers_)
@@ -1071,6 +1356,14 @@ class PruneChannelsPass final : public Pass {
       if (changed.count(infos->Get(i).name())) infos->DeleteSubrange(i, 1);
     model.invalidate();
     if (!pending.empty()) model.graph().topological_sort();
+    if (samples != nullptr) {
+      try {
+        collect_teacher(*original, *samples, jobs);
+        for (auto& job : jobs) refit_one(model, job, *samples, options.get_float("refit-ridge"), stats);
+      } catch (const Error& e) {
+        throw Error(e.code(), std::string("prune-channels: ") + e.what());
+      }
+    }
     return stats;
   }
 

@@ -1,5 +1,8 @@
+#include <compress/error.h>
+#include <compress/evaluator.h>
 #include <compress/model.h>
 #include <compress/pass.h>
+#include <compress/pipeline.h>
 #include <compress/tensor.h>
 #include <gtest/gtest.h>
 
@@ -654,6 +657,234 @@ g (float[1, 2, 3, 3] x) => (float[1, 5] y) {
   for (int o = 0; o < 5; ++o) EXPECT_NEAR(bias[o], fb[o] + mean * fw[o * 4 + 2], kQuadratureTolerance) << o;
   EXPECT_EQ(dims(m, "fw"), (std::vector<int64_t>{5, 3}));
   m.check();
+}
+
+// ---- calibrate: least-squares refit of the consumers ----
+
+PassStats run_pipeline(Model& m, const std::string& options) {
+  const Pipeline pipeline = Pipeline::build(PassRegistry::builtin(), parse_pipeline_text("prune-channels" + options));
+  return pipeline.run(m, {}).at(0).stats;
+}
+
+eval::Tensor samples_of(const std::vector<int64_t>& d, uint32_t seed) {
+  auto t = testing::random_tensor("x", d, seed);
+  return eval::Tensor::floats(d, to_floats(t));
+}
+
+std::vector<float> run_model(const Model& m, const eval::Tensor& x) {
+  const eval::Evaluator ev(m);
+  return ev.run({{"x", x}}).at(ev.output_names().at(0)).f;
+}
+
+double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double d = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) d = std::max(d, static_cast<double>(std::abs(a[i] - b[i])));
+  return d;
+}
+
+// `t` with slice `copy` along `axis` replaced by 0.1 x slice `of`: after a Relu that channel is
+// exactly 0.1 x the other one, and its small norm makes it the one pruned.
+TensorProto with_scaled_copy(TensorProto t, int64_t axis, int64_t copy, int64_t of) {
+  const std::vector<int64_t> d(t.dims().begin(), t.dims().end());
+  auto v = to_floats(t);
+  int64_t inner = 1;
+  for (size_t q = axis + 1; q < d.size(); ++q) inner *= d[q];
+  for (size_t i = 0; i < v.size(); ++i) {
+    const int64_t c = (static_cast<int64_t>(i) / inner) % d[axis];
+    if (c == copy) v[i] = 0.1f * v[i + (of - copy) * inner];
+  }
+  return make_float_tensor(t.name(), d, v);
+}
+
+// Redundant channels: refitting the consumer is exact; refit reproduces the original to this.
+constexpr double kRefitExact = 2e-4;
+// refit-ridge for the exact cases (the default 1e-3 pulls the solution toward the pruned weights).
+const std::string kTinyRidge = ":refit-ridge=1e-9";
+
+const char* kGemmChain = R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[N, 4] x) => (float[N, 3] y) {
+  h1 = Gemm(x, w1, b1)
+  r1 = Relu(h1)
+  h2 = Gemm <transB = 1> (r1, w2, b2)
+  r2 = Relu(h2)
+  y = Gemm <alpha = 0.5, beta = 2.0> (r2, w3, b3)
+}
+)";
+
+Model gemm_chain() {
+  // Feature 5 of layer 1 is 0.1 x feature 0, feature 4 of layer 2 is 0.1 x feature 1.
+  return testing::model_with_weights(
+      kGemmChain, {with_scaled_copy(testing::random_tensor("w1", {4, 6}, 1), 1, 5, 0),
+                   with_scaled_copy(testing::random_tensor("b1", {6}, 2), 0, 5, 0),
+                   with_scaled_copy(testing::random_tensor("w2", {5, 6}, 3), 0, 4, 1),
+                   with_scaled_copy(testing::random_tensor("b2", {5}, 4), 0, 4, 1),
+                   testing::random_tensor("w3", {5, 3}, 5), testing::random_tensor("b3", {3}, 6)});
+}
+
+TEST(PruneChannelsRefit, GemmChainRecoversTheOriginalWhenPrunedFeaturesAreRedundant) {
+  const testing::SamplesDir dir("prune_refit_gemm", {{"x", samples_of({64, 4}, 7)}});
+  const eval::Tensor test = samples_of({32, 4}, 8);  // not the calibration samples
+  Model original = gemm_chain(), plain = gemm_chain(), refit = gemm_chain();
+  run_pipeline(plain, ":ratio=0.2");
+  const PassStats stats = run_pipeline(refit, ":ratio=0.2" + kTinyRidge + ":calibrate=" + dir.path());
+  refit.check();
+  EXPECT_EQ(dims(refit, "w1"), (std::vector<int64_t>{4, 5}));
+  EXPECT_EQ(dims(refit, "w2"), (std::vector<int64_t>{4, 5}));  // transB: [out, in]
+  EXPECT_EQ(dims(refit, "w3"), (std::vector<int64_t>{4, 3}));
+  const auto expected = run_model(original, test);
+  EXPECT_GT(max_abs_diff(expected, run_model(plain, test)), 0.05);  // the pruned features mattered
+  EXPECT_LT(max_abs_diff(expected, run_model(refit, test)), kRefitExact);
+  EXPECT_EQ(stats.counters.at("refitted"), 2);
+  int refit_layers = 0;
+  for (const auto& layer : stats.layers) {
+    if (!layer.contains("refit")) continue;
+    ++refit_layers;
+    EXPECT_EQ(layer["refit_rows"], 64);
+    EXPECT_LT(layer["output_relative_error_after"].get<double>(), 1e-5);
+  }
+  EXPECT_EQ(refit_layers, 2);
+  // alpha and beta are folded into the refitted weights.
+  for (const auto& n : refit.proto().graph().node())
+    for (const auto& a : n.attribute()) EXPECT_TRUE(a.name() != "alpha" && a.name() != "beta") << n.output(0);
+}
+
+TEST(PruneChannelsRefit, IsDeterministic) {
+  const testing::SamplesDir dir("prune_refit_det", {{"x", samples_of({64, 4}, 7)}});
+  Model a = gemm_chain(), b = gemm_chain();
+  run_pipeline(a, ":ratio=0.2:calibrate=" + dir.path());
+  run_pipeline(b, ":ratio=0.2:calibrate=" + dir.path());
+  EXPECT_EQ(a.serialize(), b.serialize());
+}
+
+TEST(PruneChannelsRefit, MissingSamplesForAnInputIsAUsageError) {
+  const testing::SamplesDir dir("prune_refit_missing", {{"not_x", samples_of({8, 4}, 7)}});
+  Model m = gemm_chain();
+  try {
+    run_pipeline(m, ":ratio=0.2:calibrate=" + dir.path());
+    FAIL() << "expected a usage error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kUsage);
+    EXPECT_NE(std::string(e.what()).find("no samples for model input 'x'"), std::string::npos) << e.what();
+  }
+}
+
+const char* kConvPair = R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[N, 2, 5, 5] x) => (float[N, 3, 5, 5] y) {
+  h = Conv <pads = [1, 1, 1, 1]> (x, w1, b1)
+  r = Relu(h)
+  y = Conv <pads = [1, 1, 1, 1]> (r, w2)
+}
+)";
+
+Model conv_pair(const char* text = kConvPair) {
+  // Channel 3 of conv 1 is 0.1 x channel 0.
+  return testing::model_with_weights(
+      text, {with_scaled_copy(testing::random_tensor("w1", {4, 2, 3, 3}, 11), 0, 3, 0),
+             with_scaled_copy(testing::random_tensor("b1", {4}, 12), 0, 3, 0),
+             testing::random_tensor("w2", {3, 4, 3, 3}, 13)});
+}
+
+TEST(PruneChannelsRefit, ConvConsumerRecoversTheOriginalAndGainsABias) {
+  const testing::SamplesDir dir("prune_refit_conv", {{"x", samples_of({16, 2, 5, 5}, 14)}});
+  const eval::Tensor test = samples_of({4, 2, 5, 5}, 15);
+  Model original = conv_pair(), plain = conv_pair(), refit = conv_pair();
+  run_pipeline(plain, ":ratio=0.25");
+  const PassStats stats = run_pipeline(refit, ":ratio=0.25" + kTinyRidge + ":calibrate=" + dir.path());
+  refit.check();
+  EXPECT_EQ(dims(refit, "w2"), (std::vector<int64_t>{3, 3, 3, 3}));
+  const auto& conv2 = refit.proto().graph().node(2);
+  ASSERT_EQ(conv2.input_size(), 3);  // the intercept became a bias
+  EXPECT_EQ(dims(refit, conv2.input(2)), (std::vector<int64_t>{3}));
+  const auto expected = run_model(original, test);
+  EXPECT_GT(max_abs_diff(expected, run_model(plain, test)), 0.05);
+  EXPECT_LT(max_abs_diff(expected, run_model(refit, test)), kRefitExact);
+  EXPECT_EQ(stats.counters.at("refitted"), 1);
+  EXPECT_EQ(stats.layers.back()["refit_rows"], 16 * 25);
+  EXPECT_GT(stats.layers.back()["output_relative_error_before"].get<double>(), 0.01);
+}
+
+TEST(PruneChannelsRefit, MatMulConsumerGetsABiasAdd) {
+  const char* text = R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[N, 4] x) => (float[N, 3] y) {
+  h = MatMul(x, w1)
+  r = Relu(h)
+  y = MatMul(r, w2)
+}
+)";
+  auto make = [&] {
+    return testing::model_with_weights(text, {with_scaled_copy(testing::random_tensor("w1", {4, 6}, 21), 1, 5, 0),
+                                              testing::random_tensor("w2", {6, 3}, 22)});
+  };
+  const testing::SamplesDir dir("prune_refit_matmul", {{"x", samples_of({64, 4}, 23)}});
+  const eval::Tensor test = samples_of({32, 4}, 24);
+  Model original = make(), refit = make();
+  const PassStats stats = run_pipeline(refit, ":ratio=0.2" + kTinyRidge + ":calibrate=" + dir.path());
+  refit.check();
+  std::vector<std::string> ops;
+  for (const auto& n : refit.proto().graph().node()) ops.push_back(n.op_type());
+  EXPECT_EQ(ops, (std::vector<std::string>{"MatMul", "Relu", "MatMul", "Add"}));
+  EXPECT_LT(max_abs_diff(run_model(original, test), run_model(refit, test)), kRefitExact);
+  EXPECT_EQ(stats.counters.at("refitted"), 1);
+}
+
+TEST(PruneChannelsRefit, ConsumerWeightInAConstantNodeIsRefitted) {
+  const testing::SamplesDir dir("prune_refit_constant", {{"x", samples_of({16, 2, 5, 5}, 14)}});
+  const eval::Tensor test = samples_of({4, 2, 5, 5}, 15);
+  auto make = [] {
+    Model m = conv_pair();
+    auto* g = m.proto().mutable_graph();
+    onnx::NodeProto constant;
+    constant.set_op_type("Constant");
+    constant.add_output("w2");
+    auto* value = constant.add_attribute();
+    value->set_name("value");
+    value->set_type(onnx::AttributeProto::TENSOR);
+    *value->mutable_t() = g->initializer(2);
+    g->mutable_initializer()->DeleteSubrange(2, 1);
+    *g->mutable_node()->Add() = constant;
+    g->mutable_node()->SwapElements(0, 3);  // Constant first, the Conv pair after it in order
+    g->mutable_node()->SwapElements(1, 3);
+    g->mutable_node()->SwapElements(2, 3);
+    m.invalidate();
+    return m;
+  };
+  Model original = make(), refit = make();
+  ASSERT_EQ(original.proto().graph().node(0).op_type(), "Constant");
+  const PassStats stats = run_pipeline(refit, ":ratio=0.25" + kTinyRidge + ":calibrate=" + dir.path());
+  refit.check();
+  EXPECT_EQ(stats.counters.at("refitted"), 1);
+  EXPECT_EQ(refit.proto().graph().node(0).attribute(0).t().dims(1), 3);
+  EXPECT_LT(max_abs_diff(run_model(original, test), run_model(refit, test)), kRefitExact);
+}
+
+TEST(PruneChannelsRefit, SharedBiasIsSkippedAndLeftAsPruned) {
+  const char* text = R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[N, 2, 5, 5] x) => (float[N, 3, 5, 5] y, float[3] z) {
+  h = Conv <pads = [1, 1, 1, 1]> (x, w1, b1)
+  r = Relu(h)
+  y = Conv <pads = [1, 1, 1, 1]> (r, w2, b2)
+  z = Identity(b2)
+}
+)";
+  const testing::SamplesDir dir("prune_refit_shared", {{"x", samples_of({16, 2, 5, 5}, 14)}});
+  auto make = [&] {
+    Model m = conv_pair(text);
+    *m.proto().mutable_graph()->add_initializer() = testing::random_tensor("b2", {3}, 16);
+    m.invalidate();
+    return m;
+  };
+  Model plain = make(), refit = make();
+  run_pipeline(plain, ":ratio=0.25:compensate=false");
+  const PassStats stats = run_pipeline(refit, ":ratio=0.25:compensate=false:calibrate=" + dir.path());
+  refit.check();
+  EXPECT_EQ(stats.counters.at("refit_skipped.bias_not_refittable"), 1);
+  EXPECT_EQ(stats.counters.count("refitted"), 0u);
+  EXPECT_EQ(refit.serialize(), plain.serialize());
 }
 
 }  // namespace
