@@ -390,15 +390,15 @@ void substitute_contrib_ops(onnx::GraphProto& g) {
   for (auto& n : *g.mutable_node()) {
     if (n.domain() == "com.microsoft" && n.op_type() == "MatMulNBits" && n.input_size() >= 1) {
       const int64_t k = attr_int(n, "K", 0), cols = attr_int(n, "N", 0);
-      auto* stub = g.add_initializer();
-      stub->set_name(n.input_size() > 1 ? n.input(1) + "__as_matmul_weight" : n.name() + "__as_matmul_weight");
-      stub->set_data_type(onnx::TensorProto::FLOAT);
-      stub->add_dims(k);
-      stub->add_dims(cols);
+      auto* stand_in = g.add_initializer();
+      stand_in->set_name(n.input_size() > 1 ? n.input(1) + "__as_matmul_weight" : n.name() + "__as_matmul_weight");
+      stand_in->set_data_type(onnx::TensorProto::FLOAT);
+      stand_in->add_dims(k);
+      stand_in->add_dims(cols);
       const std::string a = n.input(0);
       n.clear_input();
       n.add_input(a);
-      n.add_input(stub->name());
+      n.add_input(stand_in->name());
       n.clear_attribute();
       n.set_domain("");
       n.set_op_type("MatMul");

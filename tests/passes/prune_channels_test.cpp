@@ -295,8 +295,9 @@ g (float[1, 2, 3, 3] x) => (float[1, 5] y) {
   expect_close(Eval(m).run(x, "y"), before);
 }
 
-TEST(PruneChannels, MatMulChainWithBiasAndDepthwiseLikeGap) {
-  Model m = testing::model_with_weights(R"(
+// x -> MatMul(w1) -> Add(b1) -> Relu -> MatMul(w2): channels 0, 5, 9, 15 of w1/b1 are the weakest.
+Model matmul_chain() {
+  return testing::model_with_weights(R"(
 <ir_version: 8, opset_import: ["" : 13]>
 g (float[2, 8] x) => (float[2, 4] y) {
   h = MatMul (x, w1)
@@ -305,8 +306,12 @@ g (float[2, 8] x) => (float[2, 4] y) {
   y = MatMul (r, w2)
 }
 )",
-                                        {weight("w1", {8, 16}, 1, {0, 5, 9, 15}, 1), weight("b1", {16}, 2, {0, 5, 9, 15}),
-                                         testing::random_tensor("w2", {16, 4}, 3)});
+                                     {weight("w1", {8, 16}, 1, {0, 5, 9, 15}, 1), weight("b1", {16}, 2, {0, 5, 9, 15}),
+                                      testing::random_tensor("w2", {16, 4}, 3)});
+}
+
+TEST(PruneChannels, MatMulChainWithBiasAndDepthwiseLikeGap) {
+  Model m = matmul_chain();
   const Tensor x = input({2, 8}, 4);
   const Tensor before = Eval(m).run(x, "y");
   run_pass(m);
@@ -320,17 +325,7 @@ g (float[2, 8] x) => (float[2, 4] y) {
 TEST(PruneChannels, ValueInfoOfSlicedWeightsIsDropped) {
   // Some exporters list initializers in value_info; a sliced weight keeping its old shape there
   // made the ONNX checker fail (exit 70, "Inferred shape and existing shape differ").
-  Model m = testing::model_with_weights(R"(
-<ir_version: 8, opset_import: ["" : 13]>
-g (float[2, 8] x) => (float[2, 4] y) {
-  h = MatMul (x, w1)
-  hb = Add (h, b1)
-  r = Relu (hb)
-  y = MatMul (r, w2)
-}
-)",
-                                        {weight("w1", {8, 16}, 1, {0, 5, 9, 15}, 1), weight("b1", {16}, 2, {0, 5, 9, 15}),
-                                         testing::random_tensor("w2", {16, 4}, 3)});
+  Model m = matmul_chain();
   auto* infos = m.proto().mutable_graph()->mutable_value_info();
   for (const auto& t : m.proto().graph().initializer()) {
     auto* vi = infos->Add();
