@@ -467,14 +467,18 @@ PassStats quantize_int8_static(Model& model, const PassContext& context) {
 
   // Folds last: the producer writes the Relu's output and the Relu goes.
   std::unordered_set<const NodeProto*> folded;
+  std::vector<std::string> clip_bounds;  // min/max constants of folded Clips, unused once they go
   for (const auto& [producer, act] : plan.folds) {
     if (!params.count(act->output(0))) continue;  // not quantized after all: keep the Relu
     producer->set_output(0, act->output(0));
     folded.insert(act);
+    for (int i = 1; i < act->input_size(); ++i)
+      if (!act->input(i).empty()) clip_bounds.push_back(act->input(i));
     stats.count("activations_folded");
   }
   g.remove_nodes(folded);
   model.invalidate();
+  for (const auto& bound : clip_bounds) remove_if_unused(g, bound);
   for (const WeightPlan& wp : plan.weights) remove_if_unused(g, wp.value);
   for (const BiasPlan& bp : plan.biases) remove_if_unused(g, bp.value);
   g.topological_sort();

@@ -240,6 +240,33 @@ TEST(QuantizeInt8Static, ConvReluConvGetsQdqPairsAndFoldsTheRelu) {
 // per-tensor uint8 step (~2.4) rounds the small channel to 0, and a per-channel scale after it makes that
 // channel the whole output. Every calibrated range is right and the rewrite is exact; the loss only
 // shows in the outputs, so the pass has to measure them and say so.
+TEST(QuantizeInt8Static, FoldedClipLeavesNoUnusedBounds) {
+  // Clip(0, 6) after a Conv folds into the quantization range; its bound constants must go too
+  // (ONNX Runtime warns about every unused initializer it finds).
+  Model m = testing::model_with_weights(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[N, 2, 6, 6] x) => (float[N, 3, 6, 6] y) {
+  c1 = Conv<pads = [1, 1, 1, 1]>(x, w1, b1)
+  r = Clip(c1, lo, hi)
+  y = Conv<pads = [1, 1, 1, 1]>(r, w2)
+}
+)",
+                                        {testing::random_tensor("w1", {4, 2, 3, 3}, 1, 0.5f),
+                                         testing::random_tensor("b1", {4}, 2, 0.1f),
+                                         testing::random_tensor("w2", {3, 4, 3, 3}, 3, 0.5f),
+                                         make_float_tensor("lo", {}, std::vector<float>{0.0f}),
+                                         make_float_tensor("hi", {}, std::vector<float>{6.0f})});
+  eval::TensorMap samples{{"x", random_samples({8, 2, 6, 6}, 11)}};
+  const PassStats stats = run_static(m, &samples);
+  EXPECT_EQ(stats.counters.at("activations_folded"), 1);
+  EXPECT_EQ(count_nodes(m.proto().graph(), "Clip"), 0);
+  for (const auto& t : m.proto().graph().initializer()) {
+    EXPECT_NE(t.name(), "lo");
+    EXPECT_NE(t.name(), "hi");
+  }
+  m.check();
+}
+
 TEST(QuantizeInt8Static, SelfCheckWarnsWhenTheOutputsDivergeFromTheFloatModel) {
   const char* text = R"(
 <ir_version: 8, opset_import: ["" : 13]>
