@@ -247,10 +247,10 @@ std::string render_report_text(const Report& r) {
   const auto top = top_layers(r.after, 10);
   if (!top.empty()) {
     o << "\nlargest layers after (by MACs):\n";
-    o << "  " << pad("layer", 40) << pad("op", 14) << pad("params", 10, true) << pad("weights", 12, true)
+    o << "  " << pad("layer", 40) << pad("op", 20) << pad("params", 10, true) << pad("weights", 12, true)
       << pad("MACs", 10, true) << "\n";
     for (const auto* l : top)
-      o << "  " << pad(l->name.size() > 39 ? l->name.substr(0, 36) + "..." : l->name, 40) << pad(l->op_type, 14)
+      o << "  " << pad(l->name.size() > 39 ? l->name.substr(0, 36) + "..." : l->name, 40) << pad(l->op_type, 20)
         << pad(human_count(static_cast<double>(l->params)), 10, true)
         << pad(human_bytes(static_cast<double>(l->weight_bytes)), 12, true)
         << pad(human_count(static_cast<double>(l->macs)), 10, true) << "\n";
