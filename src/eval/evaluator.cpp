@@ -1,5 +1,5 @@
 // The evaluator: tensors in and out of TensorProto, per-graph execution plans (constants decoded once,
-// each value freed after its last reader), scopes for If subgraphs, and the shared kernel helpers.
+// each value freed after its last reader), scopes for If/Loop/Scan subgraphs, and the shared kernel helpers.
 #include <compress/error.h>
 #include <compress/evaluator.h>
 #include <compress/tensor.h>
@@ -366,9 +366,14 @@ std::vector<Tensor> execute(const Plans& plans, const onnx::GraphProto& g, Scope
     // outputs of that size; resize() then reuses the capacity instead of allocating fresh pages).
     if (!call.in.empty() && call.in[0] && call.in[0]->is_float())
       for (auto& o : call.out) o.f = pool.take(call.in[0]->f.size());
-    call.run_subgraph = [&](const onnx::GraphProto& sub) {
+    call.run_subgraph = [&](const onnx::GraphProto& sub, std::vector<Tensor> inputs) {
+      if (static_cast<int>(inputs.size()) > sub.input_size())
+        call.bad("subgraph '" + sub.name() + "' declares " + std::to_string(sub.input_size()) + " inputs, " +
+                 std::to_string(inputs.size()) + " given");
       Scope inner;
       inner.parent = &scope;
+      for (size_t k = 0; k < inputs.size(); ++k)
+        inner.values[sub.input(static_cast<int>(k)).name()] = std::make_shared<Tensor>(std::move(inputs[k]));
       return execute(plans, sub, inner, opset, profiler);
     };
     if (profiler) {

@@ -14,13 +14,15 @@ namespace compress::eval {
 using TP = onnx::TensorProto;
 
 /// One node being executed: its inputs (nullptr for an absent optional input), outputs to fill,
-/// attribute accessors, and a way to run subgraphs (If) with the current scope visible.
+/// attribute accessors, and a way to run subgraphs (If, Loop, Scan) with the current scope visible.
 struct OpCall {
   const onnx::NodeProto& node;
   std::vector<const Tensor*> in;
   std::vector<Tensor> out;
   int64_t opset = 0;
-  std::function<std::vector<Tensor>(const onnx::GraphProto&)> run_subgraph;
+  /// Runs a subgraph with the current scope as its outer scope; `inputs` bind to the subgraph's
+  /// declared inputs in order (none for If branches, the iteration values for Loop and Scan bodies).
+  std::function<std::vector<Tensor>(const onnx::GraphProto&, std::vector<Tensor> inputs)> run_subgraph;
 
   size_t n_in() const { return in.size(); }
   bool has(size_t k) const { return k < in.size() && in[k] != nullptr; }
@@ -87,6 +89,8 @@ COMPRESS_EVAL_OP(Unsqueeze) COMPRESS_EVAL_OP(Concat) COMPRESS_EVAL_OP(Split) COM
 COMPRESS_EVAL_OP(Gather) COMPRESS_EVAL_OP(Shape) COMPRESS_EVAL_OP(Size) COMPRESS_EVAL_OP(ConstantOfShape)
 COMPRESS_EVAL_OP(Constant) COMPRESS_EVAL_OP(Expand) COMPRESS_EVAL_OP(Range) COMPRESS_EVAL_OP(Pad)
 COMPRESS_EVAL_OP(Tile) COMPRESS_EVAL_OP(If)
+// ops_control.cpp
+COMPRESS_EVAL_OP(Loop) COMPRESS_EVAL_OP(Scan)
 // ops_quant.cpp
 COMPRESS_EVAL_OP(QuantizeLinear) COMPRESS_EVAL_OP(DequantizeLinear) COMPRESS_EVAL_OP(DynamicQuantizeLinear)
 COMPRESS_EVAL_OP(MatMulInteger) COMPRESS_EVAL_OP(ConvInteger) COMPRESS_EVAL_OP(MatMulNBits)

@@ -395,7 +395,7 @@ void op_If(OpCall& c) {
   const bool cond = c.input(0).at(0) != 0;
   const auto* branch = c.attr(cond ? "then_branch" : "else_branch");
   if (!branch) c.bad("missing branch");
-  auto outs = c.run_subgraph(branch->g());
+  auto outs = c.run_subgraph(branch->g(), {});
   if (outs.size() != c.out.size()) c.bad("branch returns " + std::to_string(outs.size()) + " values");
   for (size_t k = 0; k < outs.size(); ++k) c.out[k] = std::move(outs[k]);
 }

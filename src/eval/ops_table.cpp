@@ -18,6 +18,7 @@ OpFn find_op(const std::string& domain, const std::string& op_type) {
       OP(MaxPool) OP(AveragePool) OP(GlobalAveragePool) OP(GlobalMaxPool) OP(Resize) OP(LSTM) OP(GRU)
       OP(Reshape) OP(Flatten) OP(Transpose) OP(Squeeze) OP(Unsqueeze) OP(Concat) OP(Split) OP(Slice)
       OP(Gather) OP(Shape) OP(Size) OP(ConstantOfShape) OP(Constant) OP(Expand) OP(Range) OP(Pad) OP(Tile) OP(If)
+      OP(Loop) OP(Scan)
       OP(QuantizeLinear) OP(DequantizeLinear) OP(DynamicQuantizeLinear) OP(MatMulInteger) OP(ConvInteger)
 #undef OP
   };

@@ -1,4 +1,4 @@
-// The evaluator on tiny graphs with hand-computed outputs, opset attribute variants, If scoping,
+// The evaluator on tiny graphs with hand-computed outputs, opset attribute variants, If/Loop/Scan scoping,
 // freeing, and errors that name the op and node.
 #include <compress/error.h>
 #include <compress/evaluator.h>
@@ -185,6 +185,88 @@ g (bool c, float[2] x) => (float[2] y) {
   const Tensor x = Tensor::floats({2}, {1, 2});
   expect_floats(run(text, {{"c", Tensor::ints({}, {1}, onnx::TensorProto::BOOL)}, {"x", x}}).at("y"), {2}, {3, 6});
   expect_floats(run(text, {{"c", Tensor::ints({}, {0}, onnx::TensorProto::BOOL)}, {"x", x}}).at("y"), {2}, {-2, -4});
+}
+
+TEST(Evaluator, LoopCarriesARunningSumWithAnOuterScopeWeightAndStacksScanOutputs) {
+  // acc_{i+1} = acc_i + i * w for i = 0, 1, 2, w read from the outer scope; every acc_out is also
+  // a scan output. x0 = [1, 2], w = [10, 100]: [1, 2] -> [1, 2] -> [11, 102] -> [31, 302].
+  const auto out = run(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[2] x0, float[2] w) => (float[2] s, float[3, 2] trace) {
+  m = Constant <value = int64 {3}> ()
+  c = Constant <value = bool {1}> ()
+  s, trace = Loop(m, c, x0) <
+    body = body (int64 i, bool cin, float[2] acc) => (bool cout, float[2] acc_out, float[2] acc_scan) {
+      cout = Identity(cin)
+      fi = Cast <to = 1> (i)
+      wi = Mul(w, fi)
+      acc_out = Add(acc, wi)
+      acc_scan = Identity(acc_out)
+    }>
+}
+)", {{"x0", Tensor::floats({2}, {1, 2})}, {"w", Tensor::floats({2}, {10, 100})}});
+  expect_floats(out.at("s"), {2}, {31, 302});
+  expect_floats(out.at("trace"), {3, 2}, {1, 2, 11, 102, 31, 302});
+}
+
+TEST(Evaluator, LoopWithoutTripCountStopsOnTheBodyCondition) {
+  // No M: doubles v while the doubled value is below 10 (the condition is checked before the next
+  // iteration), so 1 -> 2 -> 4 -> 8 -> 16 runs four times and the scan outputs have four rows. The
+  // text parser of ONNX 1.12 cannot write an empty input, so M is cleared on the proto.
+  Model m = Model::parse_text(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1] v0, int64 unused_m) => (float[1] v, float[4, 1] seen, int64[4] iters) {
+  c = Constant <value = bool {1}> ()
+  v, seen, iters = Loop(unused_m, c, v0) <
+    body = body (int64 i, bool cin, float[1] x) => (bool cout, float[1] y, float[1] ys, int64 it) {
+      two = Constant <value = float {2}> ()
+      ten = Constant <value = float[1] {10}> ()
+      y = Mul(x, two)
+      lt = Less(y, ten)
+      cout = Squeeze(lt)
+      ys = Identity(y)
+      it = Identity(i)
+    }>
+}
+)");
+  auto& g = *m.proto().mutable_graph();
+  g.mutable_node(1)->set_input(0, "");
+  g.mutable_input()->DeleteSubrange(1, 1);
+  m.invalidate();
+  Evaluator ev(m);
+  const auto out = ev.run({{"v0", Tensor::floats({1}, {1})}});
+  expect_floats(out.at("v"), {1}, {16});
+  expect_floats(out.at("seen"), {4, 1}, {2, 4, 8, 16});
+  EXPECT_EQ(out.at("iters").dims, (std::vector<int64_t>{4}));
+  EXPECT_EQ(out.at("iters").i, (std::vector<int64_t>{0, 1, 2, 3}));
+}
+
+TEST(Evaluator, ScanComputesACumulativeSumForwardAndReversedOnAnotherAxis) {
+  // x rows [1, 2], [3, 4], [5, 6]: forward on axis 0 the partial sums are [1, 2], [4, 6], [9, 12].
+  // xt = x^T scanned on axis 1 backwards visits [5, 6], [3, 4], [1, 2]: partial sums [5, 6], [8, 10],
+  // [9, 12], stacked on output axis 1 -> [[5, 8, 9], [6, 10, 12]].
+  const auto out = run(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[2] init, float[3, 2] x, float[2, 3] xt) => (float[2] s, float[3, 2] cum, float[2] s2, float[2, 3] cum2) {
+  s, cum = Scan(init, x) <num_scan_inputs = 1,
+    body = body (float[2] acc, float[2] row) => (float[2] acc_out, float[2] acc_scan) {
+      acc_out = Add(acc, row)
+      acc_scan = Identity(acc_out)
+    }>
+  s2, cum2 = Scan(init, xt) <num_scan_inputs = 1, scan_input_axes = [1], scan_input_directions = [1],
+    scan_output_axes = [1],
+    body = body2 (float[2] acc, float[2] col) => (float[2] acc_out, float[2] acc_scan) {
+      acc_out = Add(acc, col)
+      acc_scan = Identity(acc_out)
+    }>
+}
+)", {{"init", Tensor::floats({2}, {0, 0})},
+     {"x", Tensor::floats({3, 2}, {1, 2, 3, 4, 5, 6})},
+     {"xt", Tensor::floats({2, 3}, {1, 3, 5, 2, 4, 6})}});
+  expect_floats(out.at("s"), {2}, {9, 12});
+  expect_floats(out.at("cum"), {3, 2}, {1, 2, 4, 6, 9, 12});
+  expect_floats(out.at("s2"), {2}, {9, 12});
+  expect_floats(out.at("cum2"), {2, 3}, {5, 8, 9, 6, 10, 12});
 }
 
 TEST(Evaluator, DequantizeLinearPerAxisAndDynamicQuantizedMatMul) {
