@@ -9,11 +9,14 @@
 // float32 node (everything else, and If/Loop/Scan: their bodies are converted inside, their interface
 // stays float32). Every float value gets the type of its producer; a reader wanting the other type gets
 // one shared Cast. Constants (initializers, Constant nodes) become float16 when all their readers are
-// float16 nodes, else stay float32. Type-dependent attributes of float16 nodes follow: Cast to=FLOAT ->
+// float16 nodes, else stay float32. The readers of an outer constant read by a body are the nodes inside
+// the body (at any depth), not the If/Loop/Scan node: bodies read outer values by name, so the constant
+// changes type only when every such reader is a float16 node (silero VAD: Conv weights in If branches). Type-dependent attributes of float16 nodes follow: Cast to=FLOAT ->
 // FLOAT16, ConstantOfShape value -> float16. value_info and graph input/output types are updated.
 // keep-io-types=true keeps the main graph's float inputs/outputs float32 (Casts at the boundary);
 // subgraph interfaces always stay float32. Shape arithmetic: a node whose non-constant inputs all derive
-// from Shape/Size stays float32 (float16 cannot hold sizes above 2048 exactly).
+// from Shape/Size stays float32 (float16 cannot hold sizes above 2048 exactly); the outer values an
+// If/Loop/Scan body reads by name count as that node's inputs.
 // Values beyond float16's range are clamped to +-65504 and counted (stats: clamped_values).
 // BatchNormalization mean/variance stay float32 in both modes (tiny variances underflow float16).
 // Default block list (kDefaultBlockOps): ops that must stay float32 (Resize/Range, NonMaxSuppression,
@@ -23,6 +26,7 @@
 #include <compress/tensor.h>
 #include <onnx/shape_inference/implementation.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -269,9 +273,23 @@ class Fp16Pass final : public Pass {
       std::set<std::string> shape_derived;
       for (const auto& n : g.node()) {
         bool any = false, all = true;
-        for (const auto& in : n.input()) {
-          if (in.empty() || graph->constant_in_scope(in)) continue;
+        auto visit = [&](const std::string& in) {
+          if (in.empty() || graph->constant_in_scope(in)) return;
           if (shape_derived.count(in)) any = true; else all = false;
+        };
+        for (const auto& in : n.input()) visit(in);
+        // Values a body reads by name are inputs too: an If on a shape-derived condition whose branches
+        // read audio samples computes data, not sizes (silero VAD legacy).
+        for (const auto& a : n.attribute()) {
+          std::vector<const onnx::GraphProto*> bodies;
+          if (a.has_g()) bodies.push_back(&a.g());
+          for (const auto& sg : a.graphs()) bodies.push_back(&sg);
+          for (const auto* body : bodies) {
+            const auto names = outer_scope_names(*body);
+            std::vector<std::string> sorted(names.begin(), names.end());
+            std::sort(sorted.begin(), sorted.end());
+            for (const auto& in : sorted) visit(in);
+          }
         }
         if (n.op_type() == "Shape" || n.op_type() == "Size" || (any && all))
           for (const auto& o : n.output()) shape_derived.insert(o);
@@ -356,17 +374,39 @@ class Fp16Pass final : public Pass {
     }
   }
 
+  // Every actual reader of `value` in `graph` computes in float16. An implicit use (a subgraph of an
+  // If/Loop/Scan reading the outer value by name) is followed into each body that reads it, at any depth:
+  // the If/Loop/Scan node itself is not the reader. The name is read as-is inside the body, so its type
+  // must suit every reader there. A graph output (of the main graph or of a body) is a float32 reader.
+  static bool all_readers_half(Graph& graph, const std::string& value, const Plan& p) {
+    const auto& uses = graph.consumers(value);
+    if (uses.empty() || graph.is_graph_output(value)) return false;
+    for (const auto& u : uses) {
+      if (u.input_index >= 0) {
+        if (!p.half_nodes.count(u.node)) return false;
+        continue;
+      }
+      bool read = false;
+      for (Graph* body : graph.subgraphs()) {
+        bool of_node = false;
+        for (const auto& a : u.node->attribute()) {
+          if (a.has_g() && &a.g() == &body->proto()) of_node = true;
+          for (const auto& sg : a.graphs()) of_node = of_node || &sg == &body->proto();
+        }
+        if (!of_node || !outer_scope_names(body->proto()).count(value)) continue;
+        if (!all_readers_half(*body, value, p)) return false;
+        read = true;
+      }
+      if (!read) return false;  // no body found reading it: be safe
+    }
+    return true;
+  }
+
   static void convert_graph(Model& model, Graph& graph, Plan& p, PassStats& stats) {
     auto& g = graph.proto();
     std::set<std::string> half_values;
     // Constants: float16 when every reader (here or in bodies) computes in float16.
-    auto readers_all_half = [&](const std::string& v) {
-      const auto& uses = graph.consumers(v);
-      if (uses.empty() || graph.is_graph_output(v)) return false;
-      for (const auto& u : uses)
-        if (u.input_index < 0 || !p.half_nodes.count(u.node)) return false;
-      return true;
-    };
+    auto readers_all_half = [&](const std::string& v) { return all_readers_half(graph, v, p); };
     for (auto& t : *g.mutable_initializer()) {
       if (t.data_type() != TensorProto::FLOAT || graph.is_graph_input(t.name())) continue;
       p.half[t.name()] = false;

@@ -1,6 +1,10 @@
 #include <compress/error.h>
+#include <compress/evaluator.h>
 #include <compress/tensor.h>
 #include <gtest/gtest.h>
+
+#include <cmath>
+#include <stdexcept>
 
 #include "passes/passes.h"
 #include "testing/builders.h"
@@ -16,6 +20,35 @@ int count_op(const onnx::GraphProto& g, const std::string& op) {
   int c = 0;
   for (const auto& n : g.node()) c += n.op_type() == op;
   return c;
+}
+
+const TensorProto* find_initializer(const onnx::GraphProto& g, const std::string& name) {
+  for (const auto& t : g.initializer())
+    if (t.name() == name) return &t;
+  return nullptr;
+}
+
+const onnx::GraphProto& branch(const onnx::GraphProto& g, const std::string& attr) {
+  for (const auto& n : g.node())
+    if (n.op_type() == "If")
+      for (const auto& a : n.attribute())
+        if (a.name() == attr) return a.g();
+  throw std::runtime_error("no If with " + attr);
+}
+
+// Largest |a - b| over the first output of both models, fed x and the condition b.
+float max_output_difference(const Model& a, const Model& b, bool cond) {
+  eval::TensorMap feeds;
+  std::vector<float> xs(32);
+  for (size_t i = 0; i < xs.size(); ++i) xs[i] = std::sin(0.7f * static_cast<float>(i));
+  feeds["x"] = eval::Tensor::floats({2, 16}, xs);
+  feeds["b"] = eval::Tensor::ints({}, {cond ? 1 : 0}, TensorProto::BOOL);
+  const eval::Evaluator ea(a), eb(b);
+  const auto ya = ea.run(feeds).at(ea.output_names().at(0));
+  const auto yb = eb.run(feeds).at(eb.output_names().at(0));
+  float d = 0.0f;
+  for (size_t i = 0; i < ya.f.size(); ++i) d = std::max(d, std::fabs(ya.f[i] - yb.f[i]));
+  return d;
 }
 
 const char* kMlp = R"(
@@ -148,6 +181,116 @@ g (float[2, 16] x, bool b) => (float[2, 8] y) {
   const auto ws = run_pass(w, {{"weights-only", "true"}});
   EXPECT_EQ(ws.counters.at("converted_tensors"), 2);
   w.check();
+}
+
+// Outer weights read only inside If branches: the readers are the body nodes, not the If node.
+// w: MatMul in both branches -> float16. u: only the blocked Add -> float32. v: MatMul in one branch and
+// the blocked Gemm in the other -> float32, with a Cast to float16 inside the branch whose MatMul reads it.
+const char* kIfReadsOuterWeights = R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[2, 16] x, bool b) => (float[2, 8] y) {
+  y = If (b) <
+    then_branch = t () => (float[2, 8] ty) { m = MatMul(x, w) n = MatMul(m, v) s = Add(m, n) ty = Relu(s) },
+    else_branch = e () => (float[2, 8] ey) { a = MatMul(x, w) c = Add(a, u) ey = Gemm(c, v) }
+  >
+}
+)";
+
+TEST(Fp16, OuterWeightReadOnlyByFloat16BodyNodesBecomesFloat16) {
+  const std::vector<TensorProto> weights = {testing::random_tensor("w", {16, 8}, 1, 0.25f),
+                                            testing::random_tensor("u", {2, 8}, 2), testing::random_tensor("v", {8, 8}, 3, 0.25f)};
+  const Model original = testing::model_with_weights(kIfReadsOuterWeights, weights);
+  Model m = testing::model_with_weights(kIfReadsOuterWeights, weights);
+  // Add and Gemm blocked (stand-ins for LSTM, blocked by default); the Add in `then` is blocked too, so
+  // there the MatMul outputs go back to float32.
+  const auto stats = run_pass(m, {{"block-ops", "[Add,Gemm]"}});
+  const auto& g = m.proto().graph();
+  EXPECT_EQ(find_initializer(g, "w")->data_type(), TensorProto::FLOAT16);
+  EXPECT_EQ(find_initializer(g, "u")->data_type(), TensorProto::FLOAT);
+  EXPECT_EQ(find_initializer(g, "v")->data_type(), TensorProto::FLOAT);
+  EXPECT_EQ(stats.counters.at("converted_tensors"), 1);
+  // then: Cast x -> f16, v -> f16 (float32 outside, read by a float16 MatMul), m and n -> f32 for the Add.
+  const auto& then_g = branch(g, "then_branch");
+  EXPECT_EQ(count_op(then_g, "Cast"), 4);
+  // else: Cast x -> f16, a -> f32; u and v are read as float32 by the blocked Add and Gemm: no Cast.
+  const auto& else_g = branch(g, "else_branch");
+  EXPECT_EQ(count_op(else_g, "Cast"), 2);
+  for (const auto& n : else_g.node()) {
+    if (n.op_type() != "Cast") continue;
+    EXPECT_NE(n.input(0), "u");
+    EXPECT_NE(n.input(0), "v");
+  }
+  EXPECT_EQ(count_op(g, "Cast"), 0);  // nothing in the outer graph: the bodies read w by name
+  m.check();
+  // float16 rounding of w, x and the MatMul outputs: |y| is O(1), each rounding 2^-11 relative.
+  constexpr float kHalfTolerance = 2e-2f;
+  EXPECT_LT(max_output_difference(original, m, true), kHalfTolerance);
+  EXPECT_LT(max_output_difference(original, m, false), kHalfTolerance);
+}
+
+TEST(Fp16, OuterWeightReadThroughNestedBodiesAndByTheOuterGraph) {
+  // w is read by the outer MatMul and two If levels down; k (a Constant node) only two levels down.
+  const char* text = R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[2, 16] x, bool b) => (float[2, 8] y) {
+  k = Constant <value = float[1] {0.5}> ()
+  h = MatMul(x, w)
+  y = If (b) <
+    then_branch = t () => (float[2, 8] ty) {
+      ty = If (b) <
+        then_branch = tt () => (float[2, 8] tty) { p = MatMul(x, w) q = Mul(p, k) r = Add(q, h) tty = Relu(r) },
+        else_branch = te () => (float[2, 8] tey) { tey = Relu(h) }
+      >
+    },
+    else_branch = e () => (float[2, 8] ey) { ey = Relu(h) }
+  >
+}
+)";
+  const auto w = testing::random_tensor("w", {16, 8}, 1, 0.25f);
+  const Model original = testing::model_with_weights(text, {w});
+  Model m = testing::model_with_weights(text, {w});
+  const auto stats = run_pass(m, {{"block-ops", "[]"}});
+  const auto& g = m.proto().graph();
+  EXPECT_EQ(find_initializer(g, "w")->data_type(), TensorProto::FLOAT16);
+  EXPECT_EQ(g.node(0).attribute(0).t().data_type(), TensorProto::FLOAT16);  // k
+  EXPECT_EQ(stats.counters.at("converted_tensors"), 2);
+  m.check();
+  constexpr float kHalfTolerance = 2e-2f;
+  EXPECT_LT(max_output_difference(original, m, true), kHalfTolerance);
+  EXPECT_LT(max_output_difference(original, m, false), kHalfTolerance);
+
+  // The same model with Mul blocked: k's only reader is float32 two levels down, so k stays float32.
+  Model blocked = testing::model_with_weights(text, {w});
+  run_pass(blocked, {{"block-ops", "[Mul]"}});
+  EXPECT_EQ(blocked.proto().graph().node(0).attribute(0).t().data_type(), TensorProto::FLOAT);
+  EXPECT_EQ(find_initializer(blocked.proto().graph(), "w")->data_type(), TensorProto::FLOAT16);
+  blocked.check();
+  EXPECT_LT(max_output_difference(original, blocked, true), kHalfTolerance);
+}
+
+TEST(Fp16, IfOnAShapeConditionComputesDataNotShapeArithmetic) {
+  // b derives from Shape only, but the branches return x: z and everything after it is data (silero VAD
+  // legacy pads its audio in such an If). Before, z counted as shape arithmetic and MatMul stayed float32.
+  Model m = testing::model_with_weights(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[2, 16] x) => (float[2, 8] y) {
+  s = Shape(x)
+  i = Constant <value = int64 {0}> ()
+  d = Gather(s, i)
+  two = Constant <value = int64 {2}> ()
+  b = Equal(d, two)
+  z = If (b) <
+    then_branch = t () => (float[2, 16] tz) { tz = Identity(x) },
+    else_branch = e () => (float[2, 16] ez) { ez = Neg(x) }
+  >
+  h = MatMul(z, w)
+  y = Relu(h)
+}
+)", {testing::random_tensor("w", {16, 8}, 1)});
+  const auto stats = run_pass(m, {{"block-ops", "[]"}});
+  EXPECT_EQ(stats.counters.count("skipped.shape_arithmetic"), 0u);
+  EXPECT_EQ(find_initializer(m.proto().graph(), "w")->data_type(), TensorProto::FLOAT16);
+  m.check();
 }
 
 TEST(Fp16, SkipsGraphInputInitializerAndExcludedReaders) {
