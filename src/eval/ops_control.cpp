@@ -183,7 +183,7 @@ void op_Scan(OpCall& c) {
   if (batch == 0) c.unsupported("an empty batch");
   if (c.has(0))
     for (auto l : as_ints(c.input(0)))
-      if (l != len) c.unsupported("sequence_lens shorter than the scan inputs (padding) is not implemented");
+      if (l != len) c.unsupported("sequence_lens shorter than the scan inputs (padding) is not supported");
   std::vector<std::vector<Tensor>> per_batch(c.out.size());
   for (int64_t b = 0; b < batch; ++b) {
     std::vector<Tensor> states;
