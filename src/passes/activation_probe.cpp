@@ -12,18 +12,6 @@ namespace {
 
 using RowMajorF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
-std::vector<int64_t> ints_attribute(const onnx::NodeProto& node, const std::string& name, std::vector<int64_t> fallback) {
-  for (const auto& a : node.attribute())
-    if (a.name() == name) return {a.ints().begin(), a.ints().end()};
-  return fallback;
-}
-
-std::string string_attribute(const onnx::NodeProto& node, const std::string& name, const std::string& fallback) {
-  for (const auto& a : node.attribute())
-    if (a.name() == name) return a.s();
-  return fallback;
-}
-
 // Samples [first, first + count) of `t` along axis 0.
 eval::Tensor slice_samples(const eval::Tensor& t, int64_t first, int64_t count) {
   eval::Tensor out;

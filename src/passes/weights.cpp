@@ -17,18 +17,6 @@ bool is_recurrent(const std::string& op) { return op == "LSTM" || op == "GRU" ||
 
 }  // namespace
 
-int64_t int_attribute(const NodeProto& node, const std::string& name, int64_t fallback) {
-  for (const auto& a : node.attribute())
-    if (a.name() == name) return a.i();
-  return fallback;
-}
-
-float float_attribute(const NodeProto& node, const std::string& name, float fallback) {
-  for (const auto& a : node.attribute())
-    if (a.name() == name) return a.f();
-  return fallback;
-}
-
 std::vector<WeightRef> collect_weights(Model& model, const PassContext& context, const std::set<std::string>& op_types,
                                        int64_t min_elements, PassStats& stats) {
   std::vector<WeightRef> result;

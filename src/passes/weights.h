@@ -3,6 +3,8 @@
 // or subgraph). One place decides what counts as a weight and its layout.
 #pragma once
 
+#include "core/attributes.h"
+
 #include <compress/graph.h>
 #include <compress/model.h>
 #include <compress/pass.h>
@@ -37,10 +39,5 @@ struct WeightRef {
 /// elements are skipped and counted in `stats` with their reason.
 std::vector<WeightRef> collect_weights(Model& model, const PassContext& context, const std::set<std::string>& op_types,
                                        int64_t min_elements, PassStats& stats);
-
-/// Integer attribute of a node, or `fallback` when absent.
-int64_t int_attribute(const NodeProto& node, const std::string& name, int64_t fallback);
-/// Float attribute of a node, or `fallback` when absent.
-float float_attribute(const NodeProto& node, const std::string& name, float fallback);
 
 }  // namespace compress

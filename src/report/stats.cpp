@@ -20,6 +20,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/attributes.h"
+
 namespace compress {
 
 namespace {
@@ -62,18 +64,6 @@ const std::set<std::string> kReductions = {"ReduceMean", "ReduceSum", "ReduceMax
 bool is_weight_dtype(int32_t dtype) {
   return is_float_dtype(dtype) || dtype == onnx::TensorProto::INT8 || dtype == onnx::TensorProto::UINT8 ||
          dtype == 21 || dtype == 22;
-}
-
-int64_t attr_int(const onnx::NodeProto& n, const std::string& name, int64_t fallback) {
-  for (const auto& a : n.attribute())
-    if (a.name() == name) return a.i();
-  return fallback;
-}
-
-std::vector<int64_t> attr_ints(const onnx::NodeProto& n, const std::string& name) {
-  for (const auto& a : n.attribute())
-    if (a.name() == name) return {a.ints().begin(), a.ints().end()};
-  return {};
 }
 
 ValueType from_type_proto(const onnx::TypeProto& type) {
@@ -251,7 +241,7 @@ class StatsWalker {
     // MatMulNBits packs two weights a byte: its blob and scales are bytes, K x N are the params.
     for (int i = 0; i < node.input_size(); ++i) collect_constants(node.input(i), scope, layer, 0, !nbits);
     if (nbits && node.input_size() > 1 && scope.constant(node.input(1))) {
-      layer.params += attr_int(node, "K", 0) * attr_int(node, "N", 0);
+      layer.params += int_attribute(node, "K", 0) * int_attribute(node, "N", 0);
       const int64_t blob = element_count(*scope.constant(node.input(1)));
       stats_.weight_bytes_by_dtype["uint8"] -= blob;
       stats_.weight_bytes_by_dtype["int4"] += blob;
@@ -284,7 +274,7 @@ class StatsWalker {
       }
     } else if (op == "ConvTranspose") {
       if (a && b && b->known && b->dims.size() >= 2 && a->elements()) {
-        const int64_t group = attr_int(node, "group", 1);
+        const int64_t group = int_attribute(node, "group", 1);
         int64_t k = b->dims[1];
         for (size_t d = 2; d < b->dims.size(); ++d) k *= b->dims[d];
         macs = a->elements() * k;
@@ -294,7 +284,7 @@ class StatsWalker {
       }
     } else if (op == "Gemm") {
       if (a && a->known && a->dims.size() == 2 && out_elems) {
-        const int64_t k = attr_int(node, "transA", 0) ? a->dims[0] : a->dims[1];
+        const int64_t k = int_attribute(node, "transA", 0) ? a->dims[0] : a->dims[1];
         macs = k < 0 ? 0 : out_elems * k;
         known = k >= 0;
       } else {
@@ -308,19 +298,15 @@ class StatsWalker {
         known = false;
       }
     } else if (op == "MatMulNBits") {
-      macs = out_elems * attr_int(node, "K", 0);  // out shape from the MatMul stand-in above
+      macs = out_elems * int_attribute(node, "K", 0);  // out shape from the MatMul stand-in above
       known = out_elems > 0;
     } else if (op == "LSTM" || op == "GRU" || op == "RNN") {
       const int64_t gates = op == "LSTM" ? 4 : op == "GRU" ? 3 : 1;
-      const int64_t hidden = attr_int(node, "hidden_size", 0);
-      const std::string dir = [&] {
-        for (const auto& at : node.attribute())
-          if (at.name() == "direction") return at.s();
-        return std::string("forward");
-      }();
+      const int64_t hidden = int_attribute(node, "hidden_size", 0);
+      const std::string dir = string_attribute(node, "direction", "forward");
       const int64_t dirs = dir == "bidirectional" ? 2 : 1;
       if (a && a->known && a->dims.size() == 3 && a->dims[0] > 0 && a->dims[1] > 0 && a->dims[2] >= 0 && hidden) {
-        const bool batch_first = attr_int(node, "layout", 0) == 1;
+        const bool batch_first = int_attribute(node, "layout", 0) == 1;
         const int64_t steps = batch_first ? a->dims[1] : a->dims[0];
         const int64_t batch = batch_first ? a->dims[0] : a->dims[1];
         macs = gates * (a->dims[2] + hidden) * hidden * steps * batch * dirs;
@@ -343,7 +329,7 @@ class StatsWalker {
       layer.flops = out_elems;  // element-wise, activations, normalization, pooling output
       if (op == "MaxPool" || op == "AveragePool" || op == "LpPool") {
         int64_t k = 1;
-        for (int64_t d : attr_ints(node, "kernel_shape")) k *= d;
+        for (int64_t d : ints_attribute(node, "kernel_shape")) k *= d;
         layer.flops = out_elems * k;
       }
     }
@@ -389,7 +375,7 @@ void fix_input_shapes(onnx::GraphProto& g, const ShapeOverrides& shapes, std::ve
 void substitute_contrib_ops(onnx::GraphProto& g) {
   for (auto& n : *g.mutable_node()) {
     if (n.domain() == "com.microsoft" && n.op_type() == "MatMulNBits" && n.input_size() >= 1) {
-      const int64_t k = attr_int(n, "K", 0), cols = attr_int(n, "N", 0);
+      const int64_t k = int_attribute(n, "K", 0), cols = int_attribute(n, "N", 0);
       auto* stand_in = g.add_initializer();
       stand_in->set_name(n.input_size() > 1 ? n.input(1) + "__as_matmul_weight" : n.name() + "__as_matmul_weight");
       stand_in->set_data_type(onnx::TensorProto::FLOAT);
