@@ -17,6 +17,15 @@ enum class ExitCode : int {
   kInternal = 70,    // a bug: an invariant of ours broke
 };
 
+/// `text` with line breaks folded into spaces and trailing spaces dropped: errors and report notes
+/// are one line each, while ONNX's own messages often span several.
+inline std::string one_line(std::string text) {
+  for (char& c : text)
+    if (c == '\n' || c == '\r') c = ' ';
+  while (!text.empty() && text.back() == ' ') text.pop_back();
+  return text;
+}
+
 /// Thrown by the library; never exits. `main` prints what() on one line and returns code().
 class Error : public std::runtime_error {
  public:

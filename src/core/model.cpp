@@ -173,12 +173,7 @@ void Model::check() const {
     onnx::shape_inference::InferShapes(copy, onnx::OpSchemaRegistry::Instance(),
                                        onnx::ShapeInferenceOptions(/*check_type=*/true, /*strict=*/1, false));
   } catch (const std::exception& e) {
-    std::string message = e.what();
-    // ONNX messages span lines; keep the error on one line.
-    for (char& c : message)
-      if (c == '\n') c = ' ';
-    while (!message.empty() && message.back() == ' ') message.pop_back();
-    throw Error(ExitCode::kBadInput, "ONNX checker: " + message);
+    throw Error(ExitCode::kBadInput, "ONNX checker: " + one_line(e.what()));
   }
 }
 

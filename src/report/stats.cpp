@@ -455,10 +455,7 @@ void fill_shapes_by_evaluation(const Model& model, onnx::ModelProto& inferred, s
       notes.push_back(std::to_string(filled) + " value shapes taken from one evaluation with zero-filled inputs " +
                       "(ONNX shape inference could not infer them)");
   } catch (const std::exception& e) {
-    std::string message = e.what();
-    for (char& c : message)
-      if (c == '\n') c = ' ';
-    notes.push_back("shape evaluation fallback failed: " + message);
+    notes.push_back("shape evaluation fallback failed: " + one_line(e.what()));
   }
 }
 
@@ -473,10 +470,7 @@ ModelStats compute_stats(const Model& model, const ShapeOverrides& shapes) {
     onnx::shape_inference::InferShapes(copy, onnx::OpSchemaRegistry::Instance(),
                                        onnx::ShapeInferenceOptions(false, 0, /*data_propagation=*/true));
   } catch (const std::exception& e) {
-    std::string message = e.what();
-    for (char& c : message)
-      if (c == '\n') c = ' ';
-    stats.assumptions.push_back("shape inference stopped early: " + message);
+    stats.assumptions.push_back("shape inference stopped early: " + one_line(e.what()));
   }
   fill_shapes_by_evaluation(model, copy, stats.assumptions);
   StatsWalker(stats).walk(copy.graph(), model.proto().graph(), nullptr, "");

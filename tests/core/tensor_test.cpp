@@ -50,6 +50,11 @@ TEST(Tensor, RejectsRawDataOfWrongLength) {
   }
 }
 
+TEST(Error, OneLineFoldsLineBreaks) {
+  EXPECT_EQ(one_line("bad node\n  at graph g\r\n"), "bad node   at graph g");
+  EXPECT_EQ(one_line("plain"), "plain");
+}
+
 TEST(Tensor, PackedBytesCountsInt4AsHalfBytes) {
   TensorProto t;
   t.set_data_type(22);  // INT4

@@ -410,7 +410,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::string message = e.what();
     if (e.get_name() == "ValidationError" && !o.input.empty()) message = o.input + ": no such file";
-    std::cerr << "compress: error: " << message << "\n";
+    std::cerr << "compress: error: " << compress::one_line(message) << "\n";
     return static_cast<int>(ExitCode::kUsage);
   }
   spdlog::set_level(o.quiet ? spdlog::level::err : o.verbose ? spdlog::level::debug : spdlog::level::info);
@@ -422,13 +422,13 @@ int main(int argc, char** argv) {
     if (o.input.empty()) throw Error(ExitCode::kUsage, "an input model is required (see --help)");
     return run_compress(o);
   } catch (const Error& e) {
-    std::cerr << "compress: error: " << e.what() << "\n";
+    std::cerr << "compress: error: " << compress::one_line(e.what()) << "\n";
     return static_cast<int>(e.code());
   } catch (const std::bad_alloc&) {
     std::cerr << "compress: error: out of memory\n";
     return static_cast<int>(ExitCode::kInternal);
   } catch (const std::exception& e) {
-    std::cerr << "compress: error: internal: " << e.what() << "\n";
+    std::cerr << "compress: error: internal: " << compress::one_line(e.what()) << "\n";
     return static_cast<int>(ExitCode::kInternal);
   }
 }
