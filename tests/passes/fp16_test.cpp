@@ -12,20 +12,11 @@
 namespace compress {
 namespace {
 
+using testing::count_nodes;
+using testing::find_initializer;
+
 PassStats run_pass(Model& m, const std::map<std::string, std::string>& opts = {}) {
   return testing::run_pass(m, "fp16", opts);
-}
-
-int count_op(const onnx::GraphProto& g, const std::string& op) {
-  int c = 0;
-  for (const auto& n : g.node()) c += n.op_type() == op;
-  return c;
-}
-
-const TensorProto* find_initializer(const onnx::GraphProto& g, const std::string& name) {
-  for (const auto& t : g.initializer())
-    if (t.name() == name) return &t;
-  return nullptr;
 }
 
 const onnx::GraphProto& branch(const onnx::GraphProto& g, const std::string& attr) {
@@ -68,7 +59,7 @@ TEST(Fp16, FullConversionKeepsIoFloat32AndPassesTheChecker) {
   EXPECT_EQ(g.output(0).type().tensor_type().elem_type(), TensorProto::FLOAT);
   EXPECT_EQ(g.initializer(0).data_type(), TensorProto::FLOAT16);
   EXPECT_EQ(stats.counters.at("float16_nodes"), 2);  // MatMul, Relu; Softmax feeds the output
-  EXPECT_EQ(count_op(g, "Cast"), 2);                  // x -> fp16, r -> fp32
+  EXPECT_EQ(count_nodes(g, "Cast"), 2);                  // x -> fp16, r -> fp32
   m.check();
 }
 
@@ -78,7 +69,7 @@ TEST(Fp16, WithoutKeepIoTypesInterfaceBecomesFloat16) {
   const auto& g = m.proto().graph();
   EXPECT_EQ(g.input(0).type().tensor_type().elem_type(), TensorProto::FLOAT16);
   EXPECT_EQ(g.output(0).type().tensor_type().elem_type(), TensorProto::FLOAT16);
-  EXPECT_EQ(count_op(g, "Cast"), 0);
+  EXPECT_EQ(count_nodes(g, "Cast"), 0);
   m.check();
 }
 
@@ -88,7 +79,7 @@ TEST(Fp16, BlockedOpsStayFloat32WithCastsAround) {
   const auto& g = m.proto().graph();
   EXPECT_EQ(stats.counters.at("skipped.blocked_op"), 1);
   EXPECT_EQ(g.initializer(0).data_type(), TensorProto::FLOAT);  // its only reader is float32
-  EXPECT_EQ(count_op(g, "Cast"), 2);                               // x -> fp32 for MatMul, h -> fp16
+  EXPECT_EQ(count_nodes(g, "Cast"), 2);                               // x -> fp32 for MatMul, h -> fp16
   m.check();
 }
 
@@ -211,16 +202,16 @@ TEST(Fp16, OuterWeightReadOnlyByFloat16BodyNodesBecomesFloat16) {
   EXPECT_EQ(stats.counters.at("converted_tensors"), 1);
   // then: Cast x -> f16, v -> f16 (float32 outside, read by a float16 MatMul), m and n -> f32 for the Add.
   const auto& then_g = branch(g, "then_branch");
-  EXPECT_EQ(count_op(then_g, "Cast"), 4);
+  EXPECT_EQ(count_nodes(then_g, "Cast"), 4);
   // else: Cast x -> f16, a -> f32; u and v are read as float32 by the blocked Add and Gemm: no Cast.
   const auto& else_g = branch(g, "else_branch");
-  EXPECT_EQ(count_op(else_g, "Cast"), 2);
+  EXPECT_EQ(count_nodes(else_g, "Cast"), 2);
   for (const auto& n : else_g.node()) {
     if (n.op_type() != "Cast") continue;
     EXPECT_NE(n.input(0), "u");
     EXPECT_NE(n.input(0), "v");
   }
-  EXPECT_EQ(count_op(g, "Cast"), 0);  // nothing in the outer graph: the bodies read w by name
+  EXPECT_EQ(count_nodes(g, "Cast"), 0);  // nothing in the outer graph: the bodies read w by name
   m.check();
   // float16 rounding of w, x and the MatMul outputs: |y| is O(1), each rounding 2^-11 relative.
   constexpr float kHalfTolerance = 2e-2f;

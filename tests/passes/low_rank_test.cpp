@@ -17,6 +17,9 @@
 namespace compress {
 namespace {
 
+using testing::count_nodes;
+using testing::find_initializer;
+
 using RowMajorF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 // Float32 factors of an exactly low-rank matrix reproduce it to float rounding.
@@ -50,12 +53,6 @@ TensorProto tensor_of(const std::string& name, const Eigen::MatrixXf& m, std::ve
   const RowMajorF row_major = m;
   if (dims.empty()) dims = {m.rows(), m.cols()};
   return make_float_tensor(name, dims, std::span<const float>(row_major.data(), static_cast<size_t>(m.size())));
-}
-
-const TensorProto* find_initializer(const onnx::GraphProto& g, const std::string& name) {
-  for (const auto& t : g.initializer())
-    if (t.name() == name) return &t;
-  return nullptr;
 }
 
 Eigen::MatrixXf matrix_of(const TensorProto& t) {

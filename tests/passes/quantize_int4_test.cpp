@@ -4,10 +4,14 @@
 
 #include "passes/int4_blocks.h"
 #include "passes/passes.h"
+#include "core/attributes.h"
 #include "testing/builders.h"
 
 namespace compress {
 namespace {
+
+using testing::count_nodes;
+using testing::find_initializer;
 
 using int4::dequantize_nbits;
 using int4::quantize_nbits;
@@ -21,16 +25,8 @@ const NodeProto* find_node(const onnx::GraphProto& g, const std::string& op) {
     if (n.op_type() == op) return &n;
   return nullptr;
 }
-const TensorProto* find_init(const onnx::GraphProto& g, const std::string& name) {
-  for (const auto& t : g.initializer())
-    if (t.name() == name) return &t;
-  return nullptr;
-}
-int64_t attr(const NodeProto& n, const std::string& name) {
-  for (const auto& a : n.attribute())
-    if (a.name() == name) return a.i();
-  return -999;
-}
+// An int attribute, -999 when absent (a value no test expects).
+int64_t attr(const NodeProto& n, const std::string& name) { return int_attribute(n, name, -999); }
 
 TEST(Int4Blocks, NibbleOrderAndSymmetricScaleUseAllSixteenLevels) {
   std::vector<float> w(32);
@@ -147,14 +143,14 @@ TEST(QuantizeInt4, MatMulBecomesMatMulNBitsBitExact) {
   EXPECT_EQ(attr(*n, "accuracy_level"), 4);
   ASSERT_EQ(n->input_size(), 3);
   EXPECT_EQ(m.opset("com.microsoft"), 1);
-  EXPECT_EQ(find_init(g, "w"), nullptr);  // float original removed
+  EXPECT_EQ(find_initializer(g, "w"), nullptr);  // float original removed
   const auto expected = quantize_nbits(to_floats(wt), 64, 48, 32, true);
-  const TensorProto* b = find_init(g, n->input(1));
+  const TensorProto* b = find_initializer(g, n->input(1));
   ASSERT_NE(b, nullptr);
   EXPECT_EQ(b->data_type(), TensorProto::UINT8);
   EXPECT_EQ(std::vector<int64_t>(b->dims().begin(), b->dims().end()), (std::vector<int64_t>{48, 2, 16}));
   EXPECT_EQ(b->raw_data(), std::string(expected.packed.begin(), expected.packed.end()));
-  EXPECT_EQ(to_floats(*find_init(g, n->input(2))), expected.scales);
+  EXPECT_EQ(to_floats(*find_initializer(g, n->input(2))), expected.scales);
   ASSERT_EQ(stats.layers.size(), 1u);
   EXPECT_GT(stats.layers[0]["sqnr_db"].get<double>(), 15.0);
   EXPECT_EQ(stats.layers[0]["block_size"], 32);
@@ -168,10 +164,10 @@ TEST(QuantizeInt4, AsymmetricAddsPackedZeroPoints) {
   const NodeProto* n = find_node(g, "MatMulNBits");
   ASSERT_NE(n, nullptr);
   ASSERT_EQ(n->input_size(), 4);
-  const TensorProto* zp = find_init(g, n->input(3));
+  const TensorProto* zp = find_initializer(g, n->input(3));
   EXPECT_EQ(zp->data_type(), TensorProto::UINT8);
   EXPECT_EQ(element_count(*zp), 48 * 2);  // 4 blocks per column -> 2 bytes
-  EXPECT_EQ(element_count(*find_init(g, n->input(2))), 48 * 4);
+  EXPECT_EQ(element_count(*find_initializer(g, n->input(2))), 48 * 4);
   m.check();
 }
 
@@ -193,14 +189,14 @@ g (float[2, 64] x) => (float[2, 48] y) {
   ASSERT_NE(add, nullptr);
   EXPECT_EQ(add->output(0), "y");
   EXPECT_EQ(add->input(0), n->output(0));
-  EXPECT_EQ(to_floats(*find_init(g, add->input(1))), std::vector<float>(48, 0.5f));
+  EXPECT_EQ(to_floats(*find_initializer(g, add->input(1))), std::vector<float>(48, 0.5f));
   // Dequantized weight is 2 * W^T.
   const auto w = to_floats(wt);
   std::vector<float> expected(64 * 48);
   for (int i = 0; i < 48; ++i)
     for (int j = 0; j < 64; ++j) expected[j * 48 + i] = 2.0f * w[i * 64 + j];
   const auto q = quantize_nbits(expected, 64, 48, 32, true);
-  EXPECT_EQ(find_init(g, n->input(1))->raw_data(), std::string(q.packed.begin(), q.packed.end()));
+  EXPECT_EQ(find_initializer(g, n->input(1))->raw_data(), std::string(q.packed.begin(), q.packed.end()));
   m.check();
 }
 
@@ -269,7 +265,7 @@ g (float[2, 64] x) => (float[2, 48] y, float[2, 48] z, float[2, 48] v) {
     m.invalidate();
     const auto stats = run_pass(m, {{"min-elements", "16"}, {"exclude", "[keep]"}});
     EXPECT_EQ(stats.counters.at("original_kept_for_other_readers"), 1);
-    EXPECT_NE(find_init(m.proto().graph(), "w"), nullptr);
+    EXPECT_NE(find_initializer(m.proto().graph(), "w"), nullptr);
     m.check();
   }
 }
@@ -292,7 +288,7 @@ g (float[2, 64] x, bool b) => (float[2, 48] y) {
   const auto stats = run_pass(m, {{"min-elements", "16"}});
   EXPECT_EQ(stats.counters.at("quantized"), 2);
   EXPECT_EQ(stats.counters.at("removed_float_weights"), 2);
-  EXPECT_EQ(find_init(m.proto().graph(), "w"), nullptr);
+  EXPECT_EQ(find_initializer(m.proto().graph(), "w"), nullptr);
   EXPECT_EQ(find_node(*body, "Constant"), nullptr);
   EXPECT_NE(find_node(*body, "MatMulNBits"), nullptr);
   m.check();
@@ -316,10 +312,10 @@ g (float[2, 40] x) => (float[2, 2] y) {
   ASSERT_NE(dq, nullptr);
   EXPECT_EQ(attr(*dq, "axis"), 0);
   EXPECT_EQ(attr(*dq, "block_size"), 32);
-  const TensorProto* q = find_init(g, dq->input(0));
+  const TensorProto* q = find_initializer(g, dq->input(0));
   EXPECT_EQ(q->data_type(), 22);
   EXPECT_EQ(q->raw_data().size(), 40u * 48 / 2);
-  const TensorProto* s = find_init(g, dq->input(1));
+  const TensorProto* s = find_initializer(g, dq->input(1));
   EXPECT_EQ(std::vector<int64_t>(s->dims().begin(), s->dims().end()), (std::vector<int64_t>{2, 48}));
   const auto expected = int4::quantize_dq(to_floats(wt), {40, 48}, 0, 32, true);
   const auto packed = int4::pack_int4(expected.values);
@@ -327,7 +323,7 @@ g (float[2, 40] x) => (float[2, 2] y) {
   EXPECT_EQ(find_node(g, "MatMul")->input(1), dq->output(0));
   const NodeProto* reduce = find_node(g, "ReduceMean");
   ASSERT_EQ(reduce->input_size(), 2);  // opset 18: axes became an input
-  EXPECT_EQ(to_int64s(*find_init(g, reduce->input(1))), std::vector<int64_t>{1});
+  EXPECT_EQ(to_int64s(*find_initializer(g, reduce->input(1))), std::vector<int64_t>{1});
   EXPECT_EQ(stats.counters.at("opset21.reduce_axes_to_input"), 1);
 }
 
@@ -341,7 +337,7 @@ g (float[1, 32, 8, 8] x) => (float[1, 8, 6, 6] y) { y = Conv(x, w) }
   const NodeProto* dq = find_node(g, "DequantizeLinear");
   ASSERT_NE(dq, nullptr);
   EXPECT_EQ(attr(*dq, "axis"), 1);
-  const TensorProto* s = find_init(g, dq->input(1));
+  const TensorProto* s = find_initializer(g, dq->input(1));
   EXPECT_EQ(std::vector<int64_t>(s->dims().begin(), s->dims().end()), (std::vector<int64_t>{8, 2, 3, 3}));
 }
 

@@ -17,6 +17,9 @@
 namespace compress {
 namespace {
 
+using testing::count_nodes;
+using testing::find_initializer;
+
 PassStats run_static(Model& model, const eval::TensorMap* samples, const std::map<std::string, std::string>& overrides = {},
                      const std::vector<std::string>& global_excludes = {}) {
   const Pass* pass = PassRegistry::builtin().find("quantize-int8");
@@ -33,12 +36,6 @@ PassStats run_static(Model& model, const eval::TensorMap* samples, const std::ma
   return pass->run(model, PassContext(PassOptions(values), global_excludes, sets));
 }
 
-int count_nodes(const onnx::GraphProto& g, const std::string& op) {
-  int n = 0;
-  for (const auto& node : g.node()) n += node.op_type() == op;
-  return n;
-}
-
 const NodeProto* producer_of(const onnx::GraphProto& g, const std::string& value) {
   for (const auto& n : g.node())
     for (const auto& o : n.output())
@@ -52,14 +49,8 @@ const NodeProto* node_named_op(const onnx::GraphProto& g, const std::string& op,
   return nullptr;
 }
 
-const TensorProto* find_init(const onnx::GraphProto& g, const std::string& name) {
-  for (const auto& t : g.initializer())
-    if (t.name() == name) return &t;
-  return nullptr;
-}
-
 float init_scalar(const onnx::GraphProto& g, const std::string& name) {
-  const TensorProto* t = find_init(g, name);
+  const TensorProto* t = find_initializer(g, name);
   EXPECT_NE(t, nullptr) << name;
   return t == nullptr ? NAN : to_floats(*t)[0];
 }
@@ -182,9 +173,9 @@ TEST(QuantizeInt8Static, ConvReluConvGetsQdqPairsAndFoldsTheRelu) {
   EXPECT_EQ(count_nodes(g, "DequantizeLinear"), 5);  // x, r, w1, b1, w2
   EXPECT_EQ(count_nodes(g, "Conv"), 2);
   EXPECT_EQ(g.node_size(), 9);
-  EXPECT_EQ(find_init(g, "w1"), nullptr);
-  EXPECT_EQ(find_init(g, "b1"), nullptr);
-  EXPECT_EQ(find_init(g, "w2"), nullptr);
+  EXPECT_EQ(find_initializer(g, "w1"), nullptr);
+  EXPECT_EQ(find_initializer(g, "b1"), nullptr);
+  EXPECT_EQ(find_initializer(g, "w2"), nullptr);
 
   const NodeProto* conv1 = producer_of(g, "r");
   ASSERT_NE(conv1, nullptr);
@@ -201,22 +192,22 @@ TEST(QuantizeInt8Static, ConvReluConvGetsQdqPairsAndFoldsTheRelu) {
   const NodeProto* q_r = producer_of(g, dq_r->input(0));
   EXPECT_EQ(q_r->input(0), "r");
   // The folded Relu: r's range starts at 0, so its zero point is 0.
-  EXPECT_EQ(to_int64s(*find_init(g, q_r->input(2)))[0], 0);
-  EXPECT_EQ(find_init(g, q_r->input(2))->data_type(), TensorProto::UINT8);
+  EXPECT_EQ(to_int64s(*find_initializer(g, q_r->input(2)))[0], 0);
+  EXPECT_EQ(find_initializer(g, q_r->input(2))->data_type(), TensorProto::UINT8);
 
   // Weights: int8 per output channel (axis 0), zero points 0.
   const NodeProto* dq_w1 = producer_of(g, conv1->input(1));
-  const TensorProto* w1q = find_init(g, dq_w1->input(0));
+  const TensorProto* w1q = find_initializer(g, dq_w1->input(0));
   EXPECT_EQ(w1q->data_type(), TensorProto::INT8);
-  EXPECT_EQ(find_init(g, dq_w1->input(1))->dims(0), 4);
+  EXPECT_EQ(find_initializer(g, dq_w1->input(1))->dims(0), 4);
   EXPECT_EQ(dq_w1->attribute(0).name(), "axis");
   EXPECT_EQ(dq_w1->attribute(0).i(), 0);
   // Bias: int32 with scale = x_scale * w_scale[c].
   const NodeProto* dq_b1 = producer_of(g, conv1->input(2));
-  EXPECT_EQ(find_init(g, dq_b1->input(0))->data_type(), TensorProto::INT32);
+  EXPECT_EQ(find_initializer(g, dq_b1->input(0))->data_type(), TensorProto::INT32);
   const float xs = init_scalar(g, dq_x->input(1));
-  const auto ws = to_floats(*find_init(g, dq_w1->input(1)));
-  const auto bs = to_floats(*find_init(g, dq_b1->input(1)));
+  const auto ws = to_floats(*find_initializer(g, dq_w1->input(1)));
+  const auto bs = to_floats(*find_initializer(g, dq_b1->input(1)));
   for (size_t c = 0; c < 4; ++c) EXPECT_FLOAT_EQ(bs[c], xs * ws[c]);
 
   // The QDQ model computes nearly what the float model does.
@@ -328,7 +319,7 @@ g (float[N, 4] x) => (float[N, 3] y) {
   const NodeProto* q = node_named_op(g, "QuantizeLinear");
   ASSERT_NE(q, nullptr);
   EXPECT_FLOAT_EQ(init_scalar(g, q->input(1)), 4.0f / 255.0f);
-  EXPECT_EQ(to_int64s(*find_init(g, q->input(2)))[0], 64);
+  EXPECT_EQ(to_int64s(*find_initializer(g, q->input(2)))[0], 64);
   const QuantParams expected = choose_params(-1.0f, 3.0f, false, int8_grid(false, false, false));
   EXPECT_EQ(expected.zero_point, 64);
   ASSERT_EQ(stats.layers.size(), 3u);  // x, w, and the self-check of y
@@ -340,7 +331,7 @@ g (float[N, 4] x) => (float[N, 3] y) {
   const NodeProto* mm = node_named_op(g, "MatMul");
   const NodeProto* dq_w = producer_of(g, mm->input(1));
   EXPECT_EQ(dq_w->attribute(0).i(), 1);
-  EXPECT_EQ(find_init(g, dq_w->input(1))->dims(0), 3);
+  EXPECT_EQ(find_initializer(g, dq_w->input(1))->dims(0), 3);
 }
 
 TEST(QuantizeInt8Static, MatMulOfTwoActivationsAndAddQuantizeEveryOperand) {
@@ -383,7 +374,7 @@ g (float[N, 2, 4, 4] x) => (float[N, 2, 2, 2] y) {
   const NodeProto* q1 = node_named_op(g, "QuantizeLinear", 1);
   ASSERT_NE(q1, nullptr);
   EXPECT_EQ(init_scalar(g, q0->input(1)), init_scalar(g, q1->input(1)));
-  EXPECT_EQ(to_int64s(*find_init(g, q0->input(2)))[0], to_int64s(*find_init(g, q1->input(2)))[0]);
+  EXPECT_EQ(to_int64s(*find_initializer(g, q0->input(2)))[0], to_int64s(*find_initializer(g, q1->input(2)))[0]);
 }
 
 TEST(QuantizeInt8Static, SharedWeightIsQuantizedOnceAndExcludedNodesStayFloat) {
@@ -403,8 +394,8 @@ g (float[N, 4] x) => (float[N, 4] y, float[N, 4] z) {
   const auto& g = m.proto().graph();
   EXPECT_EQ(stats.counters.at("weights_quantized"), 1);
   EXPECT_EQ(stats.counters.at("skipped.excluded"), 1);
-  EXPECT_EQ(find_init(g, "w"), nullptr);
-  ASSERT_NE(find_init(g, "v"), nullptr);  // the excluded MatMul reads its float weight
+  EXPECT_EQ(find_initializer(g, "w"), nullptr);
+  ASSERT_NE(find_initializer(g, "v"), nullptr);  // the excluded MatMul reads its float weight
   EXPECT_EQ(producer_of(g, "h")->input(1), producer_of(g, "y")->input(1));
   EXPECT_EQ(producer_of(g, "z")->input(1), "v");
 }

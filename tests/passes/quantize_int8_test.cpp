@@ -11,10 +11,14 @@
 #include <map>
 
 #include "passes/int8_quant.h"
+#include "core/attributes.h"
 #include "testing/builders.h"
 
 namespace compress {
 namespace {
+
+using testing::count_nodes;
+using testing::find_initializer;
 
 PassStats run_pass(Model& model, const std::map<std::string, std::string>& overrides = {},
                    const std::vector<std::string>& global_excludes = {}) {
@@ -27,23 +31,7 @@ const NodeProto* find_node(const onnx::GraphProto& g, const std::string& op) {
   return nullptr;
 }
 
-int count_nodes(const onnx::GraphProto& g, const std::string& op) {
-  int n = 0;
-  for (const auto& node : g.node()) n += node.op_type() == op;
-  return n;
-}
-
-const TensorProto* find_init(const onnx::GraphProto& g, const std::string& name) {
-  for (const auto& t : g.initializer())
-    if (t.name() == name) return &t;
-  return nullptr;
-}
-
-int64_t axis_of(const NodeProto& n) {
-  for (const auto& a : n.attribute())
-    if (a.name() == "axis") return a.i();
-  return -1;
-}
+int64_t axis_of(const NodeProto& n) { return int_attribute(n, "axis", -1); }
 
 std::vector<int64_t> dims_of(const TensorProto& t) { return {t.dims().begin(), t.dims().end()}; }
 
@@ -167,16 +155,16 @@ TEST(QuantizeInt8, MatMulPerChannelAxis1IsBitExact) {
   m.check();
   const auto& g = m.proto().graph();
   EXPECT_EQ(stats.counters.at("quantized"), 1);
-  EXPECT_EQ(find_init(g, "w"), nullptr);  // the float original is gone
+  EXPECT_EQ(find_initializer(g, "w"), nullptr);  // the float original is gone
   const NodeProto* dq = find_node(g, "DequantizeLinear");
   ASSERT_NE(dq, nullptr);
   EXPECT_EQ(dq->input_size(), 2);  // symmetric: no zero point input
   EXPECT_EQ(axis_of(*dq), 1);
   EXPECT_EQ(find_node(g, "MatMul")->input(1), dq->output(0));
-  const TensorProto* scale = find_init(g, dq->input(1));
+  const TensorProto* scale = find_initializer(g, dq->input(1));
   ASSERT_NE(scale, nullptr);
   EXPECT_EQ(dims_of(*scale), std::vector<int64_t>{32});
-  expect_symmetric_int8(to_floats(w), {64, 32}, 1, *find_init(g, dq->input(0)), *scale);
+  expect_symmetric_int8(to_floats(w), {64, 32}, 1, *find_initializer(g, dq->input(0)), *scale);
 
   ASSERT_EQ(stats.layers.size(), 1u);
   const auto& layer = stats.layers[0];
@@ -206,10 +194,10 @@ g (float[1, 8] x) => (float[1, 4] y) {
   run_pass(m, {{"min-elements", "1"}});
   const NodeProto* dq = find_node(m.proto().graph(), "DequantizeLinear");
   ASSERT_NE(dq, nullptr);
-  const auto q = to_int64s(*find_init(m.proto().graph(), dq->input(0)));
+  const auto q = to_int64s(*find_initializer(m.proto().graph(), dq->input(0)));
   const std::vector<int64_t> expected{127, 2, 4, -2, -4, 0, 2, -126};
   for (int k = 0; k < 8; ++k) EXPECT_EQ(q[k * 4], expected[k]) << k;
-  const auto s = to_floats(*find_init(m.proto().graph(), dq->input(1)));
+  const auto s = to_floats(*find_initializer(m.proto().graph(), dq->input(1)));
   EXPECT_EQ(s[0], 1.0f);
   EXPECT_EQ(s[1], 1.0f);  // an all-zero column gets the safe scale 1
   EXPECT_EQ(q[1], 0);
@@ -239,12 +227,12 @@ g (float[1, 8, 6, 6] x, float[2, 40] a) => (float[1, 16, 4, 4] y, float[2, 24] z
   EXPECT_EQ(axis_of(*dq_for["wc"]), 0);
   EXPECT_EQ(axis_of(*dq_for["wt"]), 0);
   EXPECT_EQ(axis_of(*dq_for["wn"]), 1);
-  expect_symmetric_int8(to_floats(wc), {16, 8, 3, 3}, 0, *find_init(g, dq_for["wc"]->input(0)),
-                        *find_init(g, dq_for["wc"]->input(1)));
-  expect_symmetric_int8(to_floats(wt), {24, 40}, 0, *find_init(g, dq_for["wt"]->input(0)),
-                        *find_init(g, dq_for["wt"]->input(1)));
-  expect_symmetric_int8(to_floats(wn), {40, 24}, 1, *find_init(g, dq_for["wn"]->input(0)),
-                        *find_init(g, dq_for["wn"]->input(1)));
+  expect_symmetric_int8(to_floats(wc), {16, 8, 3, 3}, 0, *find_initializer(g, dq_for["wc"]->input(0)),
+                        *find_initializer(g, dq_for["wc"]->input(1)));
+  expect_symmetric_int8(to_floats(wt), {24, 40}, 0, *find_initializer(g, dq_for["wt"]->input(0)),
+                        *find_initializer(g, dq_for["wt"]->input(1)));
+  expect_symmetric_int8(to_floats(wn), {40, 24}, 1, *find_initializer(g, dq_for["wn"]->input(0)),
+                        *find_initializer(g, dq_for["wn"]->input(1)));
 }
 
 TEST(QuantizeInt8, PerTensor) {
@@ -256,8 +244,8 @@ TEST(QuantizeInt8, PerTensor) {
   const NodeProto* dq = find_node(g, "DequantizeLinear");
   ASSERT_NE(dq, nullptr);
   EXPECT_EQ(axis_of(*dq), -1);
-  EXPECT_TRUE(dims_of(*find_init(g, dq->input(1))).empty());
-  expect_symmetric_int8(to_floats(w), {64, 32}, -1, *find_init(g, dq->input(0)), *find_init(g, dq->input(1)));
+  EXPECT_TRUE(dims_of(*find_initializer(g, dq->input(1))).empty());
+  expect_symmetric_int8(to_floats(w), {64, 32}, -1, *find_initializer(g, dq->input(0)), *find_initializer(g, dq->input(1)));
 }
 
 TEST(QuantizeInt8, AsymmetricUint8WithZeroPoints) {
@@ -271,13 +259,13 @@ TEST(QuantizeInt8, AsymmetricUint8WithZeroPoints) {
   const NodeProto* dq = find_node(g, "DequantizeLinear");
   ASSERT_NE(dq, nullptr);
   ASSERT_EQ(dq->input_size(), 3);
-  const TensorProto& q = *find_init(g, dq->input(0));
+  const TensorProto& q = *find_initializer(g, dq->input(0));
   EXPECT_EQ(q.data_type(), TensorProto::UINT8);
-  const TensorProto& zp_t = *find_init(g, dq->input(2));
+  const TensorProto& zp_t = *find_initializer(g, dq->input(2));
   EXPECT_EQ(zp_t.data_type(), TensorProto::UINT8);
   EXPECT_EQ(dims_of(zp_t), std::vector<int64_t>{32});
   const auto qv = to_int64s(q);
-  const auto sv = to_floats(*find_init(g, dq->input(1)));
+  const auto sv = to_floats(*find_initializer(g, dq->input(1)));
   const auto zp = to_int64s(zp_t);
   EXPECT_EQ(zp[3], 0);  // all-positive column: range widened to 0
   for (size_t c = 0; c < 32; ++c) {
@@ -301,8 +289,8 @@ TEST(QuantizeInt8, ReduceRangeUsesSevenBits) {
   run_pass(m, {{"reduce-range", "true"}, {"per-channel", "false"}});
   const auto& g = m.proto().graph();
   const NodeProto* dq = find_node(g, "DequantizeLinear");
-  const auto qv = to_int64s(*find_init(g, dq->input(0)));
-  const float s = to_floats(*find_init(g, dq->input(1)))[0];
+  const auto qv = to_int64s(*find_initializer(g, dq->input(0)));
+  const float s = to_floats(*find_initializer(g, dq->input(1)))[0];
   float absmax = 0;
   for (float x : to_floats(w)) absmax = std::max(absmax, std::abs(x));
   EXPECT_EQ(s, static_cast<float>(static_cast<double>(absmax) / 64));
@@ -349,7 +337,7 @@ g (float[2, 64] x, float[2, 64] x2) => (float[2, 32] y, float[2, 32] y2) {
   const auto& g = m.proto().graph();
   EXPECT_EQ(stats.counters.at("skipped.excluded"), 1);
   EXPECT_EQ(stats.counters.at("originals_kept"), 1);
-  EXPECT_NE(find_init(g, "w"), nullptr);
+  EXPECT_NE(find_initializer(g, "w"), nullptr);
   for (const auto& n : g.node())
     if (n.op_type() == "MatMul") {
       EXPECT_EQ(n.input(1) == "w", n.name() == "keep_me");
@@ -372,9 +360,9 @@ g (float[1, 4] x) => (float[1, 3] y) {
   EXPECT_EQ(count_nodes(g, "Constant"), 0);  // replaced by the int8 initializer
   const NodeProto* dq = find_node(g, "DequantizeLinear");
   ASSERT_NE(dq, nullptr);
-  EXPECT_EQ(to_floats(*find_init(g, dq->input(1)))[0], 0.1f);  // 12.7 / 127
+  EXPECT_EQ(to_floats(*find_initializer(g, dq->input(1)))[0], 0.1f);  // 12.7 / 127
   const std::vector<int64_t> expected{10, -20, 30, 40, 50, -60, 70, 80, 90, 100, -110, 127};
-  EXPECT_EQ(to_int64s(*find_init(g, dq->input(0))), expected);
+  EXPECT_EQ(to_int64s(*find_initializer(g, dq->input(0))), expected);
 }
 
 const char* kIfModel = R"(
@@ -403,7 +391,7 @@ TEST(QuantizeInt8, WeightsInsideIfSubgraph) {
   // The outer weight: int8 + DequantizeLinear in the main graph, read by the branch.
   const NodeProto* dq = find_node(g, "DequantizeLinear");
   ASSERT_NE(dq, nullptr);
-  EXPECT_EQ(find_init(g, "w"), nullptr);
+  EXPECT_EQ(find_initializer(g, "w"), nullptr);
   const NodeProto* if_node = find_node(g, "If");
   ASSERT_NE(if_node, nullptr);
   // DequantizeLinear must come before the If that reads it.
@@ -423,7 +411,7 @@ TEST(QuantizeInt8, WeightsInsideIfSubgraph) {
   const NodeProto* inner_dq = find_node(*else_g, "DequantizeLinear");
   ASSERT_NE(inner_dq, nullptr);
   EXPECT_EQ(find_node(*else_g, "MatMul")->input(1), inner_dq->output(0));
-  EXPECT_NE(find_init(*else_g, inner_dq->input(0)), nullptr);
+  EXPECT_NE(find_initializer(*else_g, inner_dq->input(0)), nullptr);
 }
 
 TEST(QuantizeInt8, RaisesOpsetTo13) {
@@ -590,14 +578,14 @@ TEST(QuantizeInt8Dynamic, MatMulFormMatchesOnnxRuntimeKernels) {
   EXPECT_EQ(dql->input(0), "x");
   EXPECT_EQ(mmi->input(0), dql->output(0));
   EXPECT_EQ(mmi->input(2), dql->output(2));
-  const TensorProto& q = *find_init(g, mmi->input(1));
-  const TensorProto& zp = *find_init(g, mmi->input(3));
+  const TensorProto& q = *find_initializer(g, mmi->input(1));
+  const TensorProto& zp = *find_initializer(g, mmi->input(3));
   EXPECT_EQ(zp.data_type(), TensorProto::INT8);
   EXPECT_EQ(to_int64s(zp), std::vector<int64_t>{0});
   // The scale Mul reads the activation scale and the [N] weight scales; the last Mul writes y.
   const TensorProto* ws = nullptr;
   for (const auto& n : g.node())
-    if (n.op_type() == "Mul" && n.input(0) == dql->output(1)) ws = find_init(g, n.input(1));
+    if (n.op_type() == "Mul" && n.input(0) == dql->output(1)) ws = find_initializer(g, n.input(1));
   ASSERT_NE(ws, nullptr);
   expect_symmetric_int8(to_floats(w), {64, 32}, 1, q, *ws);
   EXPECT_EQ(g.node(g.node_size() - 1).output(0), "y");
@@ -622,8 +610,8 @@ g (float[2, 40] a) => (float[2, 24] y, float[2, 24] y2) {
   EXPECT_EQ(count_nodes(g, "Gemm"), 0);
   EXPECT_EQ(count_nodes(g, "MatMulInteger"), 2);
   EXPECT_EQ(count_nodes(g, "DynamicQuantizeLinear"), 1);  // shared by both readers of `a`
-  const TensorProto* qt = find_init(g, "wt_quantized");
-  const TensorProto* qn = find_init(g, "wn_quantized");
+  const TensorProto* qt = find_initializer(g, "wt_quantized");
+  const TensorProto* qn = find_initializer(g, "wn_quantized");
   ASSERT_TRUE(qt && qn);
   EXPECT_EQ(dims_of(*qt), (std::vector<int64_t>{40, 24}));
   // Transposed back, the stored ints are the per-row (axis 0) quantization of the [N, K] weight.
@@ -632,8 +620,8 @@ g (float[2, 40] a) => (float[2, 24] y, float[2, 24] y2) {
   for (int n = 0; n < 24; ++n)
     for (int k = 0; k < 40; ++k) back[n * 40 + k] = static_cast<int8_t>(q[k * 24 + n]);
   expect_symmetric_int8(to_floats(wt), {24, 40}, 0, make_int8_tensor("b", {24, 40}, back),
-                        *find_init(g, "wt_scale"));
-  expect_symmetric_int8(to_floats(wn), {40, 24}, 1, *qn, *find_init(g, "wn_scale"));
+                        *find_initializer(g, "wt_scale"));
+  expect_symmetric_int8(to_floats(wn), {40, 24}, 1, *qn, *find_initializer(g, "wn_scale"));
   const NodeProto* add = find_node(g, "Add");
   ASSERT_NE(add, nullptr);
   EXPECT_EQ(add->input(1), "c");
@@ -657,13 +645,13 @@ g (float[1, 8, 6, 6] x) => (float[1, 16, 3, 3] y) {
   const NodeProto* ci = find_node(g, "ConvInteger");
   ASSERT_NE(ci, nullptr);
   EXPECT_EQ(ci->attribute_size(), 2);  // strides and pads carried over
-  const TensorProto& q = *find_init(g, ci->input(1));
-  const TensorProto& zp = *find_init(g, ci->input(3));
+  const TensorProto& q = *find_initializer(g, ci->input(1));
+  const TensorProto& zp = *find_initializer(g, ci->input(3));
   EXPECT_EQ(q.data_type(), TensorProto::UINT8);
   EXPECT_EQ(zp.data_type(), TensorProto::UINT8);
   EXPECT_TRUE(dims_of(zp).empty());
   EXPECT_EQ(to_int64s(zp), std::vector<int64_t>{128});
-  const TensorProto& s = *find_init(g, "wc_scale");
+  const TensorProto& s = *find_initializer(g, "wc_scale");
   EXPECT_EQ(dims_of(s), (std::vector<int64_t>{1, 16, 1, 1}));
   // Shifted by the zero point, the uint8 values are the symmetric int8 values.
   const auto qv = to_int64s(q);
@@ -671,12 +659,12 @@ g (float[1, 8, 6, 6] x) => (float[1, 16, 3, 3] y) {
   for (size_t i = 0; i < qv.size(); ++i) shifted[i] = static_cast<int8_t>(qv[i] - 128);
   TensorProto flat_scale = make_float_tensor("s", {16}, to_floats(s));
   expect_symmetric_int8(to_floats(wc), {16, 8, 3, 3}, 0, make_int8_tensor("q", {16, 8, 3, 3}, shifted), flat_scale);
-  const TensorProto* bias = find_init(g, "bc_reshaped");
+  const TensorProto* bias = find_initializer(g, "bc_reshaped");
   ASSERT_NE(bias, nullptr);
   EXPECT_EQ(dims_of(*bias), (std::vector<int64_t>{1, 16, 1, 1}));
   EXPECT_EQ(to_floats(*bias), to_floats(bc));
-  EXPECT_EQ(find_init(g, "bc"), nullptr);
-  EXPECT_EQ(find_init(g, "wc"), nullptr);
+  EXPECT_EQ(find_initializer(g, "bc"), nullptr);
+  EXPECT_EQ(find_initializer(g, "wc"), nullptr);
 }
 
 TEST(QuantizeInt8Dynamic, AsymmetricMatMulHasPerColumnZeroPointsAndConvFallsBackPerTensor) {
@@ -692,12 +680,12 @@ g (float[2, 64] x, float[1, 8, 6, 6] xc) => (float[2, 32] y, float[1, 16, 4, 4] 
   const PassStats stats = run_pass(m, {{"mode", "dynamic"}, {"symmetric", "false"}, {"min-elements", "64"}});
   m.check();
   const auto& g = m.proto().graph();
-  const TensorProto& zp = *find_init(g, find_node(g, "MatMulInteger")->input(3));
+  const TensorProto& zp = *find_initializer(g, find_node(g, "MatMulInteger")->input(3));
   EXPECT_EQ(zp.data_type(), TensorProto::UINT8);
   EXPECT_EQ(dims_of(zp), std::vector<int64_t>{32});
-  const TensorProto& czp = *find_init(g, find_node(g, "ConvInteger")->input(3));
+  const TensorProto& czp = *find_initializer(g, find_node(g, "ConvInteger")->input(3));
   EXPECT_TRUE(dims_of(czp).empty());
-  EXPECT_TRUE(dims_of(*find_init(g, "wc_scale")).empty());
+  EXPECT_TRUE(dims_of(*find_initializer(g, "wc_scale")).empty());
   EXPECT_EQ(stats.counters.at("conv_per_tensor_fallback"), 1);
 }
 
@@ -716,7 +704,7 @@ g (int64[3] ids) => (float[3, 16] y) {
   const NodeProto* dq = find_node(g, "DequantizeLinear");
   ASSERT_NE(dq, nullptr);
   EXPECT_EQ(axis_of(*dq), 0);
-  expect_symmetric_int8(to_floats(table), {100, 16}, 0, *find_init(g, dq->input(0)), *find_init(g, dq->input(1)));
+  expect_symmetric_int8(to_floats(table), {100, 16}, 0, *find_initializer(g, dq->input(0)), *find_initializer(g, dq->input(1)));
 }
 
 TEST(QuantizeInt8Emulation, OpsetTheConverterCannotRaiseDequantizesWithCastAndMul) {
@@ -737,8 +725,8 @@ g (float[N, 64] x, int64[2] s) => (float[N, 32] y) {
   EXPECT_EQ(count_nodes(m.proto().graph(), "DequantizeLinear"), 0);
   const NodeProto* mul = find_node(m.proto().graph(), "Mul");
   ASSERT_NE(mul, nullptr);
-  const TensorProto* q = find_init(m.proto().graph(), "w_quantized");
-  const TensorProto* scale = find_init(m.proto().graph(), mul->input(1));
+  const TensorProto* q = find_initializer(m.proto().graph(), "w_quantized");
+  const TensorProto* scale = find_initializer(m.proto().graph(), mul->input(1));
   ASSERT_NE(q, nullptr);
   ASSERT_NE(scale, nullptr);
   EXPECT_EQ(dims_of(*scale), (std::vector<int64_t>{1, 32}));  // broadcasts along MatMul's N

@@ -70,4 +70,18 @@ inline PassStats run_pass(Model& model, const std::string& name, const std::map<
   return pass->run(model, PassContext(PassOptions(values), global_excludes));
 }
 
+/// Nodes of `op` in a graph (its own nodes, not subgraphs').
+inline int count_nodes(const onnx::GraphProto& g, const std::string& op) {
+  int n = 0;
+  for (const auto& node : g.node()) n += node.op_type() == op;
+  return n;
+}
+
+/// The initializer `name` of a graph, or nullptr.
+inline const TensorProto* find_initializer(const onnx::GraphProto& g, const std::string& name) {
+  for (const auto& t : g.initializer())
+    if (t.name() == name) return &t;
+  return nullptr;
+}
+
 }  // namespace compress::testing
