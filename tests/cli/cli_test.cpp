@@ -186,6 +186,18 @@ TEST_F(Cli, InputShapeForAnUnknownInputIsAUsageError) {
   EXPECT_EQ(r.err, "compress: error: --input-shape names 'nope', which is not a model input\n");
 }
 
+TEST_F(Cli, VerboseLogsEveryTensorAPassTouchedQuietLogsNothing) {
+  Result r = run("mlp.onnx -o a.onnx -p quantize-int8 -v");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("pass quantize-int8: {"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("relative_l2"), std::string::npos);
+  r = run("mlp.onnx -o b.onnx -p quantize-int8");
+  EXPECT_EQ(r.err.find("relative_l2"), std::string::npos) << r.err;  // one line per pass by default
+  EXPECT_NE(r.err.find("pass quantize-int8 ("), std::string::npos);
+  r = run("mlp.onnx -o c.onnx -p quantize-int8 -q");
+  EXPECT_EQ(r.err, "");
+}
+
 TEST_F(Cli, PassesListsEveryPassWithOptions) {
   const Result r = run("passes");
   ASSERT_EQ(r.code, 0);

@@ -79,6 +79,18 @@ void expect_symmetric_int8(const std::vector<float>& w, const std::vector<int64_
 
 // ---- the scalar kernel --------------------------------------------------------------------------
 
+// Two MatMuls reading the same weight w [64, 32].
+Model two_matmuls_sharing_w() {
+  return testing::model_with_weights(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[2, 64] x, float[2, 64] x2) => (float[2, 32] y, float[2, 32] y2) {
+  y = MatMul(x, w)
+  y2 = MatMul(x2, w)
+}
+)",
+                                     {testing::random_tensor("w", {64, 32}, 1)});
+}
+
 TEST(QuantizeInt8Kernel, RoundsHalfToEven) {
   const Int8Grid grid = int8_grid(true, true, false);
   const QuantParams unit{1.0f, 0};
@@ -299,14 +311,7 @@ TEST(QuantizeInt8, ReduceRangeUsesSevenBits) {
 }
 
 TEST(QuantizeInt8, SharedWeightIsQuantizedOnce) {
-  const char* text = R"(
-<ir_version: 8, opset_import: ["" : 13]>
-g (float[2, 64] x, float[2, 64] x2) => (float[2, 32] y, float[2, 32] y2) {
-  y = MatMul(x, w)
-  y2 = MatMul(x2, w)
-}
-)";
-  Model m = testing::model_with_weights(text, {testing::random_tensor("w", {64, 32}, 1)});
+  Model m = two_matmuls_sharing_w();
   const PassStats stats = run_pass(m);
   m.check();
   const auto& g = m.proto().graph();
@@ -322,14 +327,7 @@ g (float[2, 64] x, float[2, 64] x2) => (float[2, 32] y, float[2, 32] y2) {
 }
 
 TEST(QuantizeInt8, WeightAlsoReadByAnExcludedNodeKeepsTheOriginal) {
-  const char* text = R"(
-<ir_version: 8, opset_import: ["" : 13]>
-g (float[2, 64] x, float[2, 64] x2) => (float[2, 32] y, float[2, 32] y2) {
-  y = MatMul(x, w)
-  y2 = MatMul(x2, w)
-}
-)";
-  Model m = testing::model_with_weights(text, {testing::random_tensor("w", {64, 32}, 1)});
+  Model m = two_matmuls_sharing_w();
   m.proto().mutable_graph()->mutable_node(1)->set_name("keep_me");
   m.invalidate();
   const PassStats stats = run_pass(m, {{"exclude", "[keep*]"}});
