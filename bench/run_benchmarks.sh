@@ -181,7 +181,9 @@ if [ "$large" = 1 ]; then
   rm -rf "$big"
 fi
 
-cpu="$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')"
+# The integer kernels ONNX Runtime picks depend on these flags (u8 x s8 saturates without VNNI).
+cpu_flags="$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -xE 'avx2|fma|avx512f|avx512bw|avx512_vnni|avx_vnni' | tr '\n' ' ')"
+cpu="$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //') [${cpu_flags% }]"
 $py - "$meta" <<PYEOF
 import json, sys
 json.dump({"command": """$cmdline""", "date": "$(date -u '+%Y-%m-%d %H:%M:%S UTC')", "nproc": "$(nproc)",

@@ -50,6 +50,9 @@ TensorProto make_int8_tensor(const std::string& name, const std::vector<int64_t>
                              std::span<const int8_t> values);
 TensorProto make_uint8_tensor(const std::string& name, const std::vector<int64_t>& dims,
                               std::span<const uint8_t> values);
+/// INT8 (is_signed) or UINT8 from quantized values already inside that type's range.
+TensorProto make_8bit_tensor(const std::string& name, const std::vector<int64_t>& dims,
+                             std::span<const int32_t> values, bool is_signed);
 
 /// IEEE half <-> float, round to nearest even, with inf/nan/subnormals.
 uint16_t float_to_half(float value);

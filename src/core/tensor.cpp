@@ -232,6 +232,12 @@ TensorProto make_uint8_tensor(const std::string& name, const std::vector<int64_t
   return make_from_span(name, TP::UINT8, dims, values);
 }
 
+TensorProto make_8bit_tensor(const std::string& name, const std::vector<int64_t>& dims,
+                             std::span<const int32_t> values, bool is_signed) {
+  if (is_signed) return make_int8_tensor(name, dims, std::vector<int8_t>(values.begin(), values.end()));
+  return make_uint8_tensor(name, dims, std::vector<uint8_t>(values.begin(), values.end()));
+}
+
 uint16_t float_to_half(float value) {
   const uint32_t f = std::bit_cast<uint32_t>(value);
   const uint32_t sign = (f >> 16) & 0x8000u;

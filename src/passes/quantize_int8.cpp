@@ -18,6 +18,11 @@
 // uint8 B and a b_zero_point that is scalar or per column [N]; ConvInteger takes uint8 x uint8 only
 // and a scalar w_zero_point. So Conv weights are uint8 (symmetric: zp 128, [1, 255]) with per-channel
 // scales but one zero point; asymmetric Conv falls back to per-tensor (counted).
+// MatMulInteger weights are uint8 too by default (weight-type=uint8; symmetric: zp 128, [1, 255]): ONNX
+// Runtime's u8 x s8 kernel on AVX2 without VNNI adds pairs of u8*s8 products in int16 with saturation
+// (255*127*2 > 32767; one MatMulInteger of 255s and 127s over K=64 gives 1,048,544, not 2,072,640), so an
+// int8 output would compute different answers on different CPUs. u8 x u8 is summed in 32 bits on every
+// x86-64 CPU. weight-type=int8 keeps the faster u8 x s8 form for VNNI machines.
 //
 // Skipped (counted as skipped.<reason>): what collect_weights rejects (excluded, weight_not_constant,
 // weight_is_graph_input, weight_not_float32, too_small, weight_not_2d), weights that are not finite
@@ -27,10 +32,10 @@
 // A weight read by several quantized nodes is quantized once; readers that are not rewritten keep
 // the float original, which is removed once nothing reads it.
 //
-// static: calibrated uint8 activations and int8 weights in QDQ form, see src/passes/quantize_static.cpp.
+// static: calibrated uint8 activations and uint8 (or int8) weights in QDQ form, see src/passes/quantize_static.cpp.
 //
 // Options: mode (weight-only | dynamic | static), per-channel (true), symmetric (true), reduce-range (false),
-// min-elements (1024), exclude ([]); static only: calibration (samples directory), method (minmax |
+// weight-type (uint8 | int8: dynamic and static), min-elements (1024), exclude ([]); static only: calibration (samples directory), method (minmax |
 // percentile | entropy), percentile (99.999), self-check (true). symmetric, reduce-range and min-elements
 // do not apply to static.
 #include <compress/error.h>
@@ -68,6 +73,8 @@ struct Settings {
   bool per_channel = true;
   bool symmetric = true;
   bool reduce_range = false;
+  // dynamic: MatMulInteger weights in uint8 (zero point 128 when symmetric) rather than int8, see the header.
+  bool unsigned_weights = true;
   // Old opsets the version converter cannot raise: dequantize with Cast -> [Sub] -> Mul instead of
   // DequantizeLinear (same values, valid at any opset).
   bool emulate_dequantize = false;
@@ -107,7 +114,7 @@ class QuantizeInt8Pass final : public Pass {
     OptionSpec mode = option("mode", OptionSpec::Type::kEnum, "weight-only",
                              "weight-only: int8 initializers + DequantizeLinear, float compute; dynamic: "
                              "DynamicQuantizeLinear on the activation + MatMulInteger/ConvInteger integer kernels; static: "
-                             "calibrated uint8 activations + int8 weights as QuantizeLinear/DequantizeLinear pairs (QDQ)");
+                             "calibrated uint8 activations + 8-bit weights as QuantizeLinear/DequantizeLinear pairs (QDQ)");
     mode.choices = {"weight-only", "dynamic", "static"};
     OptionSpec method = option("method", OptionSpec::Type::kEnum, "minmax",
                                "static: activation range from the calibration run: minmax, percentile (central mass), "
@@ -117,6 +124,12 @@ class QuantizeInt8Pass final : public Pass {
                                    "static, method=percentile: percent of the values kept inside the range");
     percentile.min = 50;
     percentile.max = 100;
+    OptionSpec weight_type =
+        option("weight-type", OptionSpec::Type::kEnum, "uint8",
+               "dynamic/static integer weights: uint8 (zero point 128 when symmetric; u8 x u8 kernels sum in 32 bits on "
+               "every x86-64 CPU) or int8 (faster u8 x s8 kernels, but their pair sums saturate int16 on CPUs without "
+               "VNNI: use only for AVX-512 VNNI / AVX-VNNI targets)");
+    weight_type.choices = {"uint8", "int8"};
     OptionSpec min_elements =
         option("min-elements", OptionSpec::Type::kInt, "1024", "weights with fewer elements stay float");
     min_elements.min = 1;
@@ -127,9 +140,11 @@ class QuantizeInt8Pass final : public Pass {
                     "one scale per output channel (Conv axis 0, MatMul axis 1, Gemm 0 with transB else 1, Gather per "
                     "row); false: one scale per tensor"),
              option("symmetric", OptionSpec::Type::kBool, "true",
-                    "true: int8, zero point 0 (ConvInteger: uint8, zero point 128); false: uint8 with zero points"),
+                    "true: zero point in the middle of the grid (int8 with zero point 0; uint8 with 128 for integer kernels, "
+                    "see weight-type); false: uint8 with computed zero points"),
              option("reduce-range", OptionSpec::Type::kBool, "false",
                     "7-bit weights (ONNX Runtime reduce_range, for CPUs without VNNI where u8 x s8 sums saturate)"),
+             weight_type,
              min_elements,
              option("calibration", OptionSpec::Type::kSamples, "",
                     "static: directory with one <input-name>.npy per model input (leading axis = samples)"),
@@ -149,6 +164,7 @@ class QuantizeInt8Pass final : public Pass {
     s.per_channel = options.get_bool("per-channel");
     s.symmetric = options.get_bool("symmetric");
     s.reduce_range = options.get_bool("reduce-range");
+    s.unsigned_weights = options.get_string("weight-type") == "uint8";
     const int64_t min_elements = options.get_int("min-elements");
 
     PassStats stats;
@@ -287,7 +303,8 @@ class QuantizeInt8Pass final : public Pass {
   }
 
   static Int8Grid grid_for(const Encoding& e, const Settings& s) {
-    const bool is_signed = s.symmetric && e.format != Format::kConvInteger;
+    const bool is_signed = s.symmetric && (e.format == Format::kDequantize ||
+                                           (e.format == Format::kMatMulInteger && !s.unsigned_weights));
     return int8_grid(s.symmetric, is_signed, s.reduce_range);
   }
 
@@ -325,15 +342,7 @@ class QuantizeInt8Pass final : public Pass {
 
     e.quantized = model.unique_name(e.value + "_quantized");
     e.scale = model.unique_name(e.value + "_scale");
-    TensorProto qt;
-    if (grid.is_signed) {
-      std::vector<int8_t> bytes(stored.begin(), stored.end());
-      qt = make_int8_tensor(e.quantized, stored_dims, bytes);
-    } else {
-      std::vector<uint8_t> bytes(stored.begin(), stored.end());
-      qt = make_uint8_tensor(e.quantized, stored_dims, bytes);
-    }
-    e.owner->add_initializer(std::move(qt));
+    e.owner->add_initializer(make_8bit_tensor(e.quantized, stored_dims, stored, grid.is_signed));
     e.owner->add_initializer(make_float_tensor(e.scale, param_dims, e.scales));
 
     // Zero point: omitted for symmetric DequantizeLinear (0 is the default); ConvInteger's is a scalar.
@@ -351,12 +360,8 @@ class QuantizeInt8Pass final : public Pass {
       if (s.emulate_dequantize && e.format == Format::kDequantize) {
         std::vector<float> z(zps.begin(), zps.end());  // Sub needs the Cast's float type
         e.owner->add_initializer(make_float_tensor(e.zero_point, zp_dims, z));
-      } else if (grid.is_signed) {
-        std::vector<int8_t> z(zps.begin(), zps.end());
-        e.owner->add_initializer(make_int8_tensor(e.zero_point, zp_dims, z));
       } else {
-        std::vector<uint8_t> z(zps.begin(), zps.end());
-        e.owner->add_initializer(make_uint8_tensor(e.zero_point, zp_dims, z));
+        e.owner->add_initializer(make_8bit_tensor(e.zero_point, zp_dims, zps, grid.is_signed));
       }
     }
 

@@ -8,9 +8,13 @@
 // to contain 0: s = (hi - lo) / 255, zp = round(-lo / s) (src/passes/int8_quant.h). Ranges come from
 // running the model in the built-in evaluator on the `calibration` samples: minmax (observed min and
 // max), percentile or entropy (src/passes/calibration.h, 2048-bin histograms over [-absmax, absmax],
-// a second evaluation pass). Weights: int8 symmetric, per output channel (Conv axis 0, MatMul B axis 1,
+// a second evaluation pass). Weights: symmetric, per output channel (Conv axis 0, MatMul B axis 1,
 // Gemm 0 with transB else 1; per tensor with per-channel=false or for MatMul weights that are not 2-D),
-// explicit zero points of 0. Biases of Conv and Gemm: int32, scale = x_scale * w_scale[c], zero point 0,
+// explicit zero points: uint8 [1, 255] with zero point 128 by default (weight-type=uint8), int8 [-127, 127]
+// with zero point 0 for weight-type=int8. ONNX Runtime fuses both into QLinearConv/QLinearMatMul/QGemm, but
+// its u8 x s8 kernels saturate int16 pair sums on AVX2 CPUs without VNNI (see quantize_int8.cpp): the
+// uint8 form computes the same answers on every x86-64 CPU. Its zero points are equal across channels, as
+// QLinearConv requires of uint8 weights. Biases of Conv and Gemm: int32, scale = x_scale * w_scale[c], zero point 0,
 // as ONNX Runtime's quantizer writes them: ONNX Runtime's Conv/Gemm QDQ selectors fuse a node only when
 // every input comes from a DequantizeLinear, so a float bias would leave the node in float.
 //
@@ -38,7 +42,7 @@
 // and that is not visible in the calibrated ranges, only in the outputs.
 //
 // Options: calibration (samples directory, required), method (minmax | percentile | entropy),
-// percentile (99.999), per-channel (true), self-check (true), exclude ([]).
+// percentile (99.999), per-channel (true), weight-type (uint8), self-check (true), exclude ([]).
 #include "passes/quantize_static.h"
 
 #include <compress/error.h>
@@ -402,8 +406,9 @@ PassStats quantize_int8_static(Model& model, const PassContext& context) {
     stats.count("activations_quantized");
   }
 
-  // Weights: int8 symmetric, explicit zero points.
-  const Int8Grid weight_grid = int8_grid(true, true, false);
+  // Weights: symmetric, explicit zero points, uint8 unless weight-type=int8.
+  const bool signed_weights = options.get_string("weight-type") == "int8";
+  const Int8Grid weight_grid = int8_grid(true, signed_weights, false);
   for (WeightPlan& wp : plan.weights) {
     const std::vector<float> w = to_floats(*wp.tensor);
     const std::vector<int64_t> dims(wp.tensor->dims().begin(), wp.tensor->dims().end());
@@ -414,9 +419,10 @@ PassStats quantize_int8_static(Model& model, const PassContext& context) {
     const std::string qname = model.unique_name(wp.value + "_quantized"), sname = model.unique_name(wp.value + "_scale");
     const std::string zname = model.unique_name(wp.value + "_zero_point");
     wp.dequantized = model.unique_name(wp.value + "_dequantized");
-    g.add_initializer(make_int8_tensor(qname, dims, std::vector<int8_t>(qw.values.begin(), qw.values.end())));
+    const std::vector<int32_t> zero_points(wp.scales.size(), (weight_grid.qmin + weight_grid.qmax) / 2);
+    g.add_initializer(make_8bit_tensor(qname, dims, qw.values, signed_weights));
     g.add_initializer(make_float_tensor(sname, param_dims, wp.scales));
-    g.add_initializer(make_int8_tensor(zname, param_dims, std::vector<int8_t>(wp.scales.size(), 0)));
+    g.add_initializer(make_8bit_tensor(zname, param_dims, zero_points, signed_weights));
     g.add_node(make_node(model, "DequantizeLinear", wp.value + "_DequantizeLinear", {qname, sname, zname},
                          wp.dequantized, wp.axis));
     nlohmann::json nodes = nlohmann::json::array();

@@ -14,13 +14,13 @@ const { HarnessError } = feeds;
 const kUsage = `usage: ort_compare.js REF.onnx CAND.onnx [--spec FILE] [--spec-data]
        [--inputs DIR] [--input NAME=FILE.npy ...] [--batch B] [--seed N] [--samples K]
        [--labels y.npy] [--label-output NAME] [--threads N] [--save-outputs DIR] [--json]
-       [--min-cosine X] [--require-identical] [--min-top1 X] [--max-accuracy-drop POINTS]`;
+       [--min-cosine X] [--min-snr DB] [--require-identical] [--min-top1 X] [--max-accuracy-drop POINTS]`;
 
 function parseArgs(argv) {
   const opts = {
     files: [], spec: null, specData: false, inputsDir: null, inputFiles: {}, batch: 0, seed: 0,
     samples: 1, labels: null, labelOutput: null, threads: 1, saveOutputs: null, json: false,
-    minCosine: null, requireIdentical: false, minTop1: null, maxAccuracyDrop: null,
+    minCosine: null, minSnr: null, requireIdentical: false, minTop1: null, maxAccuracyDrop: null,
   };
   const number = (flag, v, { integer = false, min = -Infinity } = {}) => {
     const n = Number(v);
@@ -58,6 +58,7 @@ function parseArgs(argv) {
       case '--min-cosine': opts.minCosine = number(a, next()); break;
       case '--require-identical': opts.requireIdentical = true; break;
       case '--min-top1': opts.minTop1 = number(a, next()); break;
+      case '--min-snr': opts.minSnr = number(a, next()); break;
       case '--max-accuracy-drop': opts.maxAccuracyDrop = number(a, next()); break;
       case '-h':
       case '--help':
@@ -322,6 +323,9 @@ async function main() {
     if (opts.requireIdentical && !r.identical) failures.push(`output '${name}' is not bit-identical`);
     if (opts.minCosine !== null && !(r.cosine >= opts.minCosine)) {
       failures.push(`output '${name}' cosine ${fmt(r.cosine, 6)} < ${opts.minCosine}`);
+    }
+    if (opts.minSnr !== null && !(r.snr_db >= opts.minSnr)) {
+      failures.push(`output '${name}' snr ${fmt(r.snr_db, 2)} dB < ${opts.minSnr}`);
     }
     if (opts.minTop1 !== null && r.top1_agreement !== null && !(r.top1_agreement >= opts.minTop1)) {
       failures.push(`output '${name}' top-1 agreement ${fmt(r.top1_agreement, 4)} < ${opts.minTop1}`);

@@ -195,10 +195,11 @@ TEST(QuantizeInt8Static, ConvReluConvGetsQdqPairsAndFoldsTheRelu) {
   EXPECT_EQ(to_int64s(*find_initializer(g, q_r->input(2)))[0], 0);
   EXPECT_EQ(find_initializer(g, q_r->input(2))->data_type(), TensorProto::UINT8);
 
-  // Weights: int8 per output channel (axis 0), zero points 0.
+  // Weights: uint8 per output channel (axis 0), every zero point 128 (QLinearConv needs them equal).
   const NodeProto* dq_w1 = producer_of(g, conv1->input(1));
   const TensorProto* w1q = find_initializer(g, dq_w1->input(0));
-  EXPECT_EQ(w1q->data_type(), TensorProto::INT8);
+  EXPECT_EQ(w1q->data_type(), TensorProto::UINT8);
+  EXPECT_EQ(to_int64s(*find_initializer(g, dq_w1->input(2))), std::vector<int64_t>(4, 128));
   EXPECT_EQ(find_initializer(g, dq_w1->input(1))->dims(0), 4);
   EXPECT_EQ(dq_w1->attribute(0).name(), "axis");
   EXPECT_EQ(dq_w1->attribute(0).i(), 0);
@@ -398,6 +399,26 @@ g (float[N, 4] x) => (float[N, 4] y, float[N, 4] z) {
   ASSERT_NE(find_initializer(g, "v"), nullptr);  // the excluded MatMul reads its float weight
   EXPECT_EQ(producer_of(g, "h")->input(1), producer_of(g, "y")->input(1));
   EXPECT_EQ(producer_of(g, "z")->input(1), "v");
+}
+
+TEST(QuantizeInt8Static, WeightTypeInt8StoresSignedWeightsWithZeroPointZero) {
+  Model m = conv_relu_conv();
+  const Model original = Model::from_proto(m.proto());
+  eval::TensorMap samples{{"x", random_samples({4, 2, 6, 6}, 3)}};
+  run_static(m, &samples, {{"weight-type", "int8"}});
+  m.check();
+  const auto& g = m.proto().graph();
+  const NodeProto* conv2 = producer_of(g, "y");
+  ASSERT_NE(conv2, nullptr);
+  const NodeProto* dq_w2 = producer_of(g, conv2->input(1));
+  EXPECT_EQ(find_initializer(g, dq_w2->input(0))->data_type(), TensorProto::INT8);
+  EXPECT_EQ(to_int64s(*find_initializer(g, dq_w2->input(2))), std::vector<int64_t>(3, 0));
+  // Both weight types are the same grid: the dequantized weights agree exactly.
+  Model u = Model::from_proto(original.proto());
+  run_static(u, &samples);
+  const auto signed_out = eval::Evaluator(m).run(samples).at("y").f;
+  const auto unsigned_out = eval::Evaluator(u).run(samples).at("y").f;
+  EXPECT_EQ(signed_out, unsigned_out);
 }
 
 TEST(QuantizeInt8Static, ConstantNodeWeight) {

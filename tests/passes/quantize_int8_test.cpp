@@ -49,9 +49,12 @@ TensorProto channel_scaled(const std::string& name, const std::vector<int64_t>& 
 // scale = max|w| / 127, q = round_half_even(w / scale), and q * scale is exactly the dequantized value.
 void expect_symmetric_int8(const std::vector<float>& w, const std::vector<int64_t>& dims, int64_t axis,
                            const TensorProto& q, const TensorProto& scale) {
-  ASSERT_EQ(q.data_type(), TensorProto::INT8);
+  // INT8, or UINT8 shifted by the symmetric zero point 128: the same grid.
+  ASSERT_TRUE(q.data_type() == TensorProto::INT8 || q.data_type() == TensorProto::UINT8);
   ASSERT_EQ(dims_of(q), dims);
-  const std::vector<int64_t> qv = to_int64s(q);
+  std::vector<int64_t> qv = to_int64s(q);
+  if (q.data_type() == TensorProto::UINT8)
+    for (auto& v : qv) v -= 128;
   const std::vector<float> sv = to_floats(scale);
   const int64_t channels = axis < 0 ? 1 : dims[axis];
   ASSERT_EQ(static_cast<int64_t>(sv.size()), channels);
@@ -578,8 +581,10 @@ TEST(QuantizeInt8Dynamic, MatMulFormMatchesOnnxRuntimeKernels) {
   EXPECT_EQ(mmi->input(2), dql->output(2));
   const TensorProto& q = *find_initializer(g, mmi->input(1));
   const TensorProto& zp = *find_initializer(g, mmi->input(3));
-  EXPECT_EQ(zp.data_type(), TensorProto::INT8);
-  EXPECT_EQ(to_int64s(zp), std::vector<int64_t>{0});
+  // uint8 weights by default: ONNX Runtime's u8 x u8 kernels cannot saturate on CPUs without VNNI.
+  EXPECT_EQ(q.data_type(), TensorProto::UINT8);
+  EXPECT_EQ(zp.data_type(), TensorProto::UINT8);
+  EXPECT_EQ(to_int64s(zp), std::vector<int64_t>{128});
   // The scale Mul reads the activation scale and the [N] weight scales; the last Mul writes y.
   const TensorProto* ws = nullptr;
   for (const auto& n : g.node())
@@ -589,6 +594,30 @@ TEST(QuantizeInt8Dynamic, MatMulFormMatchesOnnxRuntimeKernels) {
   EXPECT_EQ(g.node(g.node_size() - 1).output(0), "y");
   EXPECT_EQ(stats.layers[0]["format"], "MatMulInteger");
   EXPECT_EQ(stats.counters.at("dynamic_quantize_linear"), 1);
+}
+
+TEST(QuantizeInt8Dynamic, WeightTypeInt8KeepsTheSignedForm) {
+  const TensorProto w = channel_scaled("w", {64, 32}, 1, 11);
+  Model m = testing::model_with_weights(kMatMul, {w});
+  run_pass(m, {{"mode", "dynamic"}, {"weight-type", "int8"}});
+  m.check();
+  const auto& g = m.proto().graph();
+  const NodeProto* mmi = find_node(g, "MatMulInteger");
+  ASSERT_NE(mmi, nullptr);
+  const TensorProto& q = *find_initializer(g, mmi->input(1));
+  const TensorProto& zp = *find_initializer(g, mmi->input(3));
+  EXPECT_EQ(q.data_type(), TensorProto::INT8);
+  EXPECT_EQ(zp.data_type(), TensorProto::INT8);
+  EXPECT_EQ(to_int64s(zp), std::vector<int64_t>{0});
+}
+
+TEST(QuantizeInt8Dynamic, WeightTypeDoesNotChangeWeightOnlyMode) {
+  const TensorProto w = channel_scaled("w", {64, 32}, 1, 11);
+  Model m = testing::model_with_weights(kMatMul, {w});
+  run_pass(m, {{"weight-type", "uint8"}});
+  const NodeProto* dq = find_node(m.proto().graph(), "DequantizeLinear");
+  ASSERT_NE(dq, nullptr);
+  EXPECT_EQ(find_initializer(m.proto().graph(), dq->input(0))->data_type(), TensorProto::INT8);
 }
 
 TEST(QuantizeInt8Dynamic, GemmTransBWeightIsStoredAsKxNAndBiasAdded) {
@@ -614,10 +643,10 @@ g (float[2, 40] a) => (float[2, 24] y, float[2, 24] y2) {
   EXPECT_EQ(dims_of(*qt), (std::vector<int64_t>{40, 24}));
   // Transposed back, the stored ints are the per-row (axis 0) quantization of the [N, K] weight.
   const auto q = to_int64s(*qt);
-  std::vector<int8_t> back(q.size());
+  std::vector<uint8_t> back(q.size());
   for (int n = 0; n < 24; ++n)
-    for (int k = 0; k < 40; ++k) back[n * 40 + k] = static_cast<int8_t>(q[k * 24 + n]);
-  expect_symmetric_int8(to_floats(wt), {24, 40}, 0, make_int8_tensor("b", {24, 40}, back),
+    for (int k = 0; k < 40; ++k) back[n * 40 + k] = static_cast<uint8_t>(q[k * 24 + n]);
+  expect_symmetric_int8(to_floats(wt), {24, 40}, 0, make_uint8_tensor("b", {24, 40}, back),
                         *find_initializer(g, "wt_scale"));
   expect_symmetric_int8(to_floats(wn), {40, 24}, 1, *qn, *find_initializer(g, "wn_scale"));
   const NodeProto* add = find_node(g, "Add");
