@@ -9,6 +9,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -71,8 +72,14 @@ using SampleSets = std::map<std::string, std::shared_ptr<const eval::TensorMap>>
 /// Everything a pass may read besides the model.
 class PassContext {
  public:
-  PassContext(PassOptions options, std::vector<std::string> global_excludes, SampleSets samples = {})
-      : options_(std::move(options)), global_excludes_(std::move(global_excludes)), samples_(std::move(samples)) {}
+  /// `only_nodes`, when set, restricts the pass to nodes of those exact names (every other node counts
+  /// as excluded).
+  PassContext(PassOptions options, std::vector<std::string> global_excludes, SampleSets samples = {},
+              std::shared_ptr<const std::set<std::string>> only_nodes = nullptr)
+      : options_(std::move(options)),
+        global_excludes_(std::move(global_excludes)),
+        samples_(std::move(samples)),
+        only_nodes_(std::move(only_nodes)) {}
   const PassOptions& options() const { return options_; }
   /// The samples loaded for kSamples option `option`; nullptr when the option is empty.
   const eval::TensorMap* samples(const std::string& option) const {
@@ -80,13 +87,14 @@ class PassContext {
     return it == samples_.end() ? nullptr : it->second.get();
   }
   /// True when the node's name or op type matches a glob of the global --exclude flags or of the
-  /// pass's own `exclude` option (if it has one).
+  /// pass's own `exclude` option (if it has one), or when the pass is restricted to other nodes.
   bool is_excluded(const onnx::NodeProto& node) const;
 
  private:
   PassOptions options_;
   std::vector<std::string> global_excludes_;
   SampleSets samples_;
+  std::shared_ptr<const std::set<std::string>> only_nodes_;
 };
 
 class Pass {

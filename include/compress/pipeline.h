@@ -4,6 +4,8 @@
 #include <compress/pass.h>
 #include <nlohmann/json.hpp>
 
+#include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -15,12 +17,18 @@ namespace compress {
 struct PassInvocation {
   std::string name;
   std::vector<std::pair<std::string, std::string>> options;
+  /// When not empty, the pass touches only the nodes with these exact names (`nodes=[a,b]` in text,
+  /// a "nodes" array in a recipe): per-layer plans such as `compress auto` writes.
+  std::vector<std::string> nodes;
 };
 
-/// Parses "a:k=v:k2=[x,y],b" (passes by ',', options by ':', lists in brackets). Throws Error(kUsage).
+/// Parses "a:k=v:k2=[x,y],b" (passes by ',', options by ':', lists in brackets); `nodes=[...]` is the
+/// node restriction every pass takes. Throws Error(kUsage).
 std::vector<PassInvocation> parse_pipeline_text(std::string_view text);
-/// Parses {"passes": [{"name": "...", "options": {...}}]}. Throws Error(kUsage).
+/// Parses {"passes": [{"name": "...", "options": {...}, "nodes": [...]}]}. Throws Error(kUsage).
 std::vector<PassInvocation> parse_recipe_json(const nlohmann::json& recipe);
+/// The recipe form of `invocations`: parse_recipe_json of it gives them back.
+nlohmann::json recipe_to_json(const std::vector<PassInvocation>& invocations);
 
 /// The result of one pass in a run.
 struct PassRun {
@@ -50,6 +58,7 @@ class Pipeline {
     PassOptions options;
     std::string canonical;
     SampleSets samples;
+    std::shared_ptr<const std::set<std::string>> nodes;  // null: every node
   };
   std::vector<Step> steps_;
 };

@@ -76,6 +76,7 @@ struct Report {
   ModelStats after;
   std::vector<PassRun> passes;
   nlohmann::json verify;  // null unless a verification ran
+  nlohmann::json auto_search;  // null unless `compress auto` chose the pipeline (its "auto" section)
 };
 
 nlohmann::json stats_to_json(const ModelStats& stats);

@@ -60,6 +60,11 @@ OutputMetrics compare_outputs(const eval::Tensor& reference, const eval::Tensor&
 /// Fraction of rows (argmax along the last axis) equal to `labels`.
 double accuracy(const eval::Tensor& scores, const eval::Tensor& labels);
 
+/// The inputs `options` name (files, or seeded random data) for the model `evaluator` runs.
+eval::TensorMap load_inputs(const eval::Evaluator& evaluator, const VerifyOptions& options);
+/// Runs the model on every sample of `inputs` (leading axis = samples; sample by sample when the
+/// model's batch dim is fixed to 1) and returns the outputs stacked; `samples` receives the count.
+eval::TensorMap run_on_samples(const eval::Evaluator& evaluator, const eval::TensorMap& inputs, int64_t& samples);
 /// Runs both models on the same inputs and measures every output the two have in common.
 /// Throws Error(kBadInput) for missing or mismatched inputs, Error(kUnsupported) for ops the
 /// evaluator lacks.

@@ -126,6 +126,14 @@ std::string fmt(double v) {
 
 }  // namespace
 
+eval::TensorMap load_inputs(const eval::Evaluator& evaluator, const VerifyOptions& options) {
+  return make_feeds(evaluator, options);
+}
+
+eval::TensorMap run_on_samples(const eval::Evaluator& evaluator, const eval::TensorMap& inputs, int64_t& samples) {
+  return run_model(evaluator, inputs, samples);
+}
+
 OutputMetrics compare_outputs(const Tensor& reference, const Tensor& candidate) {
   const Tensor a = widened(reference), b = widened(candidate);
   if (a.f.size() != b.f.size())

@@ -50,6 +50,7 @@ bool glob_match(std::string_view pattern, std::string_view text) {
 }
 
 bool PassContext::is_excluded(const onnx::NodeProto& node) const {
+  if (only_nodes_ && !only_nodes_->count(node.name())) return true;
   std::vector<std::string> globs = global_excludes_;
   if (options_.has("exclude")) {
     for (auto& g : options_.get_list("exclude")) globs.push_back(std::move(g));

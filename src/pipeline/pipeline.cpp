@@ -55,10 +55,23 @@ std::string bracketed(const std::string& inner) {
   return out;
 }
 
+// The node restriction every pass takes (not an option of any one pass).
+constexpr const char* kNodesOption = "nodes";
+
 std::string join(const std::vector<std::string>& items, const std::string& sep) {
   std::string out;
   for (size_t i = 0; i < items.size(); ++i) out += (i ? sep : "") + items[i];
   return out;
+}
+
+// "[a,b]" or "a" -> {"a", "b"}; empty items dropped.
+std::vector<std::string> list_items(const std::string& value) {
+  std::string inner = value;
+  if (inner.size() >= 2 && inner.front() == '[' && inner.back() == ']') inner = inner.substr(1, inner.size() - 2);
+  std::vector<std::string> items;
+  for (auto& item : split_top(inner, ','))
+    if (!item.empty()) items.push_back(item);
+  return items;
 }
 
 std::string option_names(const PassInfo& info) {
@@ -115,14 +128,8 @@ std::string canonical_value(const std::string& pass, const OptionSpec& spec, con
       for (const auto& c : spec.choices)
         if (c == value) return value;
       usage(where + " = '" + value + "' is not one of: " + join(spec.choices, ", "));
-    case OptionSpec::Type::kList: {
-      std::string inner = value;
-      if (inner.size() >= 2 && inner.front() == '[' && inner.back() == ']') inner = inner.substr(1, inner.size() - 2);
-      std::vector<std::string> items;
-      for (auto& item : split_top(inner, ','))
-        if (!item.empty()) items.push_back(item);
-      return bracketed(join(items, ","));
-    }
+    case OptionSpec::Type::kList:
+      return bracketed(join(list_items(value), ","));
     case OptionSpec::Type::kString:
     case OptionSpec::Type::kSamples:
       return value;
@@ -176,7 +183,13 @@ std::vector<PassInvocation> parse_pipeline_text(std::string_view text) {
       const auto eq = fields[i].find('=');
       if (eq == std::string::npos || eq == 0)
         usage("pass '" + inv.name + "': option '" + fields[i] + "' must be written name=value");
-      inv.options.emplace_back(trim(fields[i].substr(0, eq)), trim(fields[i].substr(eq + 1)));
+      const std::string key = trim(fields[i].substr(0, eq)), value = trim(fields[i].substr(eq + 1));
+      if (key == kNodesOption) {
+        inv.nodes = list_items(value);
+        if (inv.nodes.empty()) usage("pass '" + inv.name + "': nodes=[...] names no node");
+      } else {
+        inv.options.emplace_back(key, value);
+      }
     }
     result.push_back(std::move(inv));
   }
@@ -198,16 +211,42 @@ std::vector<PassInvocation> parse_recipe_json(const nlohmann::json& recipe) {
     inv.name = entry["name"].get<std::string>();
     for (const auto& [key, unused] : entry.items()) {
       (void)unused;
-      if (key != "name" && key != "options") usage("recipe: pass '" + inv.name + "' has unknown key '" + key + "'");
+      if (key != "name" && key != "options" && key != kNodesOption)
+        usage("recipe: pass '" + inv.name + "' has unknown key '" + key + "' (valid: name, options, nodes)");
     }
     if (entry.contains("options")) {
       if (!entry["options"].is_object()) usage("recipe: options of pass '" + inv.name + "' must be an object");
       for (const auto& [key, value] : entry["options"].items())
         inv.options.emplace_back(key, json_option_text(inv.name, key, value));
     }
+    if (entry.contains(kNodesOption)) {
+      const auto& nodes = entry[kNodesOption];
+      if (!nodes.is_array() || nodes.empty())
+        usage("recipe: nodes of pass '" + inv.name + "' must be a non-empty array of node names");
+      for (const auto& n : nodes) {
+        if (!n.is_string() || n.get<std::string>().empty())
+          usage("recipe: nodes of pass '" + inv.name + "' must be non-empty strings");
+        inv.nodes.push_back(n.get<std::string>());
+      }
+    }
     result.push_back(std::move(inv));
   }
   return result;
+}
+
+nlohmann::json recipe_to_json(const std::vector<PassInvocation>& invocations) {
+  nlohmann::json passes = nlohmann::json::array();
+  for (const auto& inv : invocations) {
+    nlohmann::json entry = {{"name", inv.name}};
+    if (!inv.options.empty()) {
+      nlohmann::json options = nlohmann::json::object();
+      for (const auto& [key, value] : inv.options) options[key] = value;
+      entry["options"] = options;
+    }
+    if (!inv.nodes.empty()) entry[kNodesOption] = inv.nodes;
+    passes.push_back(entry);
+  }
+  return {{"passes", passes}};
 }
 
 Pipeline Pipeline::build(const PassRegistry& registry, const std::vector<PassInvocation>& invocations) {
@@ -234,11 +273,17 @@ Pipeline Pipeline::build(const PassRegistry& registry, const std::vector<PassInv
     }
     std::string canonical = info.name;
     for (const auto& spec : info.options) canonical += ":" + spec.name + "=" + values[spec.name];
+    std::shared_ptr<const std::set<std::string>> nodes;
+    if (!inv.nodes.empty()) {
+      auto sorted = std::make_shared<std::set<std::string>>(inv.nodes.begin(), inv.nodes.end());
+      canonical += std::string(":") + kNodesOption + "=" + bracketed(join({sorted->begin(), sorted->end()}, ","));
+      nodes = std::move(sorted);
+    }
     SampleSets samples;
     for (const auto& spec : info.options)
       if (spec.type == OptionSpec::Type::kSamples && !values[spec.name].empty())
         samples[spec.name] = load_samples(info.name, spec.name, values[spec.name]);
-    pipeline.steps_.push_back({pass, PassOptions(std::move(values)), std::move(canonical), std::move(samples)});
+    pipeline.steps_.push_back({pass, PassOptions(std::move(values)), std::move(canonical), std::move(samples), std::move(nodes)});
   }
   return pipeline;
 }
@@ -256,7 +301,7 @@ std::vector<PassRun> Pipeline::run(Model& model, const std::vector<std::string>&
     PassRun run;
     run.name = step.pass->info().name;
     run.canonical = step.canonical;
-    run.stats = step.pass->run(model, PassContext(step.options, global_excludes, step.samples));
+    run.stats = step.pass->run(model, PassContext(step.options, global_excludes, step.samples, step.nodes));
     model.invalidate();  // a pass may have edited the proto directly
     run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::string summary;

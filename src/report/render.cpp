@@ -1,6 +1,7 @@
 // Report renderers (text for the terminal, JSON for machines, Markdown for CI job summaries) and
 // file size measurement (bytes on disk and after zlib, what a release artifact costs).
 #include <compress/error.h>
+#include <compress/auto.h>
 #include <compress/report.h>
 
 #include <algorithm>
@@ -196,6 +197,7 @@ nlohmann::json report_to_json(const Report& r) {
                           {"energy", ratio_value(estimate_energy(r.before).total_uj(), estimate_energy(r.after).total_uj())}}},
                       {"layers", layers},       {"passes", passes}};
   if (!r.verify.is_null()) j["verify"] = r.verify;
+  if (!r.auto_search.is_null()) j["auto"] = r.auto_search;
   return j;
 }
 
@@ -281,6 +283,7 @@ std::string render_report_markdown(const Report& r) {
     }
   }
   if (!r.verify.is_null()) o << "\nVerification:\n\n```json\n" << r.verify.dump(2) << "\n```\n";
+  if (!r.auto_search.is_null()) o << render_auto_markdown(r.auto_search);
   o << "\nEnergy is an estimate (45 nm per-operation energies, Horowitz ISSCC 2014).\n";
   return o.str();
 }

@@ -1,6 +1,7 @@
 // Runs the built `compress` binary: exit codes, the exact one-line errors, no output after a
 // failure, the input never modified.
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <array>
 #include <cstdio>
@@ -203,6 +204,50 @@ TEST_F(Cli, PassesListsEveryPassWithOptions) {
   ASSERT_EQ(r.code, 0);
   EXPECT_NE(r.out.find("cleanup"), std::string::npos);
   EXPECT_NE(r.out.find("dedupe=true"), std::string::npos);
+}
+
+// ---- compress auto ---------------------------------------------------------------------------
+
+std::string digits_data(const std::string& file) { return "'" + (fs::path(COMPRESS_MODELS_DIR) / file).string() + "'"; }
+
+TEST_F(Cli, AutoMeetsTheBudgetAndItsRecipeReproducesTheOutputByteForByte) {
+  Result r = run("auto mlp.onnx -o a.onnx --input input=" + digits_data("digits_test_x_mlp.npy") + " --labels " +
+                 digits_data("digits_test_y.npy") + " --max-accuracy-drop 0.5 --recipe-out plan.json --report-json r.json -q");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("verdict: budget met on the held-out samples"), std::string::npos) << r.out;
+  const auto report = nlohmann::json::parse(read(dir_ / "r.json"));
+  EXPECT_EQ(report["auto"]["met"], true);
+  EXPECT_EQ(report["auto"]["samples"]["held_out"], 112);  // 450 samples, every 4th held out
+  EXPECT_LE(report["auto"]["held_out"]["accuracy_drop_points"].get<double>(), 0.5);
+  EXPECT_LT(report["after"]["file_bytes"].get<double>(), 0.5 * report["before"]["file_bytes"].get<double>());
+  r = run("mlp.onnx -o b.onnx --recipe plan.json -q");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(read(dir_ / "a.onnx"), read(dir_ / "b.onnx"));
+}
+
+TEST_F(Cli, AutoWithABudgetNobodyMeetsExitsFourWithAReportAndNoModel) {
+  const Result r = run("auto mlp.onnx -o a.onnx --input input=" + digits_data("digits_test_x_mlp.npy") +
+                       " --min-cosine 0.99999999 --allow int4 --report-json r.json --recipe-out plan.json -q");
+  EXPECT_EQ(r.code, 4);
+  EXPECT_EQ(r.err, "compress: error: auto: no compressed model meets the budget on the held-out samples; no output written\n");
+  EXPECT_FALSE(fs::exists(dir_ / "a.onnx"));
+  EXPECT_FALSE(fs::exists(dir_ / "plan.json"));
+  const auto report = nlohmann::json::parse(read(dir_ / "r.json"));
+  EXPECT_EQ(report["auto"]["met"], false);
+  EXPECT_TRUE(report["auto"].contains("held_out"));
+}
+
+TEST_F(Cli, AutoUsageErrors) {
+  Result r = run("auto mlp.onnx -o a.onnx --min-cosine 0.9");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("auto needs samples"), std::string::npos) << r.err;
+  r = run("auto mlp.onnx -o a.onnx --input input=" + digits_data("digits_test_x_mlp.npy") + " --min-cosine 0.9 --objective latency");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("--objective latency"), std::string::npos) << r.err;
+  r = run("auto mlp.onnx -o a.onnx --input input=" + digits_data("digits_test_x_mlp.npy") + " --min-cosine 0.9 --allow int3");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("unknown choice 'int3'"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir_ / "a.onnx"));
 }
 
 }  // namespace

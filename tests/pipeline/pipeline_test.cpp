@@ -131,3 +131,42 @@ TEST(Glob, MatchesNamesAndOpTypes) {
 
 }  // namespace
 }  // namespace compress
+
+namespace compress {
+namespace {
+
+TEST(PipelineNodes, TextAndRecipeFormsRestrictAPassToNamedNodes) {
+  const auto text = parse_pipeline_text("probe:nodes=[b,a]:count=4");
+  ASSERT_EQ(text.size(), 1u);
+  EXPECT_EQ(text[0].nodes, (std::vector<std::string>{"b", "a"}));
+  EXPECT_EQ(Pipeline::build(registry(), text).canonical(), "probe:ratio=0.5:count=4:mode=a:flag=false:exclude=[]:nodes=[a,b]");
+  // The recipe form carries any node name, and recipe_to_json gives the same invocations back.
+  const auto recipe = parse_recipe_json(nlohmann::json::parse(R"({"passes": [{"name": "probe", "nodes": ["x,y", "z"]}]})"));
+  EXPECT_EQ(recipe[0].nodes, (std::vector<std::string>{"x,y", "z"}));
+  const auto back = parse_recipe_json(recipe_to_json(recipe));
+  EXPECT_EQ(back[0].nodes, recipe[0].nodes);
+  EXPECT_EQ(back[0].name, "probe");
+  EXPECT_NE(usage_error("probe:nodes=[]").find("names no node"), std::string::npos);
+  try {
+    parse_recipe_json(nlohmann::json::parse(R"({"passes": [{"name": "probe", "nodes": "a"}]})"));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("non-empty array"), std::string::npos);
+  }
+}
+
+TEST(PipelineNodes, ContextExcludesEveryOtherNode) {
+  onnx::NodeProto a, b;
+  a.set_name("a");
+  a.set_op_type("MatMul");
+  b.set_name("b");
+  b.set_op_type("MatMul");
+  const PassContext ctx(PassOptions(), {}, {}, std::make_shared<const std::set<std::string>>(std::set<std::string>{"a"}));
+  EXPECT_FALSE(ctx.is_excluded(a));
+  EXPECT_TRUE(ctx.is_excluded(b));
+  const PassContext all(PassOptions(), {});
+  EXPECT_FALSE(all.is_excluded(b));
+}
+
+}  // namespace
+}  // namespace compress

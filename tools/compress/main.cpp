@@ -1,7 +1,9 @@
 // The compress executable: argv, stdout, exit codes. The only file that knows a terminal exists.
 #include <CLI/CLI.hpp>
+#include <compress/auto.h>
 #include <compress/error.h>
 #include <compress/model.h>
+#include <compress/npy.h>
 #include <compress/pipeline.h>
 #include <compress/report.h>
 #include <compress/verify.h>
@@ -58,6 +60,11 @@ struct Options {
   std::optional<double> min_cosine;
   std::optional<double> min_snr;
   std::optional<double> max_accuracy_drop;
+  // auto
+  std::string objective = "size";
+  std::vector<std::string> allow;
+  std::string recipe_out;
+  int64_t sensitivity_samples = 8;
 };
 
 compress::ShapeOverrides parse_shapes(const std::vector<std::string>& specs) {
@@ -198,7 +205,10 @@ std::string try_check(const compress::Model& model) {
   return "";
 }
 
-int run_compress(const Options& o) {
+// `invocations`: the pipeline to run (null: the one -p and --recipe give); `auto_report`: the section
+// `compress auto` adds to the report.
+int run_compress(const Options& o, const std::vector<compress::PassInvocation>* invocations = nullptr,
+                 const nlohmann::json& auto_report = nullptr) {
   if (o.output.empty() && !o.dry_run) throw Error(ExitCode::kUsage, "-o OUT.onnx is required (or --dry-run)");
   std::error_code ec;
   if (!o.output.empty()) {
@@ -208,7 +218,8 @@ int run_compress(const Options& o) {
       throw Error(ExitCode::kUsage, "output '" + o.output + "' exists (use --force to overwrite)");
   }
   const auto shapes = parse_shapes(o.input_shapes);
-  const auto pipeline = compress::Pipeline::build(compress::PassRegistry::builtin(), collect_invocations(o));
+  const auto pipeline = compress::Pipeline::build(compress::PassRegistry::builtin(),
+                                                  invocations ? *invocations : collect_invocations(o));
 
   const bool progress = !o.quiet && ::isatty(2);
   const bool gated = o.min_cosine || o.min_snr || o.max_accuracy_drop;
@@ -232,6 +243,7 @@ int run_compress(const Options& o) {
   compress::Report report;
   report.input = o.input;
   report.pipeline = pipeline.canonical();
+  report.auto_search = auto_report;
   report.before = compress::compute_stats(model, shapes);
   report.before.file = compress::measure_files(model.source_files());
 
@@ -269,7 +281,67 @@ int run_compress(const Options& o) {
 
   if (!o.report_md.empty()) write_text_file(o.report_md, compress::render_report_markdown(report));
   if (!o.report_json.empty()) write_text_file(o.report_json, compress::report_to_json(report).dump(2) + "\n");
-  if (o.report_json != "-" && o.report_md != "-") std::cout << compress::render_report_text(report);
+  if (o.report_json != "-" && o.report_md != "-") {
+    std::cout << compress::render_report_text(report);
+    if (!auto_report.is_null()) std::cout << compress::render_auto_text(auto_report);
+  }
+  return 0;
+}
+
+int run_auto(const Options& o) {
+  if (o.objective != "size")
+    throw Error(ExitCode::kUsage, "--objective " + o.objective +
+                                      ": auto ranks layers by bytes saved; latency and energy need a target profile's "
+                                      "per-layer latency model, which this build does not have (use --objective size)");
+  if (o.inputs_dir.empty() && o.input_files.empty())
+    throw Error(ExitCode::kUsage, "auto needs samples: --inputs DIR or --input NAME=FILE.npy (leading axis = samples)");
+  if (o.output.empty() && !o.dry_run) throw Error(ExitCode::kUsage, "-o OUT.onnx is required (or --dry-run)");
+  std::error_code ec;
+  if (!o.output.empty()) {
+    if (fs::exists(o.output, ec) && fs::equivalent(o.output, o.input, ec))
+      throw Error(ExitCode::kUsage, "output '" + o.output + "' is the input model; refusing to overwrite it");
+    if (fs::exists(o.output, ec) && !o.force && !o.dry_run)
+      throw Error(ExitCode::kUsage, "output '" + o.output + "' exists (use --force to overwrite)");
+  }
+  compress::AutoSettings settings;
+  settings.min_cosine = o.min_cosine;
+  settings.max_accuracy_drop = o.max_accuracy_drop;
+  if (!o.allow.empty()) {
+    settings.allow.clear();
+    for (const auto& item : o.allow) {
+      std::stringstream list(item);
+      std::string name;
+      while (std::getline(list, name, ','))
+        if (!name.empty()) settings.allow.push_back(name);
+    }
+  }
+  settings.global_excludes = o.excludes;
+  settings.sensitivity_samples = o.sensitivity_samples;
+  settings.dry_run = o.dry_run;
+
+  const compress::Model model = compress::Model::load(o.input);
+  const compress::eval::Evaluator evaluator(model);
+  const auto samples = compress::load_inputs(evaluator, verify_options(o));
+  std::optional<compress::eval::Tensor> labels;
+  if (!o.labels.empty()) labels = compress::eval::read_npy(o.labels);
+  const auto result = compress::auto_search(model, samples, labels ? &*labels : nullptr, settings);
+
+  if (!o.recipe_out.empty() && result.met)
+    write_text_file(o.recipe_out, compress::recipe_to_json(result.recipe).dump(2) + "\n");
+  if (result.met && !o.dry_run) {
+    Options write = o;  // the budget was checked on the held-out samples; the write has no gate of its own
+    write.min_cosine.reset();
+    write.max_accuracy_drop.reset();
+    return run_compress(write, &result.recipe, result.report);
+  }
+
+  // Dry run, or no model meets the budget: the reports, and no model.
+  const nlohmann::json json = {{"input", o.input}, {"output", nullptr}, {"auto", result.report}};
+  if (!o.report_json.empty()) write_text_file(o.report_json, json.dump(2) + "\n");
+  if (!o.report_md.empty()) write_text_file(o.report_md, "## compress auto: " + o.input + "\n" + compress::render_auto_markdown(result.report));
+  if (o.report_json != "-" && o.report_md != "-") std::cout << compress::render_auto_text(result.report);
+  if (!o.dry_run)
+    throw Error(ExitCode::kGateFailed, "auto: no compressed model meets the budget on the held-out samples; no output written");
   return 0;
 }
 
@@ -396,6 +468,38 @@ int main(int argc, char** argv) {
       ->allow_extra_args(false);
   verify->add_option("--save-outputs", o.save_outputs, "write ref_<output>.npy and cand_<output>.npy to DIR");
   verify->add_flag("--json", o.json, "print JSON");
+  auto* autos = app.add_subcommand("auto", "the smallest model that meets an accuracy budget, chosen layer by layer");
+  autos->add_option("input", o.input, "input model (.onnx)")->required()->check(CLI::ExistingPath);
+  autos->add_option("-o,--output", o.output, "output model path");
+  autos->add_option("--inputs", o.inputs_dir, "directory with one <input-name>.npy per model input (leading axis = samples)");
+  autos->add_option("--input", o.input_files, "NAME=FILE.npy for one input (repeatable)")->allow_extra_args(false);
+  autos->add_option("--labels", o.labels, "integer labels .npy, one per sample (row of the first output)");
+  autos->add_option("--min-cosine", o.min_cosine, "budget: every output's cosine to the float model >= X");
+  autos->add_option("--max-accuracy-drop", o.max_accuracy_drop, "budget: accuracy drop <= POINTS (needs --labels)");
+  autos->add_option("--objective", o.objective, "what to minimize: size (default)");
+  autos->add_option("--allow", o.allow, "per-layer choices: int8,int4,fp16,low-rank,prune (default int8,int4,fp16)")
+      ->allow_extra_args(false);
+  autos->add_option("--sensitivity-samples", o.sensitivity_samples, "search samples that measure each layer (default 8)")
+      ->check(CLI::PositiveNumber);
+  autos->add_option("--exclude", o.excludes, "glob of node names or op types to keep float (repeatable)")
+      ->allow_extra_args(false);
+  autos->add_option("--input-shape", o.input_shapes, "concrete input shape NAME=1x3x224x224 for the report (repeatable)")
+      ->allow_extra_args(false);
+  autos->add_option("--report-json", o.report_json, "write the JSON report (with its \"auto\" section) to FILE, or -");
+  autos->add_option("--report-md", o.report_md, "write a Markdown summary to FILE, or -");
+  autos->add_option("--recipe-out", o.recipe_out, "write the chosen per-layer plan as a recipe (compress IN -o OUT --recipe F)");
+  autos->add_flag("--dry-run", o.dry_run, "stop after the sensitivity table");
+  autos->add_flag("--force", o.force, "overwrite an existing output");
+  autos->add_flag("-q,--quiet", o.quiet, "log errors only");
+  autos->add_flag("-v,--verbose", o.verbose, "log details");
+  autos->footer(
+      "Every 4th sample is held out; the search measures each layer's output error per choice on the search\n"
+      "samples, takes layers by bytes saved per error, and keeps the longest plan that meets the budget on\n"
+      "the search and then the held-out samples. Nothing meets it: exit 4, reports written, no model.\n\n"
+      "Example (bundled model and data):\n"
+      "  compress auto models/digits_cnn.onnx -o small.onnx --input input=models/digits_test_x_cnn.npy \\\n"
+      "      --labels models/digits_test_y.npy --max-accuracy-drop 0.5 --recipe-out plan.json\n"
+      "  compress models/digits_cnn.onnx -o same.onnx --recipe plan.json   # the same bytes\n");
   auto* passes = app.add_subcommand("passes", "list every pass with its options, defaults and ranges");
   passes->add_flag("--json", o.json, "print JSON");
 
@@ -419,6 +523,7 @@ int main(int argc, char** argv) {
     if (*passes) return run_passes(o);
     if (*inspect) return run_inspect(o);
     if (*verify) return run_verify(o);
+    if (*autos) return run_auto(o);
     if (o.input.empty()) throw Error(ExitCode::kUsage, "an input model is required (see --help)");
     return run_compress(o);
   } catch (const Error& e) {

@@ -1,0 +1,57 @@
+// `compress auto`: the most compressed model that meets an accuracy budget, chosen layer by layer.
+#pragma once
+
+#include <compress/evaluator.h>
+#include <compress/model.h>
+#include <compress/pipeline.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace compress {
+
+struct AutoSettings {
+  /// The budget, exactly one set: every output's cosine to the float model >= min_cosine, or (with
+  /// labels) the accuracy drop of the first output <= max_accuracy_drop points.
+  std::optional<double> min_cosine;
+  std::optional<double> max_accuracy_drop;
+  /// Per-layer choices the search may use (auto_choice_names()).
+  std::vector<std::string> allow = {"int8", "int4", "fp16"};
+  /// Node names or op types (globs) no choice may touch.
+  std::vector<std::string> global_excludes;
+  /// How many search samples measure each layer's sensitivity (the first ones of the search part).
+  int64_t sensitivity_samples = 8;
+  /// Stop after the sensitivity table: no allocation, no recipe.
+  bool dry_run = false;
+};
+
+struct AutoResult {
+  /// The chosen plan; parse_recipe_json(recipe_to_json(recipe)) reproduces it. Empty when no
+  /// compressed model meets the budget (or with dry_run).
+  std::vector<PassInvocation> recipe;
+  bool met = false;
+  /// The "auto" report section: budget, sample split, per-layer sensitivity table, search steps and
+  /// the metrics of the chosen (or, when none meets the budget, the least compressed) candidate.
+  nlohmann::json report;
+};
+
+/// The names `AutoSettings::allow` may hold, each one pass with fixed options.
+std::vector<std::string> auto_choice_names();
+
+/// Measures every candidate layer x allowed choice on the search samples, then takes layers in the
+/// order of bytes saved per unit of output error and keeps the longest prefix that meets the budget on
+/// the search samples and then on the held-out samples (every 4th sample). `samples` holds one tensor
+/// per model input, samples on axis 0; `labels` (optional) one integer per sample. Throws
+/// Error(kUsage) for bad settings or too few samples.
+AutoResult auto_search(const Model& model, const eval::TensorMap& samples, const eval::Tensor* labels,
+                       const AutoSettings& settings);
+
+/// The report section as text (budget, split, verdict, held-out metrics, the ranked layer table) and
+/// as Markdown for a CI job summary.
+std::string render_auto_text(const nlohmann::json& auto_report);
+std::string render_auto_markdown(const nlohmann::json& auto_report);
+
+}  // namespace compress

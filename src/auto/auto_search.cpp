@@ -1,0 +1,412 @@
+// compress auto: per-layer choices under an accuracy budget.
+//
+// 1. Split: every 4th sample (index % 4 == 3) is held out; the rest is the search part. The float
+//    model's outputs on both parts are the reference.
+// 2. Sensitivity: for every layer that reads a constant weight (MatMul, Gemm, Conv, ConvTranspose,
+//    Gather, LSTM/GRU/RNN; named nodes only, since a plan names its nodes) and every allowed choice,
+//    the choice's pass runs on a copy of the model restricted to that node (`nodes=[name]`); the saving
+//    is the drop in serialized bytes, the error 1 - the smallest output cosine on the first
+//    `sensitivity_samples` search samples. A choice that saves nothing or that the pass refuses is
+//    listed with its reason and not used.
+// 3. Allocation (objective size): per layer, the choices on the Pareto front of (saving, error) become
+//    upgrade steps (none -> fp16 -> int8 -> int4, say), merged where a later step saves more per unit
+//    of error than an earlier one, so each layer's steps have falling ratios. All steps are sorted by
+//    saving per error; plan(k) is the first k steps. Errors of layers roughly add up, so the metric is
+//    taken as monotonic in k: a binary search finds the largest k that meets the budget on the search
+//    part, then, if the held-out part misses it, a second binary search below that k on the held-out
+//    part (backing off: more layers stay float).
+// 4. The plan becomes a recipe, one pass per choice with its `nodes` list, run by the ordinary
+//    pipeline, so `compress IN -o OUT --recipe` reproduces the output byte for byte.
+// Nothing meets the budget (k = 0): met = false and the report holds the least compressed candidate.
+#include <compress/auto.h>
+#include <compress/error.h>
+#include <compress/verify.h>
+
+#include "core/log.h"
+#include "passes/weights.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <set>
+
+namespace compress {
+
+namespace {
+
+struct Choice {
+  std::string name;
+  std::string pass;
+  std::vector<std::pair<std::string, std::string>> options;
+};
+
+// In the order the recipe applies them; each touches only its own nodes.
+const std::vector<Choice>& choices() {
+  static const std::vector<Choice> all = {
+      {"low-rank", "low-rank", {}},
+      {"prune", "prune-magnitude", {{"sparsity", "0.75"}, {"storage", "sparse"}}},
+      {"fp16", "fp16", {{"weights-only", "true"}}},
+      {"int8", "quantize-int8", {}},
+      {"int4", "quantize-int4", {}},
+  };
+  return all;
+}
+
+// The rows `rows` of every tensor whose leading dim is the sample count; others are shared as they are.
+eval::Tensor take_rows(const eval::Tensor& t, const std::vector<int64_t>& rows) {
+  eval::Tensor out;
+  out.dtype = t.dtype;
+  out.dims = t.dims;
+  out.dims[0] = static_cast<int64_t>(rows.size());
+  const int64_t per = t.dims[0] == 0 ? 0 : t.numel() / t.dims[0];
+  for (int64_t r : rows) {
+    if (t.is_float()) out.f.insert(out.f.end(), t.f.begin() + r * per, t.f.begin() + (r + 1) * per);
+    else out.i.insert(out.i.end(), t.i.begin() + r * per, t.i.begin() + (r + 1) * per);
+  }
+  return out;
+}
+
+// One part of the samples with the float model's outputs on it.
+struct SampleSet {
+  std::string name;
+  eval::TensorMap inputs;
+  std::optional<eval::Tensor> labels;
+  eval::TensorMap reference;
+  double reference_accuracy = 0;
+  int64_t count = 0;
+};
+
+SampleSet make_set(std::string name, const eval::TensorMap& samples, const eval::Tensor* labels, int64_t total,
+                   const std::vector<int64_t>& rows) {
+  SampleSet set;
+  set.name = std::move(name);
+  set.count = static_cast<int64_t>(rows.size());
+  for (const auto& [input, t] : samples)
+    set.inputs[input] = !t.dims.empty() && t.dims[0] == total ? take_rows(t, rows) : t;
+  if (labels != nullptr) set.labels = take_rows(*labels, rows);
+  return set;
+}
+
+struct Metrics {
+  double min_cosine = 1;
+  std::string worst_output;
+  std::optional<double> accuracy_drop;
+
+  nlohmann::json to_json() const {
+    nlohmann::json j = {{"min_cosine", min_cosine}, {"worst_output", worst_output}};
+    if (accuracy_drop) j["accuracy_drop_points"] = *accuracy_drop;
+    return j;
+  }
+};
+
+class Search {
+ public:
+  Search(const Model& model, const AutoSettings& settings) : model_(model), settings_(settings) {}
+
+  void prepare(SampleSet& set) const {
+    const eval::Evaluator ev(model_);
+    int64_t n = 0;
+    set.reference = run_on_samples(ev, set.inputs, n);
+    first_output_ = ev.output_names().front();
+    if (set.labels) set.reference_accuracy = accuracy(set.reference.at(first_output_), *set.labels);
+  }
+
+  Metrics measure(const Model& candidate, const SampleSet& set) const {
+    const eval::Evaluator ev(candidate);
+    int64_t n = 0;
+    const eval::TensorMap out = run_on_samples(ev, set.inputs, n);
+    Metrics m;
+    for (const auto& [name, ref] : set.reference) {
+      auto it = out.find(name);
+      if (it == out.end()) throw Error(ExitCode::kInternal, "auto: candidate lost output '" + name + "'");
+      const double c = compare_outputs(ref, it->second).cosine;
+      if (!(c >= m.min_cosine)) {  // NaN counts as the worst
+        m.min_cosine = std::isnan(c) ? -1.0 : c;
+        m.worst_output = name;
+      }
+    }
+    if (set.labels)
+      m.accuracy_drop = (set.reference_accuracy - accuracy(out.at(first_output_), *set.labels)) * 100.0;
+    return m;
+  }
+
+  bool meets(const Metrics& m) const {
+    if (settings_.min_cosine && !(m.min_cosine >= *settings_.min_cosine)) return false;
+    if (settings_.max_accuracy_drop && !(m.accuracy_drop && *m.accuracy_drop <= *settings_.max_accuracy_drop))
+      return false;
+    return true;
+  }
+
+  // The plan (layer -> choice index) as a pipeline, one pass per choice, in choices() order.
+  static std::vector<PassInvocation> recipe_of(const std::map<std::string, size_t>& plan) {
+    std::vector<PassInvocation> recipe;
+    for (size_t c = 0; c < choices().size(); ++c) {
+      PassInvocation inv{choices()[c].pass, choices()[c].options, {}};
+      for (const auto& [layer, choice] : plan)
+        if (choice == c) inv.nodes.push_back(layer);
+      if (!inv.nodes.empty()) recipe.push_back(std::move(inv));
+    }
+    return recipe;
+  }
+
+  Model apply(const std::vector<PassInvocation>& recipe) const {
+    Model copy = Model::from_proto(model_.proto());
+    Pipeline::build(PassRegistry::builtin(), recipe).run(copy, settings_.global_excludes);
+    return copy;
+  }
+
+ private:
+  const Model& model_;
+  const AutoSettings& settings_;
+  mutable std::string first_output_;
+};
+
+struct Candidate {
+  std::string layer;
+  std::string op;
+  int64_t params = 0;
+  // Per choice index: saving in bytes and error, or the reason it is not used.
+  std::map<size_t, std::pair<double, double>> measured;
+  std::map<size_t, std::string> unusable;
+};
+
+struct Step {
+  size_t layer = 0;  // index into candidates
+  size_t choice = 0;
+  double saving = 0;
+  double error = 0;
+  double ratio() const { return saving / (error + 1e-9); }
+};
+
+// Per layer: the Pareto front of its choices as upgrade steps with falling saving-per-error.
+std::vector<Step> layer_steps(size_t layer, const Candidate& c) {
+  std::vector<std::pair<double, std::pair<double, size_t>>> options;  // saving, (error, choice)
+  for (const auto& [choice, se] : c.measured) options.push_back({se.first, {se.second, choice}});
+  std::sort(options.begin(), options.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::vector<std::pair<double, std::pair<double, size_t>>> front;  // by falling saving, falling error
+  double best_error = std::numeric_limits<double>::infinity();
+  for (const auto& o : options)
+    if (o.second.first < best_error) {
+      best_error = o.second.first;
+      front.push_back(o);
+    }
+  std::reverse(front.begin(), front.end());
+  std::vector<Step> steps;
+  double saving = 0, error = 0;
+  for (const auto& [s, ec] : front) {
+    Step step{layer, ec.second, s - saving, std::max(ec.first - error, 0.0)};
+    saving = s;
+    error = std::max(ec.first, error);
+    // A later step that pays better than the one before it is only reachable through it: merge.
+    while (!steps.empty() && step.ratio() >= steps.back().ratio()) {
+      step.saving += steps.back().saving;
+      step.error += steps.back().error;
+      steps.pop_back();
+    }
+    steps.push_back(step);
+  }
+  return steps;
+}
+
+}  // namespace
+
+std::vector<std::string> auto_choice_names() {
+  std::vector<std::string> names;
+  for (const auto& c : choices()) names.push_back(c.name);
+  return names;
+}
+
+AutoResult auto_search(const Model& model, const eval::TensorMap& samples, const eval::Tensor* labels,
+                       const AutoSettings& settings) {
+  if (settings.min_cosine.has_value() == settings.max_accuracy_drop.has_value())
+    throw Error(ExitCode::kUsage, "auto needs exactly one budget: --min-cosine X or --max-accuracy-drop POINTS");
+  if (settings.max_accuracy_drop && labels == nullptr)
+    throw Error(ExitCode::kUsage, "--max-accuracy-drop needs --labels");
+  std::set<size_t> allowed;
+  for (const auto& name : settings.allow) {
+    const auto names = auto_choice_names();
+    auto it = std::find(names.begin(), names.end(), name);
+    if (it == names.end()) {
+      std::string valid;
+      for (const auto& n : names) valid += (valid.empty() ? "" : ", ") + n;
+      throw Error(ExitCode::kUsage, "--allow: unknown choice '" + name + "' (valid: " + valid + ")");
+    }
+    allowed.insert(static_cast<size_t>(it - names.begin()));
+  }
+  if (allowed.empty()) throw Error(ExitCode::kUsage, "--allow names no choice");
+
+  // The sample count: the leading dim of the inputs that have one.
+  int64_t total = -1;
+  for (const auto& [name, t] : samples)
+    if (!t.dims.empty()) total = std::max(total, t.dims[0]);
+  if (total < 2) throw Error(ExitCode::kUsage, "auto needs at least 2 samples (one search, one held out)");
+  if (labels != nullptr && labels->numel() != total)
+    throw Error(ExitCode::kUsage, "--labels has " + std::to_string(labels->numel()) + " labels for " +
+                                      std::to_string(total) + " samples");
+  std::vector<int64_t> search_rows, held_rows;
+  for (int64_t k = 0; k < total; ++k) (k % 4 == 3 ? held_rows : search_rows).push_back(k);
+  if (held_rows.empty()) {  // 2 or 3 samples: hold out the last
+    held_rows.push_back(search_rows.back());
+    search_rows.pop_back();
+  }
+  const int64_t sens_count = std::min<int64_t>(settings.sensitivity_samples, static_cast<int64_t>(search_rows.size()));
+  const std::vector<int64_t> sens_rows(search_rows.begin(), search_rows.begin() + sens_count);
+
+  Search search(model, settings);
+  SampleSet search_set = make_set("search", samples, labels, total, search_rows);
+  SampleSet held_set = make_set("held_out", samples, labels, total, held_rows);
+  SampleSet sens_set = make_set("sensitivity", samples, labels, total, sens_rows);
+  search.prepare(search_set);
+  search.prepare(held_set);
+  search.prepare(sens_set);
+
+  // The search runs the pipeline hundreds of times: its per-pass lines would drown the log.
+  const auto level = logger()->level();
+  logger()->set_level(std::max(level, spdlog::level::warn));
+  struct RestoreLevel {
+    spdlog::level::level_enum level;
+    ~RestoreLevel() { logger()->set_level(level); }
+  } restore{level};
+
+  // Candidates: named nodes that read a constant weight.
+  Model scratch = Model::from_proto(model.proto());
+  PassStats ignored;
+  const auto refs = collect_weights(scratch, PassContext(PassOptions(), settings.global_excludes),
+                                    {"MatMul", "Gemm", "Conv", "ConvTranspose", "Gather", "LSTM", "GRU", "RNN"}, 1,
+                                    ignored);
+  std::vector<Candidate> candidates;
+  std::set<std::string> seen;
+  int64_t unnamed = 0;
+  for (const auto& ref : refs) {
+    const std::string& name = ref.node->name();
+    if (name.empty()) {
+      ++unnamed;
+      continue;
+    }
+    if (!seen.insert(name).second) continue;
+    int64_t params = 1;
+    for (int64_t d : ref.dims) params *= d;
+    candidates.push_back({name, ref.node->op_type(), params, {}, {}});
+  }
+
+  const auto original_bytes = static_cast<double>(model.proto().ByteSizeLong());
+  for (auto& c : candidates) {
+    for (size_t choice : allowed) {
+      std::map<std::string, size_t> plan{{c.layer, choice}};
+      try {
+        const Model candidate = search.apply(Search::recipe_of(plan));
+        const double saving = original_bytes - static_cast<double>(candidate.proto().ByteSizeLong());
+        if (saving <= 0) {
+          c.unusable[choice] = "no_saving";
+          continue;
+        }
+        const Metrics m = search.measure(candidate, sens_set);
+        c.measured[choice] = {saving, std::max(0.0, 1.0 - m.min_cosine)};
+      } catch (const Error& e) {
+        c.unusable[choice] = e.what();
+      }
+    }
+  }
+
+  AutoResult result;
+  nlohmann::json& report = result.report;
+  report["objective"] = "size";
+  report["budget"] = settings.min_cosine ? nlohmann::json{{"min_cosine", *settings.min_cosine}}
+                                         : nlohmann::json{{"max_accuracy_drop", *settings.max_accuracy_drop}};
+  report["allow"] = settings.allow;
+  report["samples"] = {{"total", total},
+                       {"search", search_set.count},
+                       {"held_out", held_set.count},
+                       {"sensitivity", sens_set.count},
+                       {"split", "samples with index % 4 == 3 are held out (the last one with 2-3 samples)"}};
+  report["unnamed_layers_skipped"] = unnamed;
+
+  std::vector<Step> steps;
+  for (size_t i = 0; i < candidates.size(); ++i)
+    for (const Step& s : layer_steps(i, candidates[i])) steps.push_back(s);
+  std::stable_sort(steps.begin(), steps.end(), [](const Step& a, const Step& b) { return a.ratio() > b.ratio(); });
+
+  // The ranked sensitivity table: layers in the order their first step is taken.
+  std::map<size_t, size_t> rank;
+  for (size_t k = 0; k < steps.size(); ++k) rank.emplace(steps[k].layer, k);
+  const auto layer_table = [&](const std::map<std::string, size_t>& plan) {
+    std::vector<size_t> order(candidates.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+      const size_t ra = rank.count(a) ? rank.at(a) : steps.size(), rb = rank.count(b) ? rank.at(b) : steps.size();
+      return ra < rb;
+    });
+    nlohmann::json layers = nlohmann::json::array();
+    for (size_t i : order) {
+      const Candidate& c = candidates[i];
+      nlohmann::json per_choice = nlohmann::json::object();
+      for (const auto& [choice, se] : c.measured)
+        per_choice[choices()[choice].name] = {{"saving_bytes", se.first}, {"output_error", se.second}};
+      for (const auto& [choice, why] : c.unusable) per_choice[choices()[choice].name] = {{"unused", why}};
+      auto chosen = plan.find(c.layer);
+      layers.push_back({{"name", c.layer},
+                        {"op", c.op},
+                        {"params", c.params},
+                        {"choices", per_choice},
+                        {"chosen", chosen == plan.end() ? nlohmann::json(nullptr)
+                                                        : nlohmann::json(choices()[chosen->second].name)}});
+    }
+    return layers;
+  };
+  if (settings.dry_run) {
+    report["layers"] = layer_table({});
+    return result;
+  }
+
+  const auto plan_of = [&](size_t k) {
+    std::map<std::string, size_t> plan;
+    for (size_t i = 0; i < k; ++i) plan[candidates[steps[i].layer].layer] = steps[i].choice;
+    return plan;
+  };
+  nlohmann::json evaluations = nlohmann::json::array();
+  std::map<std::pair<size_t, std::string>, Metrics> cache;
+  const auto evaluate = [&](size_t k, const SampleSet& set) {
+    auto key = std::make_pair(k, set.name);
+    if (!cache.count(key)) {
+      const Metrics m = search.measure(search.apply(Search::recipe_of(plan_of(k))), set);
+      cache[key] = m;
+      nlohmann::json e = m.to_json();
+      e["steps"] = k;
+      e["samples"] = set.name;
+      e["meets_budget"] = search.meets(m);
+      evaluations.push_back(e);
+    }
+    return cache.at(key);
+  };
+  // Largest k in [0, hi] meeting the budget on `set`, k = 0 (the float model) meeting it by definition.
+  const auto longest_meeting = [&](size_t hi, const SampleSet& set) {
+    if (hi == 0 || search.meets(evaluate(hi, set))) return hi;
+    size_t lo = 0;
+    while (hi - lo > 1) {
+      const size_t mid = lo + (hi - lo) / 2;
+      (search.meets(evaluate(mid, set)) ? lo : hi) = mid;
+    }
+    return lo;
+  };
+  const size_t on_search = longest_meeting(steps.size(), search_set);
+  const size_t chosen = longest_meeting(on_search, held_set);
+
+  const size_t shown = chosen > 0 ? chosen : std::min<size_t>(1, steps.size());
+  const auto plan = plan_of(shown);
+  report["layers"] = layer_table(chosen > 0 ? plan : std::map<std::string, size_t>{});
+  report["steps"] = steps.size();
+  report["chosen_steps"] = chosen;
+  result.met = chosen > 0;
+  if (shown > 0) {
+    report["held_out"] = evaluate(shown, held_set).to_json();
+    report["search"] = evaluate(shown, search_set).to_json();
+  }
+  report["evaluations"] = evaluations;
+  report["met"] = result.met;
+  if (result.met) result.recipe = Search::recipe_of(plan);
+  report["recipe"] = recipe_to_json(Search::recipe_of(plan));
+  return result;
+}
+
+}  // namespace compress

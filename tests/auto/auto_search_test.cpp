@@ -1,0 +1,174 @@
+#include <compress/auto.h>
+#include <compress/error.h>
+#include <compress/evaluator.h>
+#include <compress/tensor.h>
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "testing/builders.h"
+
+namespace compress {
+namespace {
+
+// x -> MatMul(w1) -> Relu -> MatMul(w2) -> Relu -> MatMul(w3) -> y, all 64 x 64. w2 is planted to be
+// sensitive to int8: row 7 holds a 100x outlier in every output column (so each column's int8 step is
+// 100x too coarse for its other weights), while w1's column 7 is scaled down 100x so the outliers
+// contribute no more than any other row to the output.
+const char* kThreeLayers = R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[N, 64] x) => (float[N, 64] y) {
+  h1 = MatMul(x, w1)
+  r1 = Relu(h1)
+  h2 = MatMul(r1, w2)
+  r2 = Relu(h2)
+  y = MatMul(r2, w3)
+}
+)";
+
+Model planted_model() {
+  TensorProto w1 = testing::random_tensor("w1", {64, 64}, 1, 0.2f);
+  TensorProto w2 = testing::random_tensor("w2", {64, 64}, 2, 0.2f);
+  TensorProto w3 = testing::random_tensor("w3", {64, 64}, 3, 0.2f);
+  std::vector<float> v1 = to_floats(w1), v2 = to_floats(w2);
+  for (int r = 0; r < 64; ++r) v1[static_cast<size_t>(r * 64 + 7)] *= 0.01f;
+  for (int c = 0; c < 64; ++c) v2[static_cast<size_t>(7 * 64 + c)] = 100.0f * 0.2f;
+  Model m = testing::model_with_weights(kThreeLayers, {make_float_tensor("w1", {64, 64}, v1),
+                                                       make_float_tensor("w2", {64, 64}, v2), w3});
+  // The text format leaves node names empty: a plan names its nodes.
+  auto* g = m.proto().mutable_graph();
+  for (int i = 0; i < g->node_size(); ++i) g->mutable_node(i)->set_name("n_" + g->node(i).output(0));
+  m.invalidate();
+  return m;
+}
+
+eval::TensorMap samples(int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(n * 64));
+  for (auto& v : x) v = normal(rng);
+  return {{"x", eval::Tensor::floats({n, 64}, x)}};
+}
+
+const nlohmann::json* layer(const nlohmann::json& report, const std::string& name) {
+  for (const auto& l : report["layers"])
+    if (l["name"] == name) return &l;
+  return nullptr;
+}
+
+TEST(AutoSearch, PlantedSensitiveLayerStaysFloatAndTheOthersAreQuantized) {
+  const Model m = planted_model();
+  AutoSettings settings;
+  settings.min_cosine = 0.999;
+  settings.allow = {"int8"};
+  const AutoResult r = auto_search(m, samples(24, 5), nullptr, settings);
+  ASSERT_TRUE(r.met) << r.report.dump(2);
+  ASSERT_EQ(r.recipe.size(), 1u);
+  EXPECT_EQ(r.recipe[0].name, "quantize-int8");
+  EXPECT_EQ(r.recipe[0].nodes, (std::vector<std::string>{"n_h1", "n_y"}));
+  EXPECT_TRUE(layer(r.report, "n_h2")->at("chosen").is_null());
+  EXPECT_EQ(layer(r.report, "n_h1")->at("chosen"), "int8");
+  // The planted layer's measured error is by far the largest.
+  const double e2 = layer(r.report, "n_h2")->at("choices")["int8"]["output_error"].get<double>();
+  const double e1 = layer(r.report, "n_h1")->at("choices")["int8"]["output_error"].get<double>();
+  EXPECT_GT(e2, 100 * e1);
+  EXPECT_GE(r.report["held_out"]["min_cosine"].get<double>(), 0.999);
+  EXPECT_EQ(r.report["samples"]["held_out"], 6);
+  EXPECT_EQ(r.report["samples"]["search"], 18);
+}
+
+TEST(AutoSearch, LooseBudgetQuantizesEveryLayer) {
+  AutoSettings settings;
+  settings.min_cosine = 0.5;
+  settings.allow = {"int8"};
+  const AutoResult r = auto_search(planted_model(), samples(8, 6), nullptr, settings);
+  ASSERT_TRUE(r.met);
+  EXPECT_EQ(r.recipe[0].nodes.size(), 3u);
+}
+
+TEST(AutoSearch, ImpossibleBudgetIsNotMetAndReportsTheLeastCompressedCandidate) {
+  AutoSettings settings;
+  settings.min_cosine = 0.99999999;
+  settings.allow = {"int4"};
+  const AutoResult r = auto_search(planted_model(), samples(8, 7), nullptr, settings);
+  EXPECT_FALSE(r.met);
+  EXPECT_TRUE(r.recipe.empty());
+  EXPECT_EQ(r.report["met"], false);
+  EXPECT_EQ(r.report["chosen_steps"], 0);
+  ASSERT_TRUE(r.report.contains("held_out"));
+  EXPECT_LT(r.report["held_out"]["min_cosine"].get<double>(), 0.99999999);
+}
+
+TEST(AutoSearch, RecipeReproducesTheSameBytes) {
+  const Model m = planted_model();
+  AutoSettings settings;
+  settings.min_cosine = 0.99;
+  settings.allow = {"int8", "int4", "fp16"};
+  const AutoResult r = auto_search(m, samples(12, 8), nullptr, settings);
+  ASSERT_TRUE(r.met);
+  const auto again = parse_recipe_json(recipe_to_json(r.recipe));
+  Model a = Model::from_proto(m.proto()), b = Model::from_proto(m.proto());
+  Pipeline::build(PassRegistry::builtin(), r.recipe).run(a, {});
+  Pipeline::build(PassRegistry::builtin(), again).run(b, {});
+  EXPECT_EQ(a.serialize(), b.serialize());
+  EXPECT_NE(a.serialize(), m.serialize());
+}
+
+TEST(AutoSearch, DryRunStopsAfterTheSensitivityTable) {
+  AutoSettings settings;
+  settings.min_cosine = 0.99;
+  settings.dry_run = true;
+  const AutoResult r = auto_search(planted_model(), samples(8, 9), nullptr, settings);
+  EXPECT_FALSE(r.met);
+  EXPECT_EQ(r.report["layers"].size(), 3u);
+  EXPECT_FALSE(r.report.contains("met"));
+  EXPECT_TRUE(layer(r.report, "n_h1")->at("choices").contains("fp16"));
+}
+
+TEST(AutoSearch, AccuracyBudgetUsesLabels) {
+  const Model m = planted_model();
+  const auto s = samples(16, 10);
+  // Labels: the float model's own argmax, so the reference accuracy is 100%.
+  const auto out = eval::Evaluator(m).run(s).at("y");
+  std::vector<int64_t> labels;
+  for (int64_t r = 0; r < 16; ++r) {
+    int64_t best = 0;
+    for (int64_t c = 1; c < 64; ++c)
+      if (out.f[static_cast<size_t>(r * 64 + c)] > out.f[static_cast<size_t>(r * 64 + best)]) best = c;
+    labels.push_back(best);
+  }
+  const eval::Tensor y = eval::Tensor::ints({16}, labels);
+  AutoSettings settings;
+  settings.max_accuracy_drop = 0.0;
+  settings.allow = {"int8"};
+  const AutoResult r = auto_search(m, s, &y, settings);
+  ASSERT_TRUE(r.report.contains("held_out"));
+  if (r.met) {
+    EXPECT_LE(r.report["held_out"]["accuracy_drop_points"].get<double>(), 0.0);
+  }
+}
+
+TEST(AutoSearch, SettingsAreChecked) {
+  const Model m = planted_model();
+  AutoSettings none;
+  EXPECT_THROW(auto_search(m, samples(4, 1), nullptr, none), Error);  // no budget
+  AutoSettings bad;
+  bad.min_cosine = 0.9;
+  bad.allow = {"int3"};
+  try {
+    auto_search(m, samples(4, 1), nullptr, bad);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kUsage);
+    EXPECT_NE(std::string(e.what()).find("unknown choice 'int3'"), std::string::npos);
+  }
+  AutoSettings ok;
+  ok.min_cosine = 0.9;
+  EXPECT_THROW(auto_search(m, samples(1, 1), nullptr, ok), Error);  // one sample cannot be split
+  AutoSettings drop;
+  drop.max_accuracy_drop = 1;
+  EXPECT_THROW(auto_search(m, samples(4, 1), nullptr, drop), Error);  // needs labels
+}
+
+}  // namespace
+}  // namespace compress
