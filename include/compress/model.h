@@ -33,6 +33,36 @@ struct SavedFiles {
   int64_t total_bytes = 0;
 };
 
+/// A save written to temp files beside its targets (see write_target) and not yet in place:
+/// commit() renames them over the targets; destroying it uncommitted removes them. Lets a caller
+/// measure the written bytes and write its reports before the model appears.
+class StagedSave {
+ public:
+  /// `targets`: where each file of `files` lands (write_target); the temps are named beside them.
+  StagedSave(SavedFiles files, SavedFiles targets);
+  StagedSave(StagedSave&& other) noexcept;
+  StagedSave& operator=(StagedSave&&) = delete;
+  StagedSave(const StagedSave&) = delete;
+  ~StagedSave();
+
+  /// The files as named after commit() (the paths given, symlinks not resolved).
+  const SavedFiles& files() const { return files_; }
+  /// The temp files holding the bytes until commit().
+  const SavedFiles& temps() const { return temps_; }
+  /// Renames the temp files into place (data first, then the model). Throws Error(kWriteFailed);
+  /// a failed commit leaves no temp file and no new model.
+  SavedFiles commit();
+
+ private:
+  friend class Model;  // sets files_.total_bytes once written
+  void discard() noexcept;
+
+  SavedFiles files_;
+  SavedFiles targets_;
+  SavedFiles temps_;
+  bool done_ = false;
+};
+
 class Model {
  public:
   /// Reads a model file; external data is read into raw_data (locations must stay inside the
@@ -79,7 +109,12 @@ class Model {
   std::string serialize() const;
   /// Writes atomically: temp files beside `path`, then renamed; the model is unchanged afterwards.
   /// Throws Error(kWriteFailed); leaves no file behind on failure.
+  /// A symlink at `path` (or at its data file) is written through: its target is replaced, the
+  /// link stays. An existing target that is not a regular file is refused; temp files that a killed
+  /// run left for the same targets are removed first (remove_stale_temps).
   SavedFiles save(const std::filesystem::path& path, const SaveOptions& options);
+  /// save() in two steps: everything written and checked, nothing renamed into place yet.
+  StagedSave stage_save(const std::filesystem::path& path, const SaveOptions& options);
 
   /// File the model came from (empty for in-memory models) and its size including external data.
   const std::filesystem::path& source_path() const { return source_path_; }

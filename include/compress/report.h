@@ -70,7 +70,8 @@ EnergyEstimate estimate_energy(const ModelStats& stats);
 /// Everything one `compress` run reports.
 struct Report {
   std::string input;
-  std::string output;  // empty for --dry-run
+  std::string output;  // empty when nothing was written
+  std::string not_written;  // why output is empty: "dry run", "gate missed", ...
   std::string pipeline;
   ModelStats before;
   ModelStats after;

@@ -74,8 +74,30 @@ VerifyResult verify_models(const Model& reference, const Model& candidate, const
 /// only with labels); infinities and NaN as the strings "Infinity" / "NaN", as ort_compare.js does.
 nlohmann::json verify_to_json(const VerifyResult& result);
 
+/// One gate checked against one output (or against the accuracy, `output` empty).
+struct GateVerdict {
+  std::string gate;  // the flag without dashes: "min-cosine", "min-snr", "max-accuracy-drop"
+  std::string output;
+  double value = 0;
+  double threshold = 0;
+  bool passed = false;
+  std::string message;  // one line, for a missed gate
+};
+
+/// Every gate against every output; Error(kUsage) for --max-accuracy-drop without labels.
+std::vector<GateVerdict> evaluate_gates(const VerifyResult& result, const Gates& gates);
+/// [{"gate", "output", "value", "threshold", "passed"}], infinities as in verify_to_json.
+nlohmann::json gates_to_json(const std::vector<GateVerdict>& verdicts);
+
 /// Throws Error(kGateFailed) with a one-line reason for the first gate missed; Error(kUsage) for
 /// --max-accuracy-drop without labels.
 void check_gates(const VerifyResult& result, const Gates& gates);
+
+/// Checks the data of `options` against `model`'s inputs before anything runs: --input names are
+/// model inputs, every input has a file or is a float input random data can fill, each .npy fits
+/// its input (rank, fixed dims, no float data for an integer input), the labels count matches the
+/// rows of the first output where its declared shape tells them. Throws Error(kUsage) naming the
+/// flag, the input and both shapes; Error(kBadInput) for a .npy that cannot be read.
+void check_verify_data(const Model& model, const VerifyOptions& options);
 
 }  // namespace compress

@@ -1,6 +1,7 @@
 // Loading (with external data) and atomic saving (with external data when needed or asked).
 #include <compress/error.h>
 #include <compress/model.h>
+#include <compress/output_file.h>
 #include <compress/tensor.h>
 
 #include <google/protobuf/io/coded_stream.h>
@@ -151,27 +152,6 @@ class ExternalDataReader {
   std::map<std::string, int64_t> sizes_;
 };
 
-// Removes temp files unless released; keeps failed saves from leaving anything behind.
-class TempFiles {
- public:
-  ~TempFiles() {
-    for (const auto& p : paths_) {
-      std::error_code ec;
-      fs::remove(p, ec);
-    }
-  }
-  fs::path add(const fs::path& target) {
-    fs::path tmp = target;
-    tmp += ".tmp-" + std::to_string(::getpid());
-    paths_.push_back(tmp);
-    return tmp;
-  }
-  void release() { paths_.clear(); }
-
- private:
-  std::vector<fs::path> paths_;
-};
-
 void write_file(const fs::path& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out) throw Error(ExitCode::kWriteFailed, path.string() + ": cannot open for writing");
@@ -226,34 +206,87 @@ Model Model::load(const fs::path& path) {
   return model;
 }
 
-SavedFiles Model::save(const fs::path& path, const SaveOptions& options) {
+StagedSave::StagedSave(SavedFiles files, SavedFiles targets)
+    : files_(std::move(files)), targets_(std::move(targets)) {
+  temps_.model = temp_path(targets_.model);
+  if (!targets_.data.empty()) temps_.data = temp_path(targets_.data);
+}
+
+StagedSave::StagedSave(StagedSave&& other) noexcept
+    : files_(std::move(other.files_)), targets_(std::move(other.targets_)), temps_(std::move(other.temps_)),
+      done_(other.done_) {
+  other.done_ = true;
+}
+
+StagedSave::~StagedSave() { discard(); }
+
+void StagedSave::discard() noexcept {
+  if (done_) return;
   std::error_code ec;
-  if (fs::exists(path, ec) && !options.overwrite)
+  fs::remove(temps_.model, ec);
+  if (!temps_.data.empty()) fs::remove(temps_.data, ec);
+  done_ = true;
+}
+
+SavedFiles StagedSave::commit() {
+  if (done_) throw Error(ExitCode::kInternal, "staged save of " + files_.model.string() + " committed twice");
+  std::error_code ec;
+  if (!temps_.data.empty()) {
+    fs::rename(temps_.data, targets_.data, ec);
+    if (ec) {
+      discard();
+      throw Error(ExitCode::kWriteFailed, files_.data.string() + ": cannot rename into place: " + ec.message());
+    }
+  }
+  fs::rename(temps_.model, targets_.model, ec);
+  if (ec) {
+    const std::string reason = ec.message();
+    if (!targets_.data.empty()) fs::remove(targets_.data, ec);  // its model never appeared
+    discard();
+    throw Error(ExitCode::kWriteFailed, files_.model.string() + ": cannot rename into place: " + reason);
+  }
+  done_ = true;
+  return files_;
+}
+
+SavedFiles Model::save(const fs::path& path, const SaveOptions& options) { return stage_save(path, options).commit(); }
+
+StagedSave Model::stage_save(const fs::path& path, const SaveOptions& options) {
+  std::error_code ec;
+  const bool exists = fs::exists(fs::symlink_status(path, ec));
+  if (exists && !options.overwrite)
     throw Error(ExitCode::kWriteFailed, path.string() + ": exists (use --force to overwrite)");
   if (!source_path_.empty() && fs::exists(path, ec) && fs::equivalent(path, source_path_, ec))
     throw Error(ExitCode::kWriteFailed, path.string() + ": is the input model; refusing to overwrite it");
-
-  const fs::path dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
-  if (!fs::is_directory(dir, ec))
-    throw Error(ExitCode::kWriteFailed, path.string() + ": directory '" + dir.string() + "' does not exist");
+  if (const std::string why = output_file_problem(path); !why.empty())
+    throw Error(ExitCode::kWriteFailed, path.string() + ": " + why);
 
   bool external = options.external_data == SaveOptions::ExternalData::kAlways;
   if (options.external_data == SaveOptions::ExternalData::kAuto)
     external = proto_->ByteSizeLong() > static_cast<size_t>(kProtobufLimit);
 
-  TempFiles temps;
-  SavedFiles saved;
-  saved.model = path;
-  const fs::path model_tmp = temps.add(path);
+  SavedFiles files;
+  files.model = path;
+  SavedFiles targets;
+  targets.model = write_target(path);
+  if (external) {
+    files.data = fs::path(path.string() + ".data");
+    if (const std::string why = output_file_problem(files.data); !why.empty())
+      throw Error(ExitCode::kWriteFailed, files.data.string() + ": " + why);
+    targets.data = write_target(files.data);
+  }
+  remove_stale_temps(targets.model);
+  remove_stale_temps(write_target(path.string() + ".data"));  // a killed run may have used external data
+  StagedSave staged(files, targets);
+  const SavedFiles& temps = staged.temps();
+  int64_t total_bytes = 0;
   if (!external) {
     const std::string bytes = serialize();
-    write_file(model_tmp, bytes);
-    saved.total_bytes = static_cast<int64_t>(bytes.size());
+    write_file(temps.model, bytes);
+    total_bytes = static_cast<int64_t>(bytes.size());
   } else {
-    saved.data = fs::path(path.string() + ".data");
-    const fs::path data_tmp = temps.add(saved.data);
-    std::ofstream data(data_tmp, std::ios::binary | std::ios::trunc);
-    if (!data) throw Error(ExitCode::kWriteFailed, data_tmp.string() + ": cannot open for writing");
+    std::ofstream data(temps.data, std::ios::binary | std::ios::trunc);
+    if (!data) throw Error(ExitCode::kWriteFailed, temps.data.string() + ": cannot open for writing");
     // Move large raw_data out, serialize, then move it back: no second copy of the weights.
     std::vector<std::pair<onnx::TensorProto*, std::string>> moved;
     int64_t offset = 0;
@@ -273,7 +306,7 @@ SavedFiles Model::save(const fs::path& path, const SaveOptions& options) {
         offset += pad;
         const int64_t length = static_cast<int64_t>(t.raw_data().size());
         data.write(t.raw_data().data(), length);
-        if (!data) throw Error(ExitCode::kWriteFailed, data_tmp.string() + ": write failed (disk full?)");
+        if (!data) throw Error(ExitCode::kWriteFailed, temps.data.string() + ": write failed (disk full?)");
         moved.emplace_back(&t, std::move(*t.mutable_raw_data()));
         t.clear_raw_data();
         t.set_data_location(onnx::TensorProto::EXTERNAL);
@@ -282,33 +315,26 @@ SavedFiles Model::save(const fs::path& path, const SaveOptions& options) {
           e->set_key(k);
           e->set_value(v);
         };
-        add("location", saved.data.filename().string());
+        // Named as the caller named it: runtimes resolve it beside the model path they are given.
+        add("location", files.data.filename().string());
         add("offset", std::to_string(offset));
         add("length", std::to_string(length));
         offset += length;
       });
       data.flush();
-      if (!data) throw Error(ExitCode::kWriteFailed, data_tmp.string() + ": write failed (disk full?)");
+      if (!data) throw Error(ExitCode::kWriteFailed, temps.data.string() + ": write failed (disk full?)");
       data.close();
       const std::string bytes = serialize();
-      write_file(model_tmp, bytes);
-      saved.total_bytes = static_cast<int64_t>(bytes.size()) + offset;
+      write_file(temps.model, bytes);
+      total_bytes = static_cast<int64_t>(bytes.size()) + offset;
     } catch (...) {
       restore();
       throw;
     }
     restore();
-    fs::rename(data_tmp, saved.data, ec);
-    if (ec) throw Error(ExitCode::kWriteFailed, saved.data.string() + ": cannot rename into place: " + ec.message());
   }
-  fs::rename(model_tmp, path, ec);
-  if (ec) {
-    const std::string reason = ec.message();
-    if (!saved.data.empty()) fs::remove(saved.data, ec);
-    throw Error(ExitCode::kWriteFailed, path.string() + ": cannot rename into place: " + reason);
-  }
-  temps.release();
-  return saved;
+  staged.files_.total_bytes = total_bytes;
+  return staged;
 }
 
 }  // namespace compress

@@ -196,14 +196,50 @@ nlohmann::json report_to_json(const Report& r) {
                           {"flops", ratio_value(r.before.flops, r.after.flops)},
                           {"energy", ratio_value(estimate_energy(r.before).total_uj(), estimate_energy(r.after).total_uj())}}},
                       {"layers", layers},       {"passes", passes}};
+  if (r.output.empty() && !r.not_written.empty()) j["not_written"] = r.not_written;
   if (!r.verify.is_null()) j["verify"] = r.verify;
   if (!r.auto_search.is_null()) j["auto"] = r.auto_search;
   return j;
 }
 
+namespace {
+
+// The verify section of the text report, from its JSON: metrics per output, accuracy, each gate.
+std::string verify_text(const nlohmann::json& v) {
+  std::ostringstream o;
+  auto num = [](const nlohmann::json& x) {
+    if (!x.is_number()) return x.is_string() ? x.get<std::string>() : x.dump();
+    std::ostringstream s;
+    s.precision(6);
+    s << x.get<double>();
+    return s.str();
+  };
+  if (v.contains("error")) return "verify: " + v["error"].get<std::string>() + "\n";
+  o << "verify (" << v.value("samples", 0) << " samples):\n";
+  for (const auto& [name, m] : v["outputs"].items()) {
+    o << "  " << name << ": cosine " << num(m["cosine"]) << "  snr " << num(m["snr_db"]) << " dB  max_abs_err "
+      << num(m["max_abs_err"]);
+    if (!m["top1_agreement"].is_null()) o << "  top1_agreement " << num(m["top1_agreement"]);
+    o << "\n";
+  }
+  if (v.contains("accuracy"))
+    o << "  accuracy: reference " << num(v["accuracy"]["reference"]) << "  candidate "
+      << num(v["accuracy"]["candidate"]) << "  drop " << num(v["accuracy"]["drop_points"]) << " points\n";
+  for (const auto& g : v.value("gates", nlohmann::json::array()))
+    o << "  gate --" << g["gate"].get<std::string>()
+      << (g["output"].is_null() ? "" : " (" + g["output"].get<std::string>() + ")") << ": " << num(g["value"])
+      << " vs " << num(g["threshold"]) << ": " << (g["passed"].get<bool>() ? "passed" : "MISSED") << "\n";
+  return o.str();
+}
+
+}  // namespace
+
 std::string render_report_text(const Report& r) {
   std::ostringstream o;
-  o << "compress report: " << r.input << " -> " << (r.output.empty() ? "(dry run, not written)" : r.output) << "\n";
+  o << "compress report: " << r.input << " -> "
+    << (r.output.empty() ? "(" + (r.not_written.empty() ? std::string("dry run") : r.not_written) + ", not written)"
+                         : r.output)
+    << "\n";
   o << "pipeline: " << (r.pipeline.empty() ? "(none: round trip)" : r.pipeline) << "\n\n";
   o << pad("", 22) << pad("before", 14, true) << pad("after", 14, true) << pad("ratio", 10, true) << "\n";
   for (const auto& row : summary_rows(r.before, r.after))
@@ -257,6 +293,7 @@ std::string render_report_text(const Report& r) {
         << pad(human_bytes(static_cast<double>(l->weight_bytes)), 12, true)
         << pad(human_count(static_cast<double>(l->macs)), 10, true) << "\n";
   }
+  if (!r.verify.is_null()) o << "\n" << verify_text(r.verify);
   std::set<std::string> notes(r.before.assumptions.begin(), r.before.assumptions.end());
   notes.insert(r.after.assumptions.begin(), r.after.assumptions.end());
   if (!notes.empty()) {

@@ -1,63 +1,14 @@
 // Runs the built `compress` binary: exit codes, the exact one-line errors, no output after a
 // failure, the input never modified.
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include <array>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
+#include "cli/cli_run.h"
 
 namespace {
 
 namespace fs = std::filesystem;
-
-struct Result {
-  int code;
-  std::string out;
-  std::string err;
-};
-
-class Cli : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("compress_cli_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    fs::copy_file(fs::path(COMPRESS_MODELS_DIR) / "digits_mlp.onnx", dir_ / "mlp.onnx");
-    input_bytes_ = read(dir_ / "mlp.onnx");
-  }
-  void TearDown() override {
-    EXPECT_EQ(read(dir_ / "mlp.onnx"), input_bytes_) << "the input model was modified";
-    fs::remove_all(dir_);
-  }
-
-  static std::string read(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return std::string((std::istreambuf_iterator<char>(in)), {});
-  }
-
-  Result run(const std::string& args) {
-    const std::string err_file = (dir_ / "stderr.txt").string();
-    const std::string cmd = "cd '" + dir_.string() + "' && '" + std::string(COMPRESS_BINARY) + "' " + args + " 2>'" +
-                            err_file + "'";
-    Result r;
-    FILE* pipe = ::popen(cmd.c_str(), "r");
-    std::array<char, 4096> buf;
-    size_t n;
-    while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) r.out.append(buf.data(), n);
-    const int status = ::pclose(pipe);
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.err = read(err_file);
-    return r;
-  }
-
-  fs::path dir_;
-  std::string input_bytes_;
-};
+using compress_cli::Cli;
+using compress_cli::Result;
 
 TEST_F(Cli, RoundTripWritesIdenticalBytesAndAReport) {
   const Result r = run("mlp.onnx -o out.onnx");

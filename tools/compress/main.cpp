@@ -4,6 +4,7 @@
 #include <compress/error.h>
 #include <compress/model.h>
 #include <compress/npy.h>
+#include <compress/output_file.h>
 #include <compress/pipeline.h>
 #include <compress/report.h>
 #include <compress/verify.h>
@@ -26,8 +27,9 @@ namespace {
 constexpr const char* kExitCodes =
     "Exit codes:\n"
     "  0   success\n"
-    "  1   usage error (bad flag, unknown pass or option, value out of range, output exists)\n"
-    "  2   input unreadable or not a valid ONNX model\n"
+    "  1   usage error (bad flag, unknown pass or option, value out of range, output exists or is not a\n"
+    "      regular file, output directory missing or not writable, data that does not fit the model)\n"
+    "  2   input unreadable or not a valid ONNX model (or a .npy that cannot be read)\n"
     "  3   a requested pass cannot handle this model at all\n"
     "  4   an accuracy or size gate was missed\n"
     "  5   the output could not be written\n"
@@ -96,6 +98,7 @@ compress::ShapeOverrides parse_shapes(const std::vector<std::string>& specs) {
 compress::VerifyOptions verify_options(const Options& o) {
   if (o.random && (!o.inputs_dir.empty() || !o.input_files.empty()))
     throw Error(ExitCode::kUsage, "--random cannot be combined with --inputs or --input");
+  if (o.max_accuracy_drop && o.labels.empty()) throw Error(ExitCode::kUsage, "--max-accuracy-drop needs --labels");
   compress::VerifyOptions v;
   v.inputs_dir = o.inputs_dir;
   for (const auto& spec : o.input_files) {
@@ -142,6 +145,7 @@ int run_verify(const Options& o) {
   const auto options = verify_options(o);
   const compress::Model reference = compress::Model::load(o.input);
   const compress::Model candidate = compress::Model::load(o.candidate);
+  compress::check_verify_data(reference, options);
   const auto result = compress::verify_models(reference, candidate, options);
   if (o.json) std::cout << compress::verify_to_json(result).dump(2) << "\n";
   else std::cout << render_verify_text(result);
@@ -169,24 +173,49 @@ std::vector<compress::PassInvocation> collect_invocations(const Options& o) {
   return all;
 }
 
+// A report may go to a device or FIFO (/dev/stdout, a pipe): written as a stream, not replaced.
+bool is_stream(const std::string& path) {
+  std::error_code ec;
+  const auto status = fs::status(path, ec);
+  return fs::exists(status) && !fs::is_regular_file(status) && !fs::is_directory(status);
+}
+
+// Usage errors about where a run will write, found before any work: an output that is not a regular
+// file (never replaced, even with --force), a missing or read-only directory.
+void check_output_path(const std::string& flag, const std::string& path, bool report) {
+  if (path.empty() || path == "-" || (report && is_stream(path))) return;
+  const std::string why = compress::output_file_problem(path);
+  if (why.empty()) return;
+  std::error_code ec;
+  const bool exists = fs::exists(fs::status(path, ec));
+  throw Error(ExitCode::kUsage, flag + " " + path + ": " + why +
+                                    (exists && !report ? "; refusing to replace it (use --dry-run to run without writing)"
+                                                       : ""));
+}
+
 void write_text_file(const std::string& path, const std::string& text) {
   if (path == "-") {
     std::cout << text;
     return;
   }
-  const fs::path tmp = path + ".tmp-" + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::trunc);
+  if (is_stream(path)) {
+    std::ofstream out(path);
     out << text;
-    if (!out.flush()) {
-      std::error_code ec;
-      fs::remove(tmp, ec);
-      throw Error(ExitCode::kWriteFailed, path + ": cannot write report");
-    }
+    if (!out.flush()) throw Error(ExitCode::kWriteFailed, path + ": cannot write report");
+    return;
   }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) throw Error(ExitCode::kWriteFailed, path + ": cannot write report: " + ec.message());
+  compress::write_file_atomically(path, text);
+}
+
+// Every requested report, before the model is renamed into place: a report that cannot be written
+// leaves no model, and a missed gate still leaves its reports.
+void write_reports(const Options& o, const compress::Report& report) {
+  if (!o.report_md.empty()) write_text_file(o.report_md, compress::render_report_markdown(report));
+  if (!o.report_json.empty()) write_text_file(o.report_json, compress::report_to_json(report).dump(2) + "\n");
+  if (o.report_json != "-" && o.report_md != "-") {
+    std::cout << compress::render_report_text(report);
+    if (!report.auto_search.is_null()) std::cout << compress::render_auto_text(report.auto_search);
+  }
 }
 
 // ONNX 1.12 knows opsets up to this version; newer models cannot be checked by it.
@@ -214,9 +243,13 @@ int run_compress(const Options& o, const std::vector<compress::PassInvocation>* 
   if (!o.output.empty()) {
     if (fs::exists(o.output, ec) && fs::exists(o.input, ec) && fs::equivalent(o.output, o.input, ec))
       throw Error(ExitCode::kUsage, "output '" + o.output + "' is the input model; refusing to overwrite it");
-    if (fs::exists(o.output, ec) && !o.force && !o.dry_run)
+    if (!o.dry_run) check_output_path("-o", o.output, false);
+    if (fs::exists(fs::symlink_status(o.output, ec)) && !o.force && !o.dry_run)
       throw Error(ExitCode::kUsage, "output '" + o.output + "' exists (use --force to overwrite)");
+    if (!o.dry_run && o.external_data) check_output_path("-o", o.output + ".data", false);
   }
+  check_output_path("--report-json", o.report_json, true);
+  check_output_path("--report-md", o.report_md, true);
   const auto shapes = parse_shapes(o.input_shapes);
   const auto pipeline = compress::Pipeline::build(compress::PassRegistry::builtin(),
                                                   invocations ? *invocations : collect_invocations(o));
@@ -228,6 +261,7 @@ int run_compress(const Options& o, const std::vector<compress::PassInvocation>* 
   compress::Model model = compress::Model::load(o.input);
   std::optional<compress::Model> original;
   if (o.verify) original.emplace(compress::Model::from_proto(model.proto()));
+  if (o.verify) compress::check_verify_data(model, verify_opts);
   const bool big = model.source_bytes() > 100 * 1000 * 1000;
   if (progress && big) spdlog::info("loaded {} ({} bytes)", o.input, model.source_bytes());
 
@@ -258,13 +292,26 @@ int run_compress(const Options& o, const std::vector<compress::PassInvocation>* 
     }
   }
   report.after = compress::compute_stats(model, shapes);
+  // From here on the pipeline has run: a failure is reported first, then returned.
+  std::optional<Error> failure;
   if (original) {
-    // Measured before the write, so a missed gate leaves no output file.
-    const auto result = compress::verify_models(*original, model, verify_opts);
-    report.verify = compress::verify_to_json(result);
-    compress::check_gates(result, gates_of(o));
+    try {
+      const auto result = compress::verify_models(*original, model, verify_opts);
+      const auto verdicts = compress::evaluate_gates(result, gates_of(o));
+      report.verify = compress::verify_to_json(result);
+      report.verify["gates"] = compress::gates_to_json(verdicts);
+      for (const auto& v : verdicts)
+        if (!v.passed && !failure) failure = Error(ExitCode::kGateFailed, v.message);
+      if (failure) report.not_written = "gate missed";
+    } catch (const Error& e) {
+      report.verify = {{"error", compress::one_line(e.what())}};
+      report.not_written = "verification failed";
+      failure = e;
+    }
   }
-  if (o.dry_run) {
+  std::optional<compress::StagedSave> staged;
+  if (o.dry_run || failure) {
+    if (o.dry_run) report.not_written = "dry run";
     report.after.file = model.proto().ByteSizeLong() > static_cast<size_t>(INT32_MAX)
                             ? compress::FileSize{static_cast<int64_t>(model.proto().ByteSizeLong()), 0}
                             : compress::measure_bytes(model.serialize(), 0, report.before.file.zlib_level);
@@ -274,17 +321,14 @@ int run_compress(const Options& o, const std::vector<compress::PassInvocation>* 
     save.external_data = o.external_data ? compress::SaveOptions::ExternalData::kAlways
                                          : compress::SaveOptions::ExternalData::kAuto;
     if (progress && big) spdlog::info("writing {}", o.output);
-    const auto saved = model.save(o.output, save);
+    staged.emplace(model.stage_save(o.output, save));
     report.output = o.output;
-    report.after.file = compress::measure_files({saved.model, saved.data}, report.before.file.zlib_level);
+    report.after.file =
+        compress::measure_files({staged->temps().model, staged->temps().data}, report.before.file.zlib_level);
   }
-
-  if (!o.report_md.empty()) write_text_file(o.report_md, compress::render_report_markdown(report));
-  if (!o.report_json.empty()) write_text_file(o.report_json, compress::report_to_json(report).dump(2) + "\n");
-  if (o.report_json != "-" && o.report_md != "-") {
-    std::cout << compress::render_report_text(report);
-    if (!auto_report.is_null()) std::cout << compress::render_auto_text(auto_report);
-  }
+  write_reports(o, report);
+  if (failure) throw *failure;
+  if (staged) staged->commit();
   return 0;
 }
 
@@ -296,13 +340,18 @@ int run_auto(const Options& o) {
   if (o.inputs_dir.empty() && o.input_files.empty())
     throw Error(ExitCode::kUsage, "auto needs samples: --inputs DIR or --input NAME=FILE.npy (leading axis = samples)");
   if (o.output.empty() && !o.dry_run) throw Error(ExitCode::kUsage, "-o OUT.onnx is required (or --dry-run)");
+  // Where the run will write is checked before the search, as run_compress checks it before the passes.
   std::error_code ec;
-  if (!o.output.empty()) {
+  if (!o.output.empty() && !o.dry_run) {
     if (fs::exists(o.output, ec) && fs::equivalent(o.output, o.input, ec))
       throw Error(ExitCode::kUsage, "output '" + o.output + "' is the input model; refusing to overwrite it");
-    if (fs::exists(o.output, ec) && !o.force && !o.dry_run)
+    check_output_path("-o", o.output, false);
+    if (fs::exists(fs::symlink_status(o.output, ec)) && !o.force)
       throw Error(ExitCode::kUsage, "output '" + o.output + "' exists (use --force to overwrite)");
   }
+  check_output_path("--report-json", o.report_json, true);
+  check_output_path("--report-md", o.report_md, true);
+  check_output_path("--recipe-out", o.recipe_out, true);
   compress::AutoSettings settings;
   settings.min_cosine = o.min_cosine;
   settings.max_accuracy_drop = o.max_accuracy_drop;
@@ -320,8 +369,10 @@ int run_auto(const Options& o) {
   settings.dry_run = o.dry_run;
 
   const compress::Model model = compress::Model::load(o.input);
+  const auto data = verify_options(o);
+  compress::check_verify_data(model, data);
   const compress::eval::Evaluator evaluator(model);
-  const auto samples = compress::load_inputs(evaluator, verify_options(o));
+  const auto samples = compress::load_inputs(evaluator, data);
   std::optional<compress::eval::Tensor> labels;
   if (!o.labels.empty()) labels = compress::eval::read_npy(o.labels);
   const auto result = compress::auto_search(model, samples, labels ? &*labels : nullptr, settings);
