@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -77,6 +78,20 @@ struct Report {
   std::vector<PassRun> passes;
   nlohmann::json verify;  // null unless a verification ran
 };
+
+/// One layer of the model before, paired with what it became: every node of the model after that
+/// the passes' origins trace back to it, summed. Layers with no counterpart keep an empty side.
+struct LayerChange {
+  std::string name;     // the layer before (after, for a layer no origin leads back from)
+  std::string op_type;  // op type before (after, likewise)
+  std::optional<LayerStats> before;
+  std::optional<LayerStats> after;  // the sum; op_type and compute_dtype of its largest node
+  std::vector<std::string> after_nodes;  // the nodes after, in model order
+  std::string removed_by;                // pass that removed the layer without a successor
+};
+/// Pairs r.before.layers with r.after.layers through the origins of r.passes, in the order of the
+/// layers before, then any layer after with no origin.
+std::vector<LayerChange> match_layers(const Report& report);
 
 nlohmann::json stats_to_json(const ModelStats& stats);
 nlohmann::json report_to_json(const Report& report);

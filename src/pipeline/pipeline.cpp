@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/log.h"
+#include "pipeline/provenance.h"
 
 #include <algorithm>
 #include <chrono>
@@ -256,8 +257,12 @@ std::vector<PassRun> Pipeline::run(Model& model, const std::vector<std::string>&
     PassRun run;
     run.name = step.pass->info().name;
     run.canonical = step.canonical;
+    const GraphSnapshot before = snapshot_graph(model.proto().graph());
     run.stats = step.pass->run(model, PassContext(step.options, global_excludes, step.samples));
     model.invalidate();  // a pass may have edited the proto directly
+    Provenance provenance = trace_provenance(before, snapshot_graph(model.proto().graph()));
+    run.origins = std::move(provenance.origins);
+    run.removed = std::move(provenance.removed);
     run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::string summary;
     for (const auto& [k, v] : run.stats.counters) summary += " " + k + "=" + std::to_string(v);

@@ -150,29 +150,79 @@ nlohmann::json stats_to_json(const ModelStats& s) {
           {"layers", layers}};
 }
 
+std::vector<LayerChange> match_layers(const Report& r) {
+  // The original layer each name traces to, following the passes' origins from last to first.
+  auto trace = [&](std::string name, size_t passes) {
+    for (size_t k = passes; k-- > 0;) {
+      auto it = r.passes[k].origins.find(name);
+      if (it != r.passes[k].origins.end()) name = it->second;
+    }
+    return name;
+  };
+  std::vector<LayerChange> rows;
+  std::map<std::string, size_t> row_of;
+  for (const auto& l : r.before.layers) {
+    row_of.emplace(l.name, rows.size());
+    rows.push_back({l.name, l.op_type, l, std::nullopt, {}, {}});
+  }
+  for (size_t k = 0; k < r.passes.size(); ++k)
+    for (const auto& gone : r.passes[k].removed) {
+      auto it = row_of.find(trace(gone, k));
+      if (it != row_of.end() && rows[it->second].removed_by.empty()) rows[it->second].removed_by = r.passes[k].name;
+    }
+  std::map<size_t, std::vector<const LayerStats*>> parts;
+  for (const auto& l : r.after.layers) {
+    auto it = row_of.find(trace(l.name, r.passes.size()));
+    if (it == row_of.end()) {
+      row_of.emplace(l.name, rows.size());
+      rows.push_back({l.name, l.op_type, std::nullopt, l, {l.name}, {}});
+      continue;
+    }
+    rows[it->second].after_nodes.push_back(l.name);
+    parts[it->second].push_back(&l);
+  }
+  for (const auto& [index, nodes] : parts) {
+    LayerChange& row = rows[index];
+    // The node keeping the layer's name, else the one doing the most work, names the type.
+    const LayerStats* head = nodes.front();
+    for (const LayerStats* l : nodes) {
+      if (head->name == row.name) break;
+      if (l->name == row.name || l->macs > head->macs || (l->macs == head->macs && l->weight_bytes > head->weight_bytes))
+        head = l;
+    }
+    LayerStats sum = *head;
+    sum.params = sum.weight_bytes = sum.macs = sum.flops = 0;
+    for (const LayerStats* l : nodes) {
+      sum.params += l->params;
+      sum.weight_bytes += l->weight_bytes;
+      sum.macs += l->macs;
+      sum.flops += l->flops;
+    }
+    row.after = sum;
+  }
+  for (auto& row : rows)
+    if (row.after && !row.removed_by.empty()) row.removed_by.clear();
+  return rows;
+}
+
 nlohmann::json report_to_json(const Report& r) {
   nlohmann::json before = stats_to_json(r.before), after = stats_to_json(r.after);
-  // Per-layer before/after, matched by node name.
-  nlohmann::json layers = nlohmann::json::array();
-  std::map<std::string, const LayerStats*> after_by_name;
-  for (const auto& l : r.after.layers) after_by_name[l.name] = &l;
-  std::set<std::string> matched;
   auto small = [](const LayerStats& l) {
     return nlohmann::json{{"params", l.params}, {"weight_bytes", l.weight_bytes}, {"macs", l.macs}, {"flops", l.flops}};
   };
-  for (const auto& l : r.before.layers) {
-    nlohmann::json row = {{"name", l.name}, {"op_type", l.op_type}, {"before", small(l)}, {"after", nullptr}};
-    auto it = after_by_name.find(l.name);
-    if (it != after_by_name.end()) {
-      row["after"] = small(*it->second);
-      row["after_op_type"] = it->second->op_type;
-      matched.insert(l.name);
-    }
+  // Per layer before/after, paired through the passes' origins (a renamed or replaced node is
+  // still the same layer).
+  nlohmann::json layers = nlohmann::json::array();
+  for (const auto& c : match_layers(r)) {
+    nlohmann::json row = {{"name", c.name},
+                          {"op_type", c.op_type},
+                          {"before", c.before ? small(*c.before) : nlohmann::json(nullptr)},
+                          {"after", c.after ? small(*c.after) : nlohmann::json(nullptr)}};
+    if (c.after) row["after_op_type"] = c.after->op_type;
+    if (c.after && c.after_nodes != std::vector<std::string>{c.name}) row["after_nodes"] = c.after_nodes;
+    if (!c.removed_by.empty()) row["removed_by"] = c.removed_by;
     layers.push_back(row);
   }
-  for (const auto& l : r.after.layers)
-    if (!matched.count(l.name))
-      layers.push_back({{"name", l.name}, {"op_type", l.op_type}, {"before", nullptr}, {"after", small(l)}});
   before.erase("layers");
   after.erase("layers");
   nlohmann::json passes = nlohmann::json::array();
@@ -182,7 +232,9 @@ nlohmann::json report_to_json(const Report& r) {
                       {"seconds", p.seconds},
                       {"counters", p.stats.counters},
                       {"warnings", p.stats.warnings},
-                      {"layers", p.stats.layers}});
+                      {"layers", p.stats.layers},
+                      {"origins", p.origins},
+                      {"removed", p.removed}});
   nlohmann::json ratios;
   for (const auto& row : summary_rows(r.before, r.after)) ratios[row.label] = ratio_value(row.before, row.after);
   nlohmann::json j = {{"input", r.input},   {"output", r.output.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.output)},
