@@ -69,6 +69,10 @@ VerifyResult verify_models(const Model& reference, const Model& candidate, const
 /// only with labels); infinities and NaN as the strings "Infinity" / "NaN", as ort_compare.js does.
 nlohmann::json verify_to_json(const VerifyResult& result);
 
+/// Every gate applied, one verdict per output for the per-output gates, in check_gates' order:
+/// [{"gate": "--min-cosine", "subject": "output 'y' cosine", "value", "limit", "passed"}].
+nlohmann::json gates_to_json(const VerifyResult& result, const Gates& gates);
+
 /// Throws Error(kGateFailed) with a one-line reason for the first gate missed; Error(kUsage) for
 /// --max-accuracy-drop without labels.
 void check_gates(const VerifyResult& result, const Gates& gates);

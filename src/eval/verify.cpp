@@ -237,4 +237,23 @@ void check_gates(const VerifyResult& result, const Gates& gates) {
                                            " points > --max-accuracy-drop " + fmt(*gates.max_accuracy_drop));
 }
 
+nlohmann::json gates_to_json(const VerifyResult& result, const Gates& gates) {
+  nlohmann::json verdicts = nlohmann::json::array();
+  auto add = [&](const std::string& gate, const std::string& subject, double value, double limit, bool passed) {
+    verdicts.push_back(
+        {{"gate", gate}, {"subject", subject}, {"value", number(value)}, {"limit", limit}, {"passed", passed}});
+  };
+  // The same comparisons as check_gates (NaN fails every gate).
+  for (const auto& [name, m] : result.outputs) {
+    if (gates.min_cosine)
+      add("--min-cosine", "output '" + name + "' cosine", m.cosine, *gates.min_cosine, m.cosine >= *gates.min_cosine);
+    if (gates.min_snr_db)
+      add("--min-snr", "output '" + name + "' SNR dB", m.snr_db, *gates.min_snr_db, m.snr_db >= *gates.min_snr_db);
+  }
+  if (gates.max_accuracy_drop && result.accuracy)
+    add("--max-accuracy-drop", "accuracy drop (points)", result.accuracy->drop_points, *gates.max_accuracy_drop,
+        result.accuracy->drop_points <= *gates.max_accuracy_drop);
+  return verdicts;
+}
+
 }  // namespace compress

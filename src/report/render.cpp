@@ -2,12 +2,14 @@
 // file size measurement (bytes on disk and after zlib, what a release artifact costs).
 #include <compress/error.h>
 #include <compress/report.h>
+#include <compress/tensor.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "report/deflate_size.h"
 
@@ -81,15 +83,114 @@ nlohmann::json layer_json(const LayerStats& l) {
           {"macs", l.macs},   {"flops", l.flops},     {"compute_dtype", l.compute_dtype}};
 }
 
-std::vector<const LayerStats*> top_layers(const ModelStats& s, size_t n) {
+// Every layer, largest first: by MACs, then weight bytes; model order among equals.
+std::vector<const LayerStats*> sorted_layers(const ModelStats& s) {
   std::vector<const LayerStats*> v;
-  for (const auto& l : s.layers)
-    if (l.macs || l.params) v.push_back(&l);
+  for (const auto& l : s.layers) v.push_back(&l);
   std::stable_sort(v.begin(), v.end(), [](const LayerStats* x, const LayerStats* y) {
     return x->macs != y->macs ? x->macs > y->macs : x->weight_bytes > y->weight_bytes;
   });
+  return v;
+}
+
+double share(int64_t part, int64_t total) { return total ? static_cast<double>(part) / static_cast<double>(total) : 0.0; }
+
+std::string percent(double fraction) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f%%", fraction * 100);
+  return buf;
+}
+
+// A verify metric as JSON holds it: a number, or "Infinity"/"NaN" as text.
+std::string metric(const nlohmann::json& v, int precision = 6) {
+  if (v.is_string()) return v.get<std::string>();
+  if (!v.is_number()) return "-";
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%.*g", precision, v.get<double>());
+  return buf;
+}
+
+// Verify metrics and gate verdicts as lines of a table: {header, rows}.
+struct Lines {
+  std::vector<std::string> header;
+  std::vector<std::vector<std::string>> rows;
+};
+
+Lines verify_lines(const nlohmann::json& verify) {
+  Lines t{{"output", "cosine", "SNR dB", "max abs err", "top-1 agreement"}, {}};
+  if (!verify.is_object() || !verify.contains("outputs")) return t;
+  for (const auto& [name, m] : verify["outputs"].items())
+    t.rows.push_back({name, metric(m.value("cosine", nlohmann::json())), metric(m.value("snr_db", nlohmann::json()), 4),
+                      metric(m.value("max_abs_err", nlohmann::json()), 4),
+                      metric(m.value("top1_agreement", nlohmann::json()), 4)});
+  return t;
+}
+
+std::string accuracy_line(const nlohmann::json& verify) {
+  if (!verify.is_object() || !verify.contains("accuracy")) return "";
+  const auto& a = verify["accuracy"];
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "accuracy: reference %.2f%%, candidate %.2f%%, drop %.2f points",
+                a.value("reference", 0.0) * 100, a.value("candidate", 0.0) * 100, a.value("drop_points", 0.0));
+  return buf;
+}
+
+Lines gate_lines(const nlohmann::json& gates) {
+  Lines t{{"verdict", "gate", "limit", "measured"}, {}};
+  if (!gates.is_array()) return t;
+  for (const auto& g : gates)
+    t.rows.push_back({g.value("passed", false) ? "pass" : "FAIL", g.value("gate", std::string()),
+                      metric(g.value("limit", nlohmann::json())),
+                      g.value("subject", std::string()) + " " + metric(g.value("value", nlohmann::json()))});
+  return t;
+}
+
+// Every warning of the run, each prefixed by the pass that raised it.
+std::vector<std::string> all_warnings(const Report& r) {
+  std::vector<std::string> out;
+  for (const auto& p : r.passes)
+    for (const auto& w : p.stats.warnings) out.push_back(p.name + ": " + w);
+  return out;
+}
+
+std::vector<std::string> all_assumptions(const Report& r) {
+  std::set<std::string> notes(r.before.assumptions.begin(), r.before.assumptions.end());
+  notes.insert(r.after.assumptions.begin(), r.after.assumptions.end());
+  return {notes.begin(), notes.end()};
+}
+
+// Layers that changed most: by weight bytes saved, then MACs saved (absolute: growth counts too),
+// then size; only layers that changed (a round trip lists the largest layers instead).
+std::vector<const LayerChange*> top_changes(const std::vector<LayerChange>& rows, size_t n) {
+  auto val = [](const std::optional<LayerStats>& s, int64_t LayerStats::*f) { return s ? (*s).*f : 0; };
+  auto key = [&](const LayerChange* c) {
+    const int64_t db = val(c->before, &LayerStats::weight_bytes) - val(c->after, &LayerStats::weight_bytes);
+    const int64_t dm = val(c->before, &LayerStats::macs) - val(c->after, &LayerStats::macs);
+    return std::make_tuple(db < 0 ? -db : db, dm < 0 ? -dm : dm, val(c->before, &LayerStats::weight_bytes),
+                           val(c->before, &LayerStats::macs));
+  };
+  auto changed = [&](const LayerChange& c) {
+    return !c.before || !c.after || c.after->op_type != c.op_type || std::get<0>(key(&c)) || std::get<1>(key(&c));
+  };
+  std::vector<const LayerChange*> v;
+  for (const auto& c : rows)
+    if (changed(c)) v.push_back(&c);
+  if (v.empty())  // nothing changed: the largest layers say where the model's cost is
+    for (const auto& c : rows)
+      if (val(c.before, &LayerStats::weight_bytes) || val(c.before, &LayerStats::macs)) v.push_back(&c);
+  std::stable_sort(v.begin(), v.end(), [&](const LayerChange* a, const LayerChange* b) { return key(a) > key(b); });
   if (v.size() > n) v.resize(n);
   return v;
+}
+
+std::string short_name(const std::string& name, size_t width) {
+  return name.size() > width ? name.substr(0, width - 3) + "..." : name;
+}
+
+std::string op_change(const LayerChange& c) {
+  if (!c.after) return c.op_type + " -> (removed by " + c.removed_by + ")";
+  if (!c.before) return "(new) " + c.after->op_type;
+  return c.after->op_type == c.op_type ? c.op_type : c.op_type + " -> " + c.after->op_type;
 }
 
 std::string counters_text(const PassStats& stats) {
@@ -248,6 +349,7 @@ nlohmann::json report_to_json(const Report& r) {
                           {"energy", ratio_value(estimate_energy(r.before).total_uj(), estimate_energy(r.after).total_uj())}}},
                       {"layers", layers},       {"passes", passes}};
   if (!r.verify.is_null()) j["verify"] = r.verify;
+  j["gates"] = r.gates;
   return j;
 }
 
@@ -296,19 +398,38 @@ std::string render_report_text(const Report& r) {
       for (const auto& w : p.stats.warnings) o << "    warning: " << w << "\n";
     }
   }
-  const auto top = top_layers(r.after, 10);
+  const auto rows = match_layers(r);
+  const auto top = top_changes(rows, 10);
   if (!top.empty()) {
-    o << "\nlargest layers after (by MACs):\n";
-    o << "  " << pad("layer", 40) << pad("op", 20) << pad("params", 10, true) << pad("weights", 12, true)
-      << pad("MACs", 10, true) << "\n";
-    for (const auto* l : top)
-      o << "  " << pad(l->name.size() > 39 ? l->name.substr(0, 36) + "..." : l->name, 40) << pad(l->op_type, 20)
-        << pad(human_count(static_cast<double>(l->params)), 10, true)
-        << pad(human_bytes(static_cast<double>(l->weight_bytes)), 12, true)
-        << pad(human_count(static_cast<double>(l->macs)), 10, true) << "\n";
+    o << "\nlayers that changed most (weight bytes, then MACs):\n";
+    o << "  " << pad("layer", 36) << pad("op", 28) << pad("weights", 12, true) << pad("after", 12, true)
+      << pad("MACs", 10, true) << pad("after", 10, true) << "\n";
+    auto bytes = [](const std::optional<LayerStats>& s) { return s ? human_bytes(static_cast<double>(s->weight_bytes)) : "-"; };
+    auto macs = [](const std::optional<LayerStats>& s) { return s ? human_count(static_cast<double>(s->macs)) : "-"; };
+    for (const auto* c : top)
+      o << "  " << pad(short_name(c->name, 35), 36) << pad(short_name(op_change(*c), 27), 28)
+        << pad(bytes(c->before), 12, true) << pad(bytes(c->after), 12, true) << pad(macs(c->before), 10, true)
+        << pad(macs(c->after), 10, true) << "\n";
   }
-  std::set<std::string> notes(r.before.assumptions.begin(), r.before.assumptions.end());
-  notes.insert(r.after.assumptions.begin(), r.after.assumptions.end());
+  if (!r.verify.is_null()) {
+    const Lines v = verify_lines(r.verify);
+    o << "\nverify (" << r.verify.value("samples", int64_t{0}) << " samples, built-in evaluator):\n";
+    o << "  " << pad(v.header[0], 28);
+    for (size_t i = 1; i < v.header.size(); ++i) o << pad(v.header[i], 16, true);
+    o << "\n";
+    for (const auto& row : v.rows) {
+      o << "  " << pad(short_name(row[0], 27), 28);
+      for (size_t i = 1; i < row.size(); ++i) o << pad(row[i], 16, true);
+      o << "\n";
+    }
+    const std::string acc = accuracy_line(r.verify);
+    if (!acc.empty()) o << "  " << acc << "\n";
+  }
+  if (!r.gates.empty()) {
+    o << "\ngates:\n";
+    for (const auto& g : gate_lines(r.gates).rows) o << "  " << pad(g[0], 6) << g[1] << " " << g[2] << ": " << g[3] << "\n";
+  }
+  const auto notes = all_assumptions(r);
   if (!notes.empty()) {
     o << "\nassumptions:\n";
     for (const auto& n : notes) o << "  " << n << "\n";
@@ -316,32 +437,171 @@ std::string render_report_text(const Report& r) {
   return o.str();
 }
 
+namespace {
+
+// Markdown table cells: pipes and newlines would break the row.
+std::string cell(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '|') out += "\\|";
+    else if (c == '\n') out += ' ';
+    else out += c;
+  }
+  return out;
+}
+
+void markdown_table(std::ostringstream& o, const Lines& t, const std::string& align) {
+  o << "|";
+  for (const auto& h : t.header) o << " " << h << " |";
+  o << "\n" << align << "\n";
+  for (const auto& row : t.rows) {
+    o << "|";
+    for (const auto& c : row) o << " " << cell(c) << " |";
+    o << "\n";
+  }
+}
+
+}  // namespace
+
 std::string render_report_markdown(const Report& r) {
   std::ostringstream o;
-  o << "### compress: `" << r.input << "`\n\n";
+  bool all_passed = true;
+  for (const auto& g : r.gates) all_passed = all_passed && g.value("passed", false);
+  const auto warnings = all_warnings(r);
+  const auto notes = all_assumptions(r);
+  o << "### compress: `" << r.input << "` -> " << (r.output.empty() ? "(dry run)" : "`" + r.output + "`") << "\n\n";
   o << "Pipeline: `" << (r.pipeline.empty() ? "(none)" : r.pipeline) << "`\n\n";
+  if (!r.gates.empty())
+    o << (all_passed ? "**Gates: all " + std::to_string(r.gates.size()) + " passed**"
+                     : std::string("**Gates: FAILED** (see below)"))
+      << "\n\n";
+  if (!warnings.empty()) {
+    o << "> [!WARNING]\n> " << warnings.size() << " warning(s):\n";
+    for (const auto& w : warnings) o << "> - " << cell(w) << "\n";
+    o << "\n";
+  }
+  if (!notes.empty()) {
+    o << "<details><summary>Assumptions (" << notes.size() << ")</summary>\n\n";
+    for (const auto& n : notes) o << "- " << cell(n) << "\n";
+    o << "\n</details>\n\n";
+  }
   o << "| metric | before | after | ratio |\n|---|---:|---:|---:|\n";
   for (const auto& row : summary_rows(r.before, r.after))
     o << "| " << row.label << " | " << format_value(row, row.before) << " | " << format_value(row, row.after) << " | "
       << ratio(row.before, row.after) << " |\n";
+  if (!r.gates.empty()) {
+    o << "\n#### Gates\n\n";
+    Lines g = gate_lines(r.gates);
+    for (auto& row : g.rows) row[0] = row[0] == "pass" ? "pass" : "**FAIL**";
+    markdown_table(o, g, "|---|---|---:|---|");
+  }
+  if (!r.verify.is_null()) {
+    o << "\n#### Verify (" << r.verify.value("samples", int64_t{0}) << " samples, built-in evaluator)\n\n";
+    markdown_table(o, verify_lines(r.verify), "|---|---:|---:|---:|---:|");
+    const std::string acc = accuracy_line(r.verify);
+    if (!acc.empty()) o << "\n" << acc << "\n";
+  }
   if (!r.passes.empty()) {
-    o << "\n| pass | seconds | changes |\n|---|---:|---|\n";
+    o << "\n#### Passes\n\n| pass | seconds | changes | warnings |\n|---|---:|---|---:|\n";
     for (const auto& p : r.passes) {
       char secs[32];
       std::snprintf(secs, sizeof secs, "%.2f", p.seconds);
-      o << "| `" << p.name << "` | " << secs << " | " << counters_text(p.stats) << " |\n";
+      o << "| `" << p.name << "` | " << secs << " | " << cell(counters_text(p.stats)) << " | " << p.stats.warnings.size()
+        << " |\n";
     }
   }
-  if (!r.verify.is_null()) o << "\nVerification:\n\n```json\n" << r.verify.dump(2) << "\n```\n";
+  const auto rows = match_layers(r);
+  const auto top = top_changes(rows, 10);
+  if (!top.empty()) {
+    o << "\n#### Layers that changed most\n\n| layer | op | weight bytes | after | MACs | after |\n"
+      << "|---|---|---:|---:|---:|---:|\n";
+    auto bytes = [](const std::optional<LayerStats>& s) { return s ? human_bytes(static_cast<double>(s->weight_bytes)) : "-"; };
+    auto macs = [](const std::optional<LayerStats>& s) { return s ? human_count(static_cast<double>(s->macs)) : "-"; };
+    for (const auto* c : top)
+      o << "| `" << cell(c->name) << "` | " << cell(op_change(*c)) << " | " << bytes(c->before) << " | "
+        << bytes(c->after) << " | " << macs(c->before) << " | " << macs(c->after) << " |\n";
+    o << "\n" << rows.size() << " layers in all; the JSON report (`--report-json`) lists each one.\n";
+  }
   o << "\nEnergy is an estimate (45 nm per-operation energies, Horowitz ISSCC 2014).\n";
   return o.str();
 }
 
 nlohmann::json inspect_to_json(const ModelStats& s) { return stats_to_json(s); }
 
-std::string render_inspect_text(const ModelStats& s) {
+nlohmann::json model_io_to_json(const Model& model) {
+  const auto& g = model.proto().graph();
+  std::set<std::string> initializers;
+  for (const auto& t : g.initializer()) initializers.insert(t.name());
+  auto describe = [](const onnx::ValueInfoProto& v) {
+    nlohmann::json shape = nullptr;
+    std::string dtype = "unknown";
+    if (v.type().has_tensor_type()) {
+      const auto& tt = v.type().tensor_type();
+      dtype = dtype_name(tt.elem_type());
+      if (tt.has_shape()) {
+        shape = nlohmann::json::array();
+        for (const auto& d : tt.shape().dim())
+          shape.push_back(d.has_dim_value()   ? nlohmann::json(d.dim_value())
+                          : d.has_dim_param() ? nlohmann::json(d.dim_param())
+                                              : nlohmann::json(nullptr));
+      }
+    } else if (v.type().has_sequence_type()) {
+      dtype = "sequence";
+    }
+    return nlohmann::json{{"name", v.name()}, {"dtype", dtype}, {"shape", shape}};
+  };
+  nlohmann::json inputs = nlohmann::json::array(), outputs = nlohmann::json::array();
+  for (const auto& v : g.input())
+    if (!initializers.count(v.name())) inputs.push_back(describe(v));
+  for (const auto& v : g.output()) outputs.push_back(describe(v));
+  return {{"inputs", inputs}, {"outputs", outputs}};
+}
+
+namespace {
+
+std::string shape_text(const nlohmann::json& shape) {
+  if (!shape.is_array()) return "(unknown rank)";
+  std::string out = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) out += ", ";
+    out += shape[i].is_null() ? "?" : shape[i].is_string() ? shape[i].get<std::string>() : std::to_string(shape[i].get<int64_t>());
+  }
+  return out + "]";
+}
+
+std::string csv_field(const std::string& text) {
+  if (text.find_first_of(",\"\n") == std::string::npos) return text;
+  std::string out = "\"";
+  for (char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+}  // namespace
+
+std::string render_inspect_csv(const ModelStats& s) {
+  std::ostringstream o;
+  o << "name,op_type,params,weight_bytes,weight_share,macs,mac_share,flops,compute_dtype\n";
+  for (const auto* l : sorted_layers(s)) {
+    char shares[64];
+    std::snprintf(shares, sizeof shares, "%.6f", share(l->weight_bytes, s.weight_bytes));
+    std::string ws = shares;
+    std::snprintf(shares, sizeof shares, "%.6f", share(l->macs, s.macs));
+    o << csv_field(l->name) << "," << csv_field(l->op_type) << "," << l->params << "," << l->weight_bytes << "," << ws
+      << "," << l->macs << "," << shares << "," << l->flops << "," << l->compute_dtype << "\n";
+  }
+  return o.str();
+}
+
+std::string render_inspect_text(const ModelStats& s, const nlohmann::json& io) {
   std::ostringstream o;
   const EnergyEstimate e = estimate_energy(s);
+  if (io.is_object()) {
+    for (const char* side : {"inputs", "outputs"})
+      for (const auto& v : io[side])
+        o << pad(std::string(side).substr(0, std::string(side).size() - 1), 8) << pad(v["name"].get<std::string>(), 22) << " "
+          << v["dtype"].get<std::string>() << " " << shape_text(v["shape"]) << "\n";
+    o << "\n";
+  }
   o << pad("file size", 22) << human_bytes(static_cast<double>(s.file.bytes)) << "\n";
   o << pad("file size (zlib)", 22) << human_bytes(static_cast<double>(s.file.zlib_bytes)) << "\n";
   o << pad("params", 22) << s.params << " (" << human_count(static_cast<double>(s.params)) << ")\n";
@@ -352,12 +612,14 @@ std::string render_inspect_text(const ModelStats& s) {
   std::snprintf(buf, sizeof buf, "%.3f uJ (estimate)", e.total_uj());
   o << pad("energy per inference", 22) << buf << "\n";
   for (const auto& [d, b] : s.weight_bytes_by_dtype) o << "  weights " << pad(d, 12) << human_bytes(static_cast<double>(b)) << "\n";
-  o << "\n" << pad("layer", 40) << pad("op", 16) << pad("params", 12, true) << pad("weight bytes", 14, true)
-    << pad("MACs", 14, true) << pad("FLOPs", 14, true) << "\n";
-  for (const auto& l : s.layers)
-    o << pad(l.name.size() > 39 ? l.name.substr(0, 36) + "..." : l.name, 40) << pad(l.op_type, 16)
-      << pad(std::to_string(l.params), 12, true) << pad(std::to_string(l.weight_bytes), 14, true)
-      << pad(std::to_string(l.macs), 14, true) << pad(std::to_string(l.flops), 14, true) << "\n";
+  o << "\nlayers, largest first (MACs, then weight bytes); shares of the model's total:\n"
+    << pad("layer", 40) << pad("op", 16) << pad("params", 12, true) << pad("weight bytes", 14, true)
+    << pad("share", 8, true) << pad("MACs", 14, true) << pad("share", 8, true) << pad("FLOPs", 14, true) << "\n";
+  for (const auto* l : sorted_layers(s))
+    o << pad(short_name(l->name, 39), 40) << pad(l->op_type, 16) << pad(std::to_string(l->params), 12, true)
+      << pad(std::to_string(l->weight_bytes), 14, true) << pad(percent(share(l->weight_bytes, s.weight_bytes)), 8, true)
+      << pad(std::to_string(l->macs), 14, true) << pad(percent(share(l->macs, s.macs)), 8, true)
+      << pad(std::to_string(l->flops), 14, true) << "\n";
   o << "\nop counts:";
   for (const auto& [op, n] : s.op_counts) o << " " << op << "=" << n;
   o << "\n";
