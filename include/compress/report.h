@@ -76,9 +76,9 @@ struct Report {
   ModelStats before;
   ModelStats after;
   std::vector<PassRun> passes;
-  nlohmann::json verify;  // null unless a verification ran
-  /// Verdicts of the gates applied, [{"gate", "subject", "value", "limit", "passed"}] (empty: none).
-  nlohmann::json gates = nlohmann::json::array();
+  /// null unless a verification ran; its "gates" (gates_to_json, compress/verify.h) are rendered
+  /// as verdicts by every report.
+  nlohmann::json verify;
 };
 
 /// One layer of the model before, paired with what it became: every node of the model after that

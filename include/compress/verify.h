@@ -69,9 +69,20 @@ VerifyResult verify_models(const Model& reference, const Model& candidate, const
 /// only with labels); infinities and NaN as the strings "Infinity" / "NaN", as ort_compare.js does.
 nlohmann::json verify_to_json(const VerifyResult& result);
 
-/// Every gate applied, one verdict per output for the per-output gates, in check_gates' order:
-/// [{"gate": "--min-cosine", "subject": "output 'y' cosine", "value", "limit", "passed"}].
-nlohmann::json gates_to_json(const VerifyResult& result, const Gates& gates);
+/// One gate checked against one output (or against the accuracy, `output` empty).
+struct GateVerdict {
+  std::string gate;  // the flag without dashes: "min-cosine", "min-snr", "max-accuracy-drop"
+  std::string output;
+  double value = 0;
+  double threshold = 0;
+  bool passed = false;
+  std::string message;  // one line, for a missed gate
+};
+
+/// Every gate against every output; Error(kUsage) for --max-accuracy-drop without labels.
+std::vector<GateVerdict> evaluate_gates(const VerifyResult& result, const Gates& gates);
+/// [{"gate", "output", "value", "threshold", "passed"}], infinities as in verify_to_json.
+nlohmann::json gates_to_json(const std::vector<GateVerdict>& verdicts);
 
 /// Throws Error(kGateFailed) with a one-line reason for the first gate missed; Error(kUsage) for
 /// --max-accuracy-drop without labels.

@@ -221,39 +221,45 @@ nlohmann::json verify_to_json(const VerifyResult& result) {
   return j;
 }
 
-void check_gates(const VerifyResult& result, const Gates& gates) {
+std::vector<GateVerdict> evaluate_gates(const VerifyResult& result, const Gates& gates) {
   if (gates.max_accuracy_drop && !result.accuracy)
     throw Error(ExitCode::kUsage, "--max-accuracy-drop needs --labels");
-  for (const auto& [name, m] : result.outputs) {
-    if (gates.min_cosine && !(m.cosine >= *gates.min_cosine))
-      throw Error(ExitCode::kGateFailed, "gate missed: output '" + name + "' cosine " + fmt(m.cosine) +
-                                             " < --min-cosine " + fmt(*gates.min_cosine));
-    if (gates.min_snr_db && !(m.snr_db >= *gates.min_snr_db))
-      throw Error(ExitCode::kGateFailed, "gate missed: output '" + name + "' SNR " + fmt(m.snr_db) +
-                                             " dB < --min-snr " + fmt(*gates.min_snr_db));
-  }
-  if (gates.max_accuracy_drop && !(result.accuracy->drop_points <= *gates.max_accuracy_drop))
-    throw Error(ExitCode::kGateFailed, "gate missed: accuracy drop " + fmt(result.accuracy->drop_points) +
-                                           " points > --max-accuracy-drop " + fmt(*gates.max_accuracy_drop));
-}
-
-nlohmann::json gates_to_json(const VerifyResult& result, const Gates& gates) {
-  nlohmann::json verdicts = nlohmann::json::array();
-  auto add = [&](const std::string& gate, const std::string& subject, double value, double limit, bool passed) {
-    verdicts.push_back(
-        {{"gate", gate}, {"subject", subject}, {"value", number(value)}, {"limit", limit}, {"passed", passed}});
-  };
-  // The same comparisons as check_gates (NaN fails every gate).
+  std::vector<GateVerdict> verdicts;
   for (const auto& [name, m] : result.outputs) {
     if (gates.min_cosine)
-      add("--min-cosine", "output '" + name + "' cosine", m.cosine, *gates.min_cosine, m.cosine >= *gates.min_cosine);
+      verdicts.push_back({"min-cosine", name, m.cosine, *gates.min_cosine, m.cosine >= *gates.min_cosine,
+                          "gate missed: output '" + name + "' cosine " + fmt(m.cosine) + " < --min-cosine " +
+                              fmt(*gates.min_cosine)});
     if (gates.min_snr_db)
-      add("--min-snr", "output '" + name + "' SNR dB", m.snr_db, *gates.min_snr_db, m.snr_db >= *gates.min_snr_db);
+      verdicts.push_back({"min-snr", name, m.snr_db, *gates.min_snr_db, m.snr_db >= *gates.min_snr_db,
+                          "gate missed: output '" + name + "' SNR " + fmt(m.snr_db) + " dB < --min-snr " +
+                              fmt(*gates.min_snr_db)});
   }
-  if (gates.max_accuracy_drop && result.accuracy)
-    add("--max-accuracy-drop", "accuracy drop (points)", result.accuracy->drop_points, *gates.max_accuracy_drop,
-        result.accuracy->drop_points <= *gates.max_accuracy_drop);
+  if (gates.max_accuracy_drop) {
+    const double drop = result.accuracy->drop_points;
+    verdicts.push_back({"max-accuracy-drop", "", drop, *gates.max_accuracy_drop, drop <= *gates.max_accuracy_drop,
+                        "gate missed: accuracy drop " + fmt(drop) + " points > --max-accuracy-drop " +
+                            fmt(*gates.max_accuracy_drop)});
+  }
+  for (auto& v : verdicts)
+    if (v.passed) v.message.clear();
   return verdicts;
+}
+
+nlohmann::json gates_to_json(const std::vector<GateVerdict>& verdicts) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& v : verdicts)
+    j.push_back({{"gate", v.gate},
+                 {"output", v.output.empty() ? nlohmann::json(nullptr) : nlohmann::json(v.output)},
+                 {"value", number(v.value)},
+                 {"threshold", number(v.threshold)},
+                 {"passed", v.passed}});
+  return j;
+}
+
+void check_gates(const VerifyResult& result, const Gates& gates) {
+  for (const auto& v : evaluate_gates(result, gates))
+    if (!v.passed) throw Error(ExitCode::kGateFailed, v.message);
 }
 
 }  // namespace compress

@@ -286,7 +286,10 @@ std::string render_report_html(const json& r) {
     << "</code></p>\n";
 
   // What needs attention first: failed gates, warnings, assumptions.
-  const json& gates = r.contains("gates") && r["gates"].is_array() ? r["gates"] : json::array();
+  const json& gates = r.contains("verify") && r["verify"].is_object() && r["verify"].contains("gates") &&
+                              r["verify"]["gates"].is_array()
+                          ? r["verify"]["gates"]
+                          : json::array();
   if (!gates.empty()) {
     size_t failed = 0;
     for (const auto& g : gates) failed += !g.value("passed", false);
@@ -324,10 +327,11 @@ std::string render_report_html(const json& r) {
          "</tr></thead><tbody>\n";
     for (const auto& g : gates) {
       const bool ok = g.value("passed", false);
-      o << "<tr><td class=\"" << (ok ? "pass" : "FAIL") << "\">" << (ok ? "pass" : "FAIL") << "</td><td><code>"
-        << esc(g.value("gate", std::string())) << "</code></td><td class=\"n\">" << esc(metric_text(g.value("limit", json())))
-        << "</td><td>" << esc(g.value("subject", std::string())) << " " << esc(metric_text(g.value("value", json())))
-        << "</td></tr>\n";
+      const std::string output = g.contains("output") && g["output"].is_string() ? "output '" + g["output"].get<std::string>() + "'" : "";
+      o << "<tr><td class=\"" << (ok ? "pass" : "FAIL") << "\">" << (ok ? "pass" : "FAIL") << "</td><td><code>--"
+        << esc(g.value("gate", std::string())) << "</code></td><td class=\"n\">"
+        << esc(metric_text(g.value("threshold", json()))) << "</td><td>" << esc(output) << " "
+        << esc(metric_text(g.value("value", json()))) << "</td></tr>\n";
     }
     o << "</tbody></table>\n";
   }

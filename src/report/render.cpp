@@ -135,13 +135,23 @@ std::string accuracy_line(const nlohmann::json& verify) {
   return buf;
 }
 
+// The verdicts of verify.gates (gates_to_json): {"gate": "min-cosine", "output", "value", "threshold", "passed"}.
+const nlohmann::json& gates_of(const nlohmann::json& verify) {
+  static const nlohmann::json none = nlohmann::json::array();
+  return verify.is_object() && verify.contains("gates") && verify["gates"].is_array() ? verify["gates"] : none;
+}
+
 Lines gate_lines(const nlohmann::json& gates) {
   Lines t{{"verdict", "gate", "limit", "measured"}, {}};
-  if (!gates.is_array()) return t;
-  for (const auto& g : gates)
-    t.rows.push_back({g.value("passed", false) ? "pass" : "FAIL", g.value("gate", std::string()),
-                      metric(g.value("limit", nlohmann::json())),
-                      g.value("subject", std::string()) + " " + metric(g.value("value", nlohmann::json()))});
+  for (const auto& g : gates) {
+    const std::string gate = g.value("gate", std::string());
+    const std::string what = gate == "min-cosine" ? "cosine" : gate == "min-snr" ? "SNR dB"
+                           : gate == "max-accuracy-drop" ? "accuracy drop (points)" : gate;
+    const std::string subject =
+        g.contains("output") && g["output"].is_string() ? "output '" + g["output"].get<std::string>() + "' " + what : what;
+    t.rows.push_back({g.value("passed", false) ? "pass" : "FAIL", "--" + gate, metric(g.value("threshold", nlohmann::json())),
+                      subject + " " + metric(g.value("value", nlohmann::json()))});
+  }
   return t;
 }
 
@@ -349,7 +359,6 @@ nlohmann::json report_to_json(const Report& r) {
                           {"energy", ratio_value(estimate_energy(r.before).total_uj(), estimate_energy(r.after).total_uj())}}},
                       {"layers", layers},       {"passes", passes}};
   if (!r.verify.is_null()) j["verify"] = r.verify;
-  j["gates"] = r.gates;
   return j;
 }
 
@@ -425,9 +434,9 @@ std::string render_report_text(const Report& r) {
     const std::string acc = accuracy_line(r.verify);
     if (!acc.empty()) o << "  " << acc << "\n";
   }
-  if (!r.gates.empty()) {
+  if (!gates_of(r.verify).empty()) {
     o << "\ngates:\n";
-    for (const auto& g : gate_lines(r.gates).rows) o << "  " << pad(g[0], 6) << g[1] << " " << g[2] << ": " << g[3] << "\n";
+    for (const auto& g : gate_lines(gates_of(r.verify)).rows) o << "  " << pad(g[0], 6) << g[1] << " " << g[2] << ": " << g[3] << "\n";
   }
   const auto notes = all_assumptions(r);
   if (!notes.empty()) {
@@ -465,14 +474,15 @@ void markdown_table(std::ostringstream& o, const Lines& t, const std::string& al
 
 std::string render_report_markdown(const Report& r) {
   std::ostringstream o;
+  const nlohmann::json& gates = gates_of(r.verify);
   bool all_passed = true;
-  for (const auto& g : r.gates) all_passed = all_passed && g.value("passed", false);
+  for (const auto& g : gates) all_passed = all_passed && g.value("passed", false);
   const auto warnings = all_warnings(r);
   const auto notes = all_assumptions(r);
   o << "### compress: `" << r.input << "` -> " << (r.output.empty() ? "(dry run)" : "`" + r.output + "`") << "\n\n";
   o << "Pipeline: `" << (r.pipeline.empty() ? "(none)" : r.pipeline) << "`\n\n";
-  if (!r.gates.empty())
-    o << (all_passed ? "**Gates: all " + std::to_string(r.gates.size()) + " passed**"
+  if (!gates.empty())
+    o << (all_passed ? "**Gates: all " + std::to_string(gates.size()) + " passed**"
                      : std::string("**Gates: FAILED** (see below)"))
       << "\n\n";
   if (!warnings.empty()) {
@@ -489,9 +499,9 @@ std::string render_report_markdown(const Report& r) {
   for (const auto& row : summary_rows(r.before, r.after))
     o << "| " << row.label << " | " << format_value(row, row.before) << " | " << format_value(row, row.after) << " | "
       << ratio(row.before, row.after) << " |\n";
-  if (!r.gates.empty()) {
+  if (!gates.empty()) {
     o << "\n#### Gates\n\n";
-    Lines g = gate_lines(r.gates);
+    Lines g = gate_lines(gates);
     for (auto& row : g.rows) row[0] = row[0] == "pass" ? "pass" : "**FAIL**";
     markdown_table(o, g, "|---|---|---:|---|");
   }
