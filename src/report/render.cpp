@@ -623,10 +623,10 @@ std::string render_inspect_text(const ModelStats& s, const nlohmann::json& io) {
   o << pad("energy per inference", 22) << buf << "\n";
   for (const auto& [d, b] : s.weight_bytes_by_dtype) o << "  weights " << pad(d, 12) << human_bytes(static_cast<double>(b)) << "\n";
   o << "\nlayers, largest first (MACs, then weight bytes); shares of the model's total:\n"
-    << pad("layer", 40) << pad("op", 16) << pad("params", 12, true) << pad("weight bytes", 14, true)
+    << pad("layer", 40) << pad("op", 22) << pad("params", 12, true) << pad("weight bytes", 14, true)
     << pad("share", 8, true) << pad("MACs", 14, true) << pad("share", 8, true) << pad("FLOPs", 14, true) << "\n";
   for (const auto* l : sorted_layers(s))
-    o << pad(short_name(l->name, 39), 40) << pad(l->op_type, 16) << pad(std::to_string(l->params), 12, true)
+    o << pad(short_name(l->name, 39), 40) << pad(short_name(l->op_type, 21), 22) << pad(std::to_string(l->params), 12, true)
       << pad(std::to_string(l->weight_bytes), 14, true) << pad(percent(share(l->weight_bytes, s.weight_bytes)), 8, true)
       << pad(std::to_string(l->macs), 14, true) << pad(percent(share(l->macs, s.macs)), 8, true)
       << pad(std::to_string(l->flops), 14, true) << "\n";
