@@ -2,10 +2,11 @@
 # Installs the Debian 12 packages compress builds and tests with. Run as root (or with sudo).
 set -euo pipefail
 packages=(
-  cmake g++ make pkg-config
+  cmake g++ make pkg-config dpkg-dev
   libonnx-dev libonnx-testdata libprotobuf-dev protobuf-compiler libeigen3-dev libcli11-dev libspdlog-dev
   nlohmann-json3-dev zlib1g-dev libgtest-dev libgmock-dev libbenchmark-dev
   python3-onnx python3-numpy python3-sklearn
+  chromium python3-pil  # tests/report/html_chromium.py renders the HTML report
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <set>
+#include <map>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -36,6 +37,11 @@ struct PassRun {
   std::string canonical;  // "name:opt=value:..." with every option
   PassStats stats;
   double seconds = 0;
+  /// Report layer names (see LayerStats::name) of the nodes this pass created -> the layer, in the
+  /// model before this pass, each came from; the report pairs layers before and after with it.
+  std::map<std::string, std::string> origins;
+  /// Layers this pass removed without a successor (dead nodes, merged duplicates).
+  std::vector<std::string> removed;
 };
 
 class Pipeline {

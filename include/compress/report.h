@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -76,9 +77,25 @@ struct Report {
   ModelStats before;
   ModelStats after;
   std::vector<PassRun> passes;
-  nlohmann::json verify;  // null unless a verification ran
+  /// null unless a verification ran; its "gates" (gates_to_json, compress/verify.h) are rendered
+  /// as verdicts by every report.
+  nlohmann::json verify;
   nlohmann::json auto_search;  // null unless `compress auto` chose the pipeline (its "auto" section)
 };
+
+/// One layer of the model before, paired with what it became: every node of the model after that
+/// the passes' origins trace back to it, summed. Layers with no counterpart keep an empty side.
+struct LayerChange {
+  std::string name;     // the layer before (after, for a layer no origin leads back from)
+  std::string op_type;  // op type before (after, likewise)
+  std::optional<LayerStats> before;
+  std::optional<LayerStats> after;  // the sum; op_type and compute_dtype of its largest node
+  std::vector<std::string> after_nodes;  // the nodes after, in model order
+  std::string removed_by;                // pass that removed the layer without a successor
+};
+/// Pairs r.before.layers with r.after.layers through the origins of r.passes, in the order of the
+/// layers before, then any layer after with no origin.
+std::vector<LayerChange> match_layers(const Report& report);
 
 nlohmann::json stats_to_json(const ModelStats& stats);
 nlohmann::json report_to_json(const Report& report);
@@ -86,6 +103,22 @@ std::string render_report_text(const Report& report);
 std::string render_report_markdown(const Report& report);
 /// `compress inspect`: one model's stats.
 nlohmann::json inspect_to_json(const ModelStats& stats);
-std::string render_inspect_text(const ModelStats& stats);
+/// The model's graph inputs (initializers excluded) and outputs with dtype and shape (a symbolic
+/// dim by its name, an unknown one as null): {"inputs": [{"name", "dtype", "shape"}], "outputs": [...]}.
+nlohmann::json model_io_to_json(const Model& model);
+/// Layers sorted by MACs, then weight bytes (largest first), with their share of the model's total;
+/// `io` (model_io_to_json) adds the inputs and outputs.
+std::string render_inspect_text(const ModelStats& stats, const nlohmann::json& io = nullptr);
+/// One row per layer, sorted as render_inspect_text: name,op_type,params,weight_bytes,weight_share,
+/// macs,mac_share,flops,compute_dtype (shares as fractions of the model's total).
+std::string render_inspect_csv(const ModelStats& stats);
+
+/// One self-contained HTML page (inline CSS, SVG charts and a small script sorting the table; nothing
+/// from the network) from a report as report_to_json gives it: headline table, warnings and
+/// assumptions, per-layer bar charts before vs after, the sortable layer table, passes, gates.
+/// Optional keys are drawn when present (per-layer "predicted_latency_ms", gates, verify).
+std::string render_report_html(const nlohmann::json& report);
+/// The same page for one model (`compress inspect`), from inspect_to_json plus model_io_to_json.
+std::string render_inspect_html(const nlohmann::json& inspect);
 
 }  // namespace compress

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/log.h"
+#include "pipeline/provenance.h"
 
 #include <algorithm>
 #include <chrono>
@@ -297,13 +298,17 @@ std::string Pipeline::canonical() const {
 std::vector<PassRun> Pipeline::run(Model& model, const std::vector<std::string>& global_excludes) const {
   std::vector<PassRun> runs;
   for (const auto& step : steps_) {
-    const auto start = std::chrono::steady_clock::now();
     PassRun run;
     run.name = step.pass->info().name;
     run.canonical = step.canonical;
+    const GraphSnapshot before = snapshot_graph(model.proto().graph());
+    const auto start = std::chrono::steady_clock::now();
     run.stats = step.pass->run(model, PassContext(step.options, global_excludes, step.samples, step.nodes));
     model.invalidate();  // a pass may have edited the proto directly
     run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    Provenance provenance = trace_provenance(before, snapshot_graph(model.proto().graph()));
+    run.origins = std::move(provenance.origins);
+    run.removed = std::move(provenance.removed);
     std::string summary;
     for (const auto& [k, v] : run.stats.counters) summary += " " + k + "=" + std::to_string(v);
     logger()->info("pass {} ({:.2f}s):{}", run.name, run.seconds, summary.empty() ? " no changes" : summary);

@@ -3,12 +3,14 @@
 #include <compress/error.h>
 #include <compress/auto.h>
 #include <compress/report.h>
+#include <compress/tensor.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "report/deflate_size.h"
 
@@ -82,15 +84,124 @@ nlohmann::json layer_json(const LayerStats& l) {
           {"macs", l.macs},   {"flops", l.flops},     {"compute_dtype", l.compute_dtype}};
 }
 
-std::vector<const LayerStats*> top_layers(const ModelStats& s, size_t n) {
+// Every layer, largest first: by MACs, then weight bytes; model order among equals.
+std::vector<const LayerStats*> sorted_layers(const ModelStats& s) {
   std::vector<const LayerStats*> v;
-  for (const auto& l : s.layers)
-    if (l.macs || l.params) v.push_back(&l);
+  for (const auto& l : s.layers) v.push_back(&l);
   std::stable_sort(v.begin(), v.end(), [](const LayerStats* x, const LayerStats* y) {
     return x->macs != y->macs ? x->macs > y->macs : x->weight_bytes > y->weight_bytes;
   });
+  return v;
+}
+
+double share(int64_t part, int64_t total) { return total ? static_cast<double>(part) / static_cast<double>(total) : 0.0; }
+
+std::string percent(double fraction) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f%%", fraction * 100);
+  return buf;
+}
+
+// A verify metric as JSON holds it: a number, or "Infinity"/"NaN" as text.
+std::string metric(const nlohmann::json& v, int precision = 6) {
+  if (v.is_string()) return v.get<std::string>();
+  if (!v.is_number()) return "-";
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%.*g", precision, v.get<double>());
+  return buf;
+}
+
+// Verify metrics and gate verdicts as lines of a table: {header, rows}.
+struct Lines {
+  std::vector<std::string> header;
+  std::vector<std::vector<std::string>> rows;
+};
+
+Lines verify_lines(const nlohmann::json& verify) {
+  Lines t{{"output", "cosine", "SNR dB", "max abs err", "top-1 agreement"}, {}};
+  if (!verify.is_object() || !verify.contains("outputs")) return t;
+  for (const auto& [name, m] : verify["outputs"].items())
+    t.rows.push_back({name, metric(m.value("cosine", nlohmann::json())), metric(m.value("snr_db", nlohmann::json()), 4),
+                      metric(m.value("max_abs_err", nlohmann::json()), 4),
+                      metric(m.value("top1_agreement", nlohmann::json()), 4)});
+  return t;
+}
+
+std::string accuracy_line(const nlohmann::json& verify) {
+  if (!verify.is_object() || !verify.contains("accuracy")) return "";
+  const auto& a = verify["accuracy"];
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "accuracy: reference %.2f%%, candidate %.2f%%, drop %.2f points",
+                a.value("reference", 0.0) * 100, a.value("candidate", 0.0) * 100, a.value("drop_points", 0.0));
+  return buf;
+}
+
+// The verdicts of verify.gates (gates_to_json): {"gate": "min-cosine", "output", "value", "threshold", "passed"}.
+const nlohmann::json& gates_of(const nlohmann::json& verify) {
+  static const nlohmann::json none = nlohmann::json::array();
+  return verify.is_object() && verify.contains("gates") && verify["gates"].is_array() ? verify["gates"] : none;
+}
+
+Lines gate_lines(const nlohmann::json& gates) {
+  Lines t{{"verdict", "gate", "limit", "measured"}, {}};
+  for (const auto& g : gates) {
+    const std::string gate = g.value("gate", std::string());
+    const std::string what = gate == "min-cosine" ? "cosine" : gate == "min-snr" ? "SNR dB"
+                           : gate == "max-accuracy-drop" ? "accuracy drop (points)" : gate;
+    const std::string subject =
+        g.contains("output") && g["output"].is_string() ? "output '" + g["output"].get<std::string>() + "' " + what : what;
+    t.rows.push_back({g.value("passed", false) ? "pass" : "FAIL", "--" + gate, metric(g.value("threshold", nlohmann::json())),
+                      subject + " " + metric(g.value("value", nlohmann::json()))});
+  }
+  return t;
+}
+
+// Every warning of the run, each prefixed by the pass that raised it.
+std::vector<std::string> all_warnings(const Report& r) {
+  std::vector<std::string> out;
+  for (const auto& p : r.passes)
+    for (const auto& w : p.stats.warnings) out.push_back(p.name + ": " + w);
+  return out;
+}
+
+std::vector<std::string> all_assumptions(const Report& r) {
+  std::set<std::string> notes(r.before.assumptions.begin(), r.before.assumptions.end());
+  notes.insert(r.after.assumptions.begin(), r.after.assumptions.end());
+  return {notes.begin(), notes.end()};
+}
+
+// Layers that changed most: by weight bytes saved, then MACs saved (absolute: growth counts too),
+// then size; only layers that changed (a round trip lists the largest layers instead).
+std::vector<const LayerChange*> top_changes(const std::vector<LayerChange>& rows, size_t n) {
+  auto val = [](const std::optional<LayerStats>& s, int64_t LayerStats::*f) { return s ? (*s).*f : 0; };
+  auto key = [&](const LayerChange* c) {
+    const int64_t db = val(c->before, &LayerStats::weight_bytes) - val(c->after, &LayerStats::weight_bytes);
+    const int64_t dm = val(c->before, &LayerStats::macs) - val(c->after, &LayerStats::macs);
+    return std::make_tuple(db < 0 ? -db : db, dm < 0 ? -dm : dm, val(c->before, &LayerStats::weight_bytes),
+                           val(c->before, &LayerStats::macs));
+  };
+  auto changed = [&](const LayerChange& c) {
+    return !c.before || !c.after || c.after->op_type != c.op_type || std::get<0>(key(&c)) || std::get<1>(key(&c));
+  };
+  std::vector<const LayerChange*> v;
+  for (const auto& c : rows)
+    if (changed(c)) v.push_back(&c);
+  if (v.empty())  // nothing changed: the largest layers say where the model's cost is
+    for (const auto& c : rows)
+      if (val(c.before, &LayerStats::weight_bytes) || val(c.before, &LayerStats::macs)) v.push_back(&c);
+  std::stable_sort(v.begin(), v.end(), [&](const LayerChange* a, const LayerChange* b) { return key(a) > key(b); });
   if (v.size() > n) v.resize(n);
   return v;
+}
+
+std::string short_name(const std::string& name, size_t width) {
+  return name.size() > width ? name.substr(0, width - 3) + "..." : name;
+}
+
+std::string op_change(const LayerChange& c) {
+  if (!c.after) return c.op_type + " -> (removed by " + c.removed_by + ")";
+  if (!c.before) return "(new) " + c.after->op_type;
+  return c.after->op_type == c.op_type ? c.op_type : c.op_type + " -> " + c.after->op_type;
 }
 
 std::string counters_text(const PassStats& stats) {
@@ -151,29 +262,79 @@ nlohmann::json stats_to_json(const ModelStats& s) {
           {"layers", layers}};
 }
 
+std::vector<LayerChange> match_layers(const Report& r) {
+  // The original layer each name traces to, following the passes' origins from last to first.
+  auto trace = [&](std::string name, size_t passes) {
+    for (size_t k = passes; k-- > 0;) {
+      auto it = r.passes[k].origins.find(name);
+      if (it != r.passes[k].origins.end()) name = it->second;
+    }
+    return name;
+  };
+  std::vector<LayerChange> rows;
+  std::map<std::string, size_t> row_of;
+  for (const auto& l : r.before.layers) {
+    row_of.emplace(l.name, rows.size());
+    rows.push_back({l.name, l.op_type, l, std::nullopt, {}, {}});
+  }
+  for (size_t k = 0; k < r.passes.size(); ++k)
+    for (const auto& gone : r.passes[k].removed) {
+      auto it = row_of.find(trace(gone, k));
+      if (it != row_of.end() && rows[it->second].removed_by.empty()) rows[it->second].removed_by = r.passes[k].name;
+    }
+  std::map<size_t, std::vector<const LayerStats*>> parts;
+  for (const auto& l : r.after.layers) {
+    auto it = row_of.find(trace(l.name, r.passes.size()));
+    if (it == row_of.end()) {
+      row_of.emplace(l.name, rows.size());
+      rows.push_back({l.name, l.op_type, std::nullopt, l, {l.name}, {}});
+      continue;
+    }
+    rows[it->second].after_nodes.push_back(l.name);
+    parts[it->second].push_back(&l);
+  }
+  for (const auto& [index, nodes] : parts) {
+    LayerChange& row = rows[index];
+    // The node keeping the layer's name, else the one doing the most work, names the type.
+    const LayerStats* head = nodes.front();
+    for (const LayerStats* l : nodes) {
+      if (head->name == row.name) break;
+      if (l->name == row.name || l->macs > head->macs || (l->macs == head->macs && l->weight_bytes > head->weight_bytes))
+        head = l;
+    }
+    LayerStats sum = *head;
+    sum.params = sum.weight_bytes = sum.macs = sum.flops = 0;
+    for (const LayerStats* l : nodes) {
+      sum.params += l->params;
+      sum.weight_bytes += l->weight_bytes;
+      sum.macs += l->macs;
+      sum.flops += l->flops;
+    }
+    row.after = sum;
+  }
+  for (auto& row : rows)
+    if (row.after && !row.removed_by.empty()) row.removed_by.clear();
+  return rows;
+}
+
 nlohmann::json report_to_json(const Report& r) {
   nlohmann::json before = stats_to_json(r.before), after = stats_to_json(r.after);
-  // Per-layer before/after, matched by node name.
-  nlohmann::json layers = nlohmann::json::array();
-  std::map<std::string, const LayerStats*> after_by_name;
-  for (const auto& l : r.after.layers) after_by_name[l.name] = &l;
-  std::set<std::string> matched;
   auto small = [](const LayerStats& l) {
     return nlohmann::json{{"params", l.params}, {"weight_bytes", l.weight_bytes}, {"macs", l.macs}, {"flops", l.flops}};
   };
-  for (const auto& l : r.before.layers) {
-    nlohmann::json row = {{"name", l.name}, {"op_type", l.op_type}, {"before", small(l)}, {"after", nullptr}};
-    auto it = after_by_name.find(l.name);
-    if (it != after_by_name.end()) {
-      row["after"] = small(*it->second);
-      row["after_op_type"] = it->second->op_type;
-      matched.insert(l.name);
-    }
+  // Per layer before/after, paired through the passes' origins (a renamed or replaced node is
+  // still the same layer).
+  nlohmann::json layers = nlohmann::json::array();
+  for (const auto& c : match_layers(r)) {
+    nlohmann::json row = {{"name", c.name},
+                          {"op_type", c.op_type},
+                          {"before", c.before ? small(*c.before) : nlohmann::json(nullptr)},
+                          {"after", c.after ? small(*c.after) : nlohmann::json(nullptr)}};
+    if (c.after) row["after_op_type"] = c.after->op_type;
+    if (c.after && c.after_nodes != std::vector<std::string>{c.name}) row["after_nodes"] = c.after_nodes;
+    if (!c.removed_by.empty()) row["removed_by"] = c.removed_by;
     layers.push_back(row);
   }
-  for (const auto& l : r.after.layers)
-    if (!matched.count(l.name))
-      layers.push_back({{"name", l.name}, {"op_type", l.op_type}, {"before", nullptr}, {"after", small(l)}});
   before.erase("layers");
   after.erase("layers");
   nlohmann::json passes = nlohmann::json::array();
@@ -183,7 +344,9 @@ nlohmann::json report_to_json(const Report& r) {
                       {"seconds", p.seconds},
                       {"counters", p.stats.counters},
                       {"warnings", p.stats.warnings},
-                      {"layers", p.stats.layers}});
+                      {"layers", p.stats.layers},
+                      {"origins", p.origins},
+                      {"removed", p.removed}});
   nlohmann::json ratios;
   for (const auto& row : summary_rows(r.before, r.after)) ratios[row.label] = ratio_value(row.before, row.after);
   nlohmann::json j = {{"input", r.input},   {"output", r.output.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.output)},
@@ -201,38 +364,6 @@ nlohmann::json report_to_json(const Report& r) {
   if (!r.auto_search.is_null()) j["auto"] = r.auto_search;
   return j;
 }
-
-namespace {
-
-// The verify section of the text report, from its JSON: metrics per output, accuracy, each gate.
-std::string verify_text(const nlohmann::json& v) {
-  std::ostringstream o;
-  auto num = [](const nlohmann::json& x) {
-    if (!x.is_number()) return x.is_string() ? x.get<std::string>() : x.dump();
-    std::ostringstream s;
-    s.precision(6);
-    s << x.get<double>();
-    return s.str();
-  };
-  if (v.contains("error")) return "verify: " + v["error"].get<std::string>() + "\n";
-  o << "verify (" << v.value("samples", 0) << " samples):\n";
-  for (const auto& [name, m] : v["outputs"].items()) {
-    o << "  " << name << ": cosine " << num(m["cosine"]) << "  snr " << num(m["snr_db"]) << " dB  max_abs_err "
-      << num(m["max_abs_err"]);
-    if (!m["top1_agreement"].is_null()) o << "  top1_agreement " << num(m["top1_agreement"]);
-    o << "\n";
-  }
-  if (v.contains("accuracy"))
-    o << "  accuracy: reference " << num(v["accuracy"]["reference"]) << "  candidate "
-      << num(v["accuracy"]["candidate"]) << "  drop " << num(v["accuracy"]["drop_points"]) << " points\n";
-  for (const auto& g : v.value("gates", nlohmann::json::array()))
-    o << "  gate --" << g["gate"].get<std::string>()
-      << (g["output"].is_null() ? "" : " (" + g["output"].get<std::string>() + ")") << ": " << num(g["value"])
-      << " vs " << num(g["threshold"]) << ": " << (g["passed"].get<bool>() ? "passed" : "MISSED") << "\n";
-  return o.str();
-}
-
-}  // namespace
 
 std::string render_report_text(const Report& r) {
   std::ostringstream o;
@@ -282,20 +413,39 @@ std::string render_report_text(const Report& r) {
       for (const auto& w : p.stats.warnings) o << "    warning: " << w << "\n";
     }
   }
-  const auto top = top_layers(r.after, 10);
+  const auto rows = match_layers(r);
+  const auto top = top_changes(rows, 10);
   if (!top.empty()) {
-    o << "\nlargest layers after (by MACs):\n";
-    o << "  " << pad("layer", 40) << pad("op", 20) << pad("params", 10, true) << pad("weights", 12, true)
-      << pad("MACs", 10, true) << "\n";
-    for (const auto* l : top)
-      o << "  " << pad(l->name.size() > 39 ? l->name.substr(0, 36) + "..." : l->name, 40) << pad(l->op_type, 20)
-        << pad(human_count(static_cast<double>(l->params)), 10, true)
-        << pad(human_bytes(static_cast<double>(l->weight_bytes)), 12, true)
-        << pad(human_count(static_cast<double>(l->macs)), 10, true) << "\n";
+    o << "\nlayers that changed most (weight bytes, then MACs):\n";
+    o << "  " << pad("layer", 36) << pad("op", 28) << pad("weights", 12, true) << pad("after", 12, true)
+      << pad("MACs", 10, true) << pad("after", 10, true) << "\n";
+    auto bytes = [](const std::optional<LayerStats>& s) { return s ? human_bytes(static_cast<double>(s->weight_bytes)) : "-"; };
+    auto macs = [](const std::optional<LayerStats>& s) { return s ? human_count(static_cast<double>(s->macs)) : "-"; };
+    for (const auto* c : top)
+      o << "  " << pad(short_name(c->name, 35), 36) << pad(short_name(op_change(*c), 27), 28)
+        << pad(bytes(c->before), 12, true) << pad(bytes(c->after), 12, true) << pad(macs(c->before), 10, true)
+        << pad(macs(c->after), 10, true) << "\n";
   }
-  if (!r.verify.is_null()) o << "\n" << verify_text(r.verify);
-  std::set<std::string> notes(r.before.assumptions.begin(), r.before.assumptions.end());
-  notes.insert(r.after.assumptions.begin(), r.after.assumptions.end());
+  if (r.verify.is_object() && r.verify.contains("error")) o << "\nverify: " << r.verify["error"].get<std::string>() << "\n";
+  if (!r.verify.is_null()) {
+    const Lines v = verify_lines(r.verify);
+    o << "\nverify (" << r.verify.value("samples", int64_t{0}) << " samples, built-in evaluator):\n";
+    o << "  " << pad(v.header[0], 28);
+    for (size_t i = 1; i < v.header.size(); ++i) o << pad(v.header[i], 16, true);
+    o << "\n";
+    for (const auto& row : v.rows) {
+      o << "  " << pad(short_name(row[0], 27), 28);
+      for (size_t i = 1; i < row.size(); ++i) o << pad(row[i], 16, true);
+      o << "\n";
+    }
+    const std::string acc = accuracy_line(r.verify);
+    if (!acc.empty()) o << "  " << acc << "\n";
+  }
+  if (!gates_of(r.verify).empty()) {
+    o << "\ngates:\n";
+    for (const auto& g : gate_lines(gates_of(r.verify)).rows) o << "  " << pad(g[0], 6) << g[1] << " " << g[2] << ": " << g[3] << "\n";
+  }
+  const auto notes = all_assumptions(r);
   if (!notes.empty()) {
     o << "\nassumptions:\n";
     for (const auto& n : notes) o << "  " << n << "\n";
@@ -303,23 +453,92 @@ std::string render_report_text(const Report& r) {
   return o.str();
 }
 
+namespace {
+
+// Markdown table cells: pipes and newlines would break the row.
+std::string cell(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '|') out += "\\|";
+    else if (c == '\n') out += ' ';
+    else out += c;
+  }
+  return out;
+}
+
+void markdown_table(std::ostringstream& o, const Lines& t, const std::string& align) {
+  o << "|";
+  for (const auto& h : t.header) o << " " << h << " |";
+  o << "\n" << align << "\n";
+  for (const auto& row : t.rows) {
+    o << "|";
+    for (const auto& c : row) o << " " << cell(c) << " |";
+    o << "\n";
+  }
+}
+
+}  // namespace
+
 std::string render_report_markdown(const Report& r) {
   std::ostringstream o;
-  o << "### compress: `" << r.input << "`\n\n";
+  const nlohmann::json& gates = gates_of(r.verify);
+  bool all_passed = true;
+  for (const auto& g : gates) all_passed = all_passed && g.value("passed", false);
+  const auto warnings = all_warnings(r);
+  const auto notes = all_assumptions(r);
+  o << "### compress: `" << r.input << "` -> " << (r.output.empty() ? "(dry run)" : "`" + r.output + "`") << "\n\n";
   o << "Pipeline: `" << (r.pipeline.empty() ? "(none)" : r.pipeline) << "`\n\n";
+  if (!gates.empty())
+    o << (all_passed ? "**Gates: all " + std::to_string(gates.size()) + " passed**"
+                     : std::string("**Gates: FAILED** (see below)"))
+      << "\n\n";
+  if (!warnings.empty()) {
+    o << "> [!WARNING]\n> " << warnings.size() << " warning(s):\n";
+    for (const auto& w : warnings) o << "> - " << cell(w) << "\n";
+    o << "\n";
+  }
+  if (!notes.empty()) {
+    o << "<details><summary>Assumptions (" << notes.size() << ")</summary>\n\n";
+    for (const auto& n : notes) o << "- " << cell(n) << "\n";
+    o << "\n</details>\n\n";
+  }
   o << "| metric | before | after | ratio |\n|---|---:|---:|---:|\n";
   for (const auto& row : summary_rows(r.before, r.after))
     o << "| " << row.label << " | " << format_value(row, row.before) << " | " << format_value(row, row.after) << " | "
       << ratio(row.before, row.after) << " |\n";
+  if (!gates.empty()) {
+    o << "\n#### Gates\n\n";
+    Lines g = gate_lines(gates);
+    for (auto& row : g.rows) row[0] = row[0] == "pass" ? "pass" : "**FAIL**";
+    markdown_table(o, g, "|---|---|---:|---|");
+  }
+  if (!r.verify.is_null()) {
+    o << "\n#### Verify (" << r.verify.value("samples", int64_t{0}) << " samples, built-in evaluator)\n\n";
+    markdown_table(o, verify_lines(r.verify), "|---|---:|---:|---:|---:|");
+    const std::string acc = accuracy_line(r.verify);
+    if (!acc.empty()) o << "\n" << acc << "\n";
+  }
   if (!r.passes.empty()) {
-    o << "\n| pass | seconds | changes |\n|---|---:|---|\n";
+    o << "\n#### Passes\n\n| pass | seconds | changes | warnings |\n|---|---:|---|---:|\n";
     for (const auto& p : r.passes) {
       char secs[32];
       std::snprintf(secs, sizeof secs, "%.2f", p.seconds);
-      o << "| `" << p.name << "` | " << secs << " | " << counters_text(p.stats) << " |\n";
+      o << "| `" << p.name << "` | " << secs << " | " << cell(counters_text(p.stats)) << " | " << p.stats.warnings.size()
+        << " |\n";
     }
   }
-  if (!r.verify.is_null()) o << "\nVerification:\n\n```json\n" << r.verify.dump(2) << "\n```\n";
+  const auto rows = match_layers(r);
+  const auto top = top_changes(rows, 10);
+  if (!top.empty()) {
+    o << "\n#### Layers that changed most\n\n| layer | op | weight bytes | after | MACs | after |\n"
+      << "|---|---|---:|---:|---:|---:|\n";
+    auto bytes = [](const std::optional<LayerStats>& s) { return s ? human_bytes(static_cast<double>(s->weight_bytes)) : "-"; };
+    auto macs = [](const std::optional<LayerStats>& s) { return s ? human_count(static_cast<double>(s->macs)) : "-"; };
+    for (const auto* c : top)
+      o << "| `" << cell(c->name) << "` | " << cell(op_change(*c)) << " | " << bytes(c->before) << " | "
+        << bytes(c->after) << " | " << macs(c->before) << " | " << macs(c->after) << " |\n";
+    o << "\n" << rows.size() << " layers in all; the JSON report (`--report-json`) lists each one.\n";
+  }
   if (!r.auto_search.is_null()) o << render_auto_markdown(r.auto_search);
   o << "\nEnergy is an estimate (45 nm per-operation energies, Horowitz ISSCC 2014).\n";
   return o.str();
@@ -327,9 +546,80 @@ std::string render_report_markdown(const Report& r) {
 
 nlohmann::json inspect_to_json(const ModelStats& s) { return stats_to_json(s); }
 
-std::string render_inspect_text(const ModelStats& s) {
+nlohmann::json model_io_to_json(const Model& model) {
+  const auto& g = model.proto().graph();
+  std::set<std::string> initializers;
+  for (const auto& t : g.initializer()) initializers.insert(t.name());
+  auto describe = [](const onnx::ValueInfoProto& v) {
+    nlohmann::json shape = nullptr;
+    std::string dtype = "unknown";
+    if (v.type().has_tensor_type()) {
+      const auto& tt = v.type().tensor_type();
+      dtype = dtype_name(tt.elem_type());
+      if (tt.has_shape()) {
+        shape = nlohmann::json::array();
+        for (const auto& d : tt.shape().dim())
+          shape.push_back(d.has_dim_value()   ? nlohmann::json(d.dim_value())
+                          : d.has_dim_param() ? nlohmann::json(d.dim_param())
+                                              : nlohmann::json(nullptr));
+      }
+    } else if (v.type().has_sequence_type()) {
+      dtype = "sequence";
+    }
+    return nlohmann::json{{"name", v.name()}, {"dtype", dtype}, {"shape", shape}};
+  };
+  nlohmann::json inputs = nlohmann::json::array(), outputs = nlohmann::json::array();
+  for (const auto& v : g.input())
+    if (!initializers.count(v.name())) inputs.push_back(describe(v));
+  for (const auto& v : g.output()) outputs.push_back(describe(v));
+  return {{"inputs", inputs}, {"outputs", outputs}};
+}
+
+namespace {
+
+std::string shape_text(const nlohmann::json& shape) {
+  if (!shape.is_array()) return "(unknown rank)";
+  std::string out = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) out += ", ";
+    out += shape[i].is_null() ? "?" : shape[i].is_string() ? shape[i].get<std::string>() : std::to_string(shape[i].get<int64_t>());
+  }
+  return out + "]";
+}
+
+std::string csv_field(const std::string& text) {
+  if (text.find_first_of(",\"\n") == std::string::npos) return text;
+  std::string out = "\"";
+  for (char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+}  // namespace
+
+std::string render_inspect_csv(const ModelStats& s) {
+  std::ostringstream o;
+  o << "name,op_type,params,weight_bytes,weight_share,macs,mac_share,flops,compute_dtype\n";
+  for (const auto* l : sorted_layers(s)) {
+    char shares[64];
+    std::snprintf(shares, sizeof shares, "%.6f", share(l->weight_bytes, s.weight_bytes));
+    std::string ws = shares;
+    std::snprintf(shares, sizeof shares, "%.6f", share(l->macs, s.macs));
+    o << csv_field(l->name) << "," << csv_field(l->op_type) << "," << l->params << "," << l->weight_bytes << "," << ws
+      << "," << l->macs << "," << shares << "," << l->flops << "," << l->compute_dtype << "\n";
+  }
+  return o.str();
+}
+
+std::string render_inspect_text(const ModelStats& s, const nlohmann::json& io) {
   std::ostringstream o;
   const EnergyEstimate e = estimate_energy(s);
+  if (io.is_object()) {
+    for (const char* side : {"inputs", "outputs"})
+      for (const auto& v : io[side])
+        o << pad(std::string(side).substr(0, std::string(side).size() - 1), 8) << pad(v["name"].get<std::string>(), 22) << " "
+          << v["dtype"].get<std::string>() << " " << shape_text(v["shape"]) << "\n";
+    o << "\n";
+  }
   o << pad("file size", 22) << human_bytes(static_cast<double>(s.file.bytes)) << "\n";
   o << pad("file size (zlib)", 22) << human_bytes(static_cast<double>(s.file.zlib_bytes)) << "\n";
   o << pad("params", 22) << s.params << " (" << human_count(static_cast<double>(s.params)) << ")\n";
@@ -340,12 +630,14 @@ std::string render_inspect_text(const ModelStats& s) {
   std::snprintf(buf, sizeof buf, "%.3f uJ (estimate)", e.total_uj());
   o << pad("energy per inference", 22) << buf << "\n";
   for (const auto& [d, b] : s.weight_bytes_by_dtype) o << "  weights " << pad(d, 12) << human_bytes(static_cast<double>(b)) << "\n";
-  o << "\n" << pad("layer", 40) << pad("op", 16) << pad("params", 12, true) << pad("weight bytes", 14, true)
-    << pad("MACs", 14, true) << pad("FLOPs", 14, true) << "\n";
-  for (const auto& l : s.layers)
-    o << pad(l.name.size() > 39 ? l.name.substr(0, 36) + "..." : l.name, 40) << pad(l.op_type, 16)
-      << pad(std::to_string(l.params), 12, true) << pad(std::to_string(l.weight_bytes), 14, true)
-      << pad(std::to_string(l.macs), 14, true) << pad(std::to_string(l.flops), 14, true) << "\n";
+  o << "\nlayers, largest first (MACs, then weight bytes); shares of the model's total:\n"
+    << pad("layer", 40) << pad("op", 22) << pad("params", 12, true) << pad("weight bytes", 14, true)
+    << pad("share", 8, true) << pad("MACs", 14, true) << pad("share", 8, true) << pad("FLOPs", 14, true) << "\n";
+  for (const auto* l : sorted_layers(s))
+    o << pad(short_name(l->name, 39), 40) << pad(short_name(l->op_type, 21), 22) << pad(std::to_string(l->params), 12, true)
+      << pad(std::to_string(l->weight_bytes), 14, true) << pad(percent(share(l->weight_bytes, s.weight_bytes)), 8, true)
+      << pad(std::to_string(l->macs), 14, true) << pad(percent(share(l->macs, s.macs)), 8, true)
+      << pad(std::to_string(l->flops), 14, true) << "\n";
   o << "\nop counts:";
   for (const auto& [op, n] : s.op_counts) o << " " << op << "=" << n;
   o << "\n";

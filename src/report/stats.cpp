@@ -21,6 +21,7 @@
 #include <unordered_set>
 
 #include "core/attributes.h"
+#include "report/layer_name.h"
 
 namespace compress {
 
@@ -155,7 +156,7 @@ class StatsWalker {
     for (int i = 0; i < original.node_size(); ++i) {
       const onnx::NodeProto& node = original.node(i);
       const onnx::NodeProto& inferred_node = g.node(i);
-      const std::string name = prefix + (node.name().empty() ? node.op_type() + "_" + std::to_string(i) : node.name());
+      const std::string name = layer_name(node, prefix);
       stats_.op_counts[node.op_type()]++;
       if (kPassThrough.count(node.op_type()) && feeds_compute_only(node, scope)) continue;
       LayerStats layer;

@@ -15,6 +15,7 @@
 
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <sstream>
 
@@ -44,6 +45,8 @@ struct Options {
   std::vector<std::string> excludes;
   std::string report_json;
   std::string report_md;
+  std::string report_html;
+  bool csv = false;
   bool external_data = false;
   bool dry_run = false;
   bool force = false;
@@ -212,7 +215,8 @@ void write_text_file(const std::string& path, const std::string& text) {
 void write_reports(const Options& o, const compress::Report& report) {
   if (!o.report_md.empty()) write_text_file(o.report_md, compress::render_report_markdown(report));
   if (!o.report_json.empty()) write_text_file(o.report_json, compress::report_to_json(report).dump(2) + "\n");
-  if (o.report_json != "-" && o.report_md != "-") {
+  if (!o.report_html.empty()) write_text_file(o.report_html, compress::render_report_html(compress::report_to_json(report)));
+  if (o.report_json != "-" && o.report_md != "-" && o.report_html != "-") {
     std::cout << compress::render_report_text(report);
     if (!report.auto_search.is_null()) std::cout << compress::render_auto_text(report.auto_search);
   }
@@ -234,10 +238,24 @@ std::string try_check(const compress::Model& model) {
   return "";
 }
 
+// One report per destination: two on stdout would interleave, two in one file would overwrite.
+void check_report_destinations(const std::vector<std::pair<std::string, std::string>>& reports) {
+  std::map<std::string, std::string> seen;
+  for (const auto& [flag, path] : reports) {
+    if (path.empty()) continue;
+    auto [it, fresh] = seen.emplace(path, flag);
+    if (!fresh)
+      throw Error(ExitCode::kUsage, it->second + " and " + flag + " both write to " +
+                                        (path == "-" ? std::string("stdout ('-')") : "'" + path + "'") +
+                                        "; give each report its own destination");
+  }
+}
+
 // `invocations`: the pipeline to run (null: the one -p and --recipe give); `auto_report`: the section
 // `compress auto` adds to the report.
 int run_compress(const Options& o, const std::vector<compress::PassInvocation>* invocations = nullptr,
                  const nlohmann::json& auto_report = nullptr) {
+  check_report_destinations({{"--report-json", o.report_json}, {"--report-md", o.report_md}, {"--report-html", o.report_html}});
   if (o.output.empty() && !o.dry_run) throw Error(ExitCode::kUsage, "-o OUT.onnx is required (or --dry-run)");
   std::error_code ec;
   if (!o.output.empty()) {
@@ -250,6 +268,7 @@ int run_compress(const Options& o, const std::vector<compress::PassInvocation>* 
   }
   check_output_path("--report-json", o.report_json, true);
   check_output_path("--report-md", o.report_md, true);
+  check_output_path("--report-html", o.report_html, true);
   const auto shapes = parse_shapes(o.input_shapes);
   const auto pipeline = compress::Pipeline::build(compress::PassRegistry::builtin(),
                                                   invocations ? *invocations : collect_invocations(o));
@@ -349,8 +368,11 @@ int run_auto(const Options& o) {
     if (fs::exists(fs::symlink_status(o.output, ec)) && !o.force)
       throw Error(ExitCode::kUsage, "output '" + o.output + "' exists (use --force to overwrite)");
   }
+  check_report_destinations({{"--report-json", o.report_json}, {"--report-md", o.report_md}, {"--report-html", o.report_html},
+                             {"--recipe-out", o.recipe_out}});
   check_output_path("--report-json", o.report_json, true);
   check_output_path("--report-md", o.report_md, true);
+  check_output_path("--report-html", o.report_html, true);
   check_output_path("--recipe-out", o.recipe_out, true);
   compress::AutoSettings settings;
   settings.min_cosine = o.min_cosine;
@@ -390,13 +412,17 @@ int run_auto(const Options& o) {
   const nlohmann::json json = {{"input", o.input}, {"output", nullptr}, {"auto", result.report}};
   if (!o.report_json.empty()) write_text_file(o.report_json, json.dump(2) + "\n");
   if (!o.report_md.empty()) write_text_file(o.report_md, "## compress auto: " + o.input + "\n" + compress::render_auto_markdown(result.report));
-  if (o.report_json != "-" && o.report_md != "-") std::cout << compress::render_auto_text(result.report);
+  if (!o.report_html.empty()) write_text_file(o.report_html, compress::render_report_html(json));
+  if (o.report_json != "-" && o.report_md != "-" && o.report_html != "-") std::cout << compress::render_auto_text(result.report);
   if (!o.dry_run)
     throw Error(ExitCode::kGateFailed, "auto: no compressed model meets the budget on the held-out samples; no output written");
   return 0;
 }
 
 int run_inspect(const Options& o) {
+  if (o.json && o.csv) throw Error(ExitCode::kUsage, "--json and --csv both write to stdout; pick one");
+  if (o.report_html == "-" && (o.json || o.csv))
+    throw Error(ExitCode::kUsage, std::string(o.json ? "--json" : "--csv") + " and --report-html both write to stdout ('-')");
   const auto shapes = parse_shapes(o.input_shapes);
   compress::Model model = compress::Model::load(o.input);
   try {
@@ -407,11 +433,16 @@ int run_inspect(const Options& o) {
   }
   compress::ModelStats stats = compress::compute_stats(model, shapes);
   stats.file = compress::measure_files(model.source_files());
-  if (o.json) {
-    std::cout << compress::inspect_to_json(stats).dump(2) << "\n";
-  } else {
-    std::cout << compress::render_inspect_text(stats);
-  }
+  const nlohmann::json io = compress::model_io_to_json(model);
+  nlohmann::json j = compress::inspect_to_json(stats);
+  j["input"] = o.input;
+  j["inputs"] = io["inputs"];
+  j["outputs"] = io["outputs"];
+  if (!o.report_html.empty()) write_text_file(o.report_html, compress::render_inspect_html(j));
+  if (o.report_html == "-") return 0;
+  if (o.json) std::cout << j.dump(2) << "\n";
+  else if (o.csv) std::cout << compress::render_inspect_csv(stats);
+  else std::cout << compress::render_inspect_text(stats, io);
   return 0;
 }
 
@@ -498,6 +529,8 @@ int main(int argc, char** argv) {
       ->allow_extra_args(false);
   app.add_option("--report-json", o.report_json, "write the JSON report to FILE, or - for stdout");
   app.add_option("--report-md", o.report_md, "write a Markdown summary to FILE, or - for stdout");
+  app.add_option("--report-html", o.report_html,
+                 "write a self-contained HTML report (charts, sortable layer table) to FILE, or - for stdout");
   app.add_flag("--external-data", o.external_data, "store weights in OUT.onnx.data beside the model");
   app.add_flag("--dry-run", o.dry_run, "run everything but the write");
   app.add_flag("--force", o.force, "overwrite an existing output");
@@ -508,7 +541,9 @@ int main(int argc, char** argv) {
 
   auto* inspect = app.add_subcommand("inspect", "print size, params and FLOPs of one model");
   inspect->add_option("input", o.input, "model (.onnx)")->required()->check(CLI::ExistingPath);
-  inspect->add_flag("--json", o.json, "print JSON");
+  inspect->add_flag("--json", o.json, "print JSON (with inputs and outputs)");
+  inspect->add_flag("--csv", o.csv, "print one CSV row per layer, largest first, with shares of the total");
+  inspect->add_option("--report-html", o.report_html, "write a self-contained HTML page to FILE, or - for stdout");
   inspect->add_option("--input-shape", o.input_shapes, "concrete input shape NAME=1x3x224x224 (repeatable)")
       ->allow_extra_args(false);
   auto* verify = app.add_subcommand("verify", "compare a candidate model with a reference in the built-in evaluator");
@@ -538,6 +573,7 @@ int main(int argc, char** argv) {
       ->allow_extra_args(false);
   autos->add_option("--report-json", o.report_json, "write the JSON report (with its \"auto\" section) to FILE, or -");
   autos->add_option("--report-md", o.report_md, "write a Markdown summary to FILE, or -");
+  autos->add_option("--report-html", o.report_html, "write a self-contained HTML page to FILE, or -");
   autos->add_option("--recipe-out", o.recipe_out, "write the chosen per-layer plan as a recipe (compress IN -o OUT --recipe F)");
   autos->add_flag("--dry-run", o.dry_run, "stop after the sensitivity table");
   autos->add_flag("--force", o.force, "overwrite an existing output");
