@@ -292,7 +292,8 @@ std::string auto_section(const json& a) {
   for (const auto& l : a.value("layers", json::array())) {
     double params = 0;
     number_of(l.value("params", json()), params);
-    o << "<tr>" << num_cell(static_cast<double>(++rank), std::to_string(rank)) << "<td>" << esc(l.value("name", std::string()))
+    ++rank;
+    o << "<tr>" << num_cell(static_cast<double>(rank), std::to_string(rank)) << "<td>" << esc(l.value("name", std::string()))
       << "</td><td>" << esc(l.value("op", std::string())) << "</td>" << num_cell(params, human(params, false));
     const json& choices = l.value("choices", json::object());
     for (const auto& k : kinds) {
