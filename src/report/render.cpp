@@ -147,6 +147,8 @@ nlohmann::json stats_to_json(const ModelStats& s) {
           {"energy_estimate_uj", {{"compute", e.compute_uj}, {"dram_weights", e.dram_uj}, {"total", e.total_uj()}}},
           {"op_counts", s.op_counts},
           {"assumptions", s.assumptions},
+          {"input_shapes", s.input_shapes},
+          {"unknown_shape_nodes", s.unknown_shape_nodes},
           {"layers", layers}};
 }
 
@@ -196,13 +198,16 @@ nlohmann::json report_to_json(const Report& r) {
                           {"energy", ratio_value(estimate_energy(r.before).total_uj(), estimate_energy(r.after).total_uj())}}},
                       {"layers", layers},       {"passes", passes}};
   if (!r.verify.is_null()) j["verify"] = r.verify;
+  j["assumptions"] = assumptions_to_json(r.before);
   return j;
 }
 
 std::string render_report_text(const Report& r) {
   std::ostringstream o;
   o << "compress report: " << r.input << " -> " << (r.output.empty() ? "(dry run, not written)" : r.output) << "\n";
-  o << "pipeline: " << (r.pipeline.empty() ? "(none: round trip)" : r.pipeline) << "\n\n";
+  o << "pipeline: " << (r.pipeline.empty() ? "(none: round trip)" : r.pipeline) << "\n";
+  for (const auto& line : assumption_headline(r.before)) o << line << "\n";
+  o << "\n";
   o << pad("", 22) << pad("before", 14, true) << pad("after", 14, true) << pad("ratio", 10, true) << "\n";
   for (const auto& row : summary_rows(r.before, r.after))
     o << pad(row.label, 22) << pad(format_value(row, row.before), 14, true) << pad(format_value(row, row.after), 14, true)
@@ -268,6 +273,7 @@ std::string render_report_markdown(const Report& r) {
   std::ostringstream o;
   o << "### compress: `" << r.input << "`\n\n";
   o << "Pipeline: `" << (r.pipeline.empty() ? "(none)" : r.pipeline) << "`\n\n";
+  for (const auto& line : assumption_headline(r.before)) o << "> **" << line << "**\n\n";
   o << "| metric | before | after | ratio |\n|---|---:|---:|---:|\n";
   for (const auto& row : summary_rows(r.before, r.after))
     o << "| " << row.label << " | " << format_value(row, row.before) << " | " << format_value(row, row.after) << " | "
@@ -285,11 +291,17 @@ std::string render_report_markdown(const Report& r) {
   return o.str();
 }
 
-nlohmann::json inspect_to_json(const ModelStats& s) { return stats_to_json(s); }
+nlohmann::json inspect_to_json(const ModelStats& s) {
+  nlohmann::json j = stats_to_json(s);
+  j["notes"] = j["assumptions"];
+  j["assumptions"] = assumptions_to_json(s);
+  return j;
+}
 
 std::string render_inspect_text(const ModelStats& s) {
   std::ostringstream o;
   const EnergyEstimate e = estimate_energy(s);
+  for (const auto& line : assumption_headline(s)) o << line << "\n";
   o << pad("file size", 22) << human_bytes(static_cast<double>(s.file.bytes)) << "\n";
   o << pad("file size (zlib)", 22) << human_bytes(static_cast<double>(s.file.zlib_bytes)) << "\n";
   o << pad("params", 22) << s.params << " (" << human_count(static_cast<double>(s.params)) << ")\n";
