@@ -205,4 +205,54 @@ TEST_F(Cli, PassesListsEveryPassWithOptions) {
   EXPECT_NE(r.out.find("dedupe=true"), std::string::npos);
 }
 
+TEST_F(Cli, AssumedDimsComeFirstInEveryReportFormat) {
+  // digits_mlp's batch dim is symbolic: every format says the counts assumed it, up front.
+  const std::string headline =
+      "ASSUMED input 'input' dim 0 'batch' = 1: MACs/FLOPs depend on it; give the real shape with "
+      "--input-shape input=1x64";
+  Result r = run("mlp.onnx -o a.onnx --report-md report.md --report-json report.json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::string first, second, third;
+  std::getline(lines, first);
+  std::getline(lines, second);
+  std::getline(lines, third);
+  EXPECT_EQ(third, headline) << r.out;
+  const std::string md = read(dir_ / "report.md");
+  EXPECT_LT(md.find("> **" + headline + "**"), md.find("| metric |")) << md;
+  EXPECT_NE(read(dir_ / "report.json")
+                .find(R"("assumptions": [
+    {
+      "dim": 0,
+      "dim_param": "batch",
+      "flag": "--input-shape input=1x64",
+      "input": "input",
+      "value": 1
+    }
+  ])"),
+            std::string::npos);
+  r = run("inspect mlp.onnx");
+  EXPECT_EQ(r.out.substr(0, headline.size()), headline);
+  r = run("inspect mlp.onnx --input-shape input=4x64");
+  EXPECT_EQ(r.out.find("ASSUMED"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("201728"), std::string::npos) << r.out;  // 4 x 50432 MACs
+}
+
+TEST_F(Cli, VerifyPrintsTheInputShapesItUsed) {
+  Result r = run("verify mlp.onnx mlp.onnx --random --seed 1");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.substr(0, r.out.find('\n')), "inputs: input=1x64");
+  EXPECT_NE(r.out.find("ASSUMED input 'input' dim 0 assumed 1"), std::string::npos) << r.out;
+  r = run("verify mlp.onnx mlp.onnx --random --seed 1 --input-shape input=3x64 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find(R"("input_shapes": {
+    "input": [
+      3,
+      64
+    ]
+  })"),
+            std::string::npos)
+      << r.out;
+}
+
 }  // namespace

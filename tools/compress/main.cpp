@@ -120,6 +120,13 @@ void add_verify_options(CLI::App* app, Options& o) {
 std::string render_verify_text(const compress::VerifyResult& r) {
   std::ostringstream s;
   s.precision(6);
+  s << "inputs:";
+  for (const auto& [name, dims] : r.input_shapes) {
+    s << " " << name << "=";
+    for (size_t i = 0; i < dims.size(); ++i) s << (i ? "x" : "") << dims[i];
+  }
+  s << "\n";
+  for (const auto& a : r.assumed_dims) s << "ASSUMED " << a << ": give the real shape with --input-shape\n";
   for (const auto& [name, m] : r.outputs) {
     s << name << ": cosine " << m.cosine << "  snr " << m.snr_db << " dB  max_abs_err " << m.max_abs_err;
     if (m.top1_agreement) s << "  top1_agreement " << *m.top1_agreement;
