@@ -222,6 +222,7 @@ int run_compress(const Options& o) {
   if (gated && !o.verify) throw Error(ExitCode::kUsage, "--min-cosine, --min-snr and --max-accuracy-drop need --verify");
   const auto verify_opts = o.verify ? verify_options(o) : compress::VerifyOptions{};
   compress::Model model = compress::Model::load(o.input);
+  model.set_input_shapes(shapes);
   std::optional<compress::Model> original;
   if (o.verify) original.emplace(compress::Model::from_proto(model.proto()));
   const bool big = model.source_bytes() > 100 * 1000 * 1000;
