@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -253,6 +254,28 @@ TEST_F(Cli, VerifyPrintsTheInputShapesItUsed) {
   })"),
             std::string::npos)
       << r.out;
+}
+
+TEST_F(Cli, ModelsOver100MBLogProgressWithoutATerminalButNotWithQuiet) {
+  // One 5100 x 5100 float32 MatMul weight: 104 MB. stderr is a file here, not a TTY.
+  {
+    std::ofstream script(dir_ / "make.py");
+    script << "import numpy as np, onnx\nfrom onnx import helper, numpy_helper, TensorProto\n"
+              "w = numpy_helper.from_array(np.zeros((5100, 5100), np.float32), 'w')\n"
+              "g = helper.make_graph([helper.make_node('MatMul', ['x', 'w'], ['y'])], 'g',\n"
+              "    [helper.make_tensor_value_info('x', TensorProto.FLOAT, [1, 5100])],\n"
+              "    [helper.make_tensor_value_info('y', TensorProto.FLOAT, [1, 5100])], [w])\n"
+              "onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid('', 13)]), 'big.onnx')\n";
+  }
+  ASSERT_EQ(std::system(("cd '" + dir_.string() + "' && /usr/bin/python3 make.py").c_str()), 0);
+  Result r = run("big.onnx -o out.onnx");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("compress: info: progress: loaded big.onnx (104040"), std::string::npos) << r.err;
+  r = run("big.onnx -o out2.onnx -q");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  r = run("mlp.onnx -o small.onnx");
+  EXPECT_EQ(r.err.find("progress:"), std::string::npos) << r.err;  // small models stay quiet
 }
 
 }  // namespace

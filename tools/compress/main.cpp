@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -196,6 +197,27 @@ int64_t checker_max_opset() {
   return it == map.end() ? 0 : it->second.second;
 }
 
+// Progress lines on stderr for models over 100 MB, TTY or not (a CI log must show life), at most
+// one every 2 s so a fast run stays quiet; none with -q.
+class Progress {
+ public:
+  explicit Progress(bool enabled) : enabled_(enabled) {}
+  void step(const std::string& what) {
+    if (!enabled_) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (printed_ && now - last_ < std::chrono::seconds(2)) return;
+    printed_ = true;
+    last_ = now;
+    spdlog::info("progress: {}", what);
+  }
+
+ private:
+  bool enabled_;
+  bool printed_ = false;
+  std::chrono::steady_clock::time_point last_;
+};
+constexpr int64_t kProgressAboveBytes = 100 * 1000 * 1000;
+
 // Runs the checker when this ONNX version can judge the model; returns why not otherwise.
 std::string try_check(const compress::Model& model) {
   if (model.opset() > checker_max_opset())
@@ -217,7 +239,6 @@ int run_compress(const Options& o) {
   const auto shapes = parse_shapes(o.input_shapes);
   const auto pipeline = compress::Pipeline::build(compress::PassRegistry::builtin(), collect_invocations(o));
 
-  const bool progress = !o.quiet && ::isatty(2);
   const bool gated = o.min_cosine || o.min_snr || o.max_accuracy_drop;
   if (gated && !o.verify) throw Error(ExitCode::kUsage, "--min-cosine, --min-snr and --max-accuracy-drop need --verify");
   const auto verify_opts = o.verify ? verify_options(o) : compress::VerifyOptions{};
@@ -225,8 +246,8 @@ int run_compress(const Options& o) {
   model.set_input_shapes(shapes);
   std::optional<compress::Model> original;
   if (o.verify) original.emplace(compress::Model::from_proto(model.proto()));
-  const bool big = model.source_bytes() > 100 * 1000 * 1000;
-  if (progress && big) spdlog::info("loaded {} ({} bytes)", o.input, model.source_bytes());
+  Progress progress(!o.quiet && model.source_bytes() > kProgressAboveBytes);
+  progress.step("loaded " + o.input + " (" + std::to_string(model.source_bytes()) + " bytes)");
 
   bool input_valid = true;
   try {
@@ -240,9 +261,11 @@ int run_compress(const Options& o) {
   compress::Report report;
   report.input = o.input;
   report.pipeline = pipeline.canonical();
+  progress.step("input statistics (static shape analysis)");
   report.before = compress::compute_stats(model, shapes);
   report.before.file = compress::measure_files(model.source_files());
 
+  progress.step("running " + report.pipeline);
   report.passes = pipeline.run(model, o.excludes);
 
   if (input_valid) {
@@ -253,6 +276,7 @@ int run_compress(const Options& o) {
       throw Error(ExitCode::kInternal, "pipeline '" + report.pipeline + "' produced an invalid model: " + e.what());
     }
   }
+  progress.step("output statistics");
   report.after = compress::compute_stats(model, shapes);
   if (original) {
     // Measured before the write, so a missed gate leaves no output file.
@@ -269,7 +293,7 @@ int run_compress(const Options& o) {
     save.overwrite = o.force;
     save.external_data = o.external_data ? compress::SaveOptions::ExternalData::kAlways
                                          : compress::SaveOptions::ExternalData::kAuto;
-    if (progress && big) spdlog::info("writing {}", o.output);
+    progress.step("writing " + o.output);
     const auto saved = model.save(o.output, save);
     report.output = o.output;
     report.after.file = compress::measure_files({saved.model, saved.data}, report.before.file.zlib_level);
@@ -290,7 +314,10 @@ int run_inspect(const Options& o) {
   } catch (const Error& e) {
     spdlog::warn("model does not pass the ONNX checker: {}", e.what());
   }
+  Progress progress(!o.quiet && model.source_bytes() > kProgressAboveBytes);
+  progress.step("loaded " + o.input + " (" + std::to_string(model.source_bytes()) + " bytes)");
   compress::ModelStats stats = compress::compute_stats(model, shapes);
+  progress.step("file size after zlib");
   stats.file = compress::measure_files(model.source_files());
   if (o.json) {
     std::cout << compress::inspect_to_json(stats).dump(2) << "\n";
