@@ -32,4 +32,18 @@ int64_t deflated_size(const char* data, size_t size, int level) {
   return total;
 }
 
+int64_t deflated_size_sampled(const char* data, size_t size, int level, int64_t stride) {
+  const auto chunks = static_cast<int64_t>((size + kChunk - 1) / kChunk);
+  if (stride <= 1 || chunks < 2 * stride) return deflated_size(data, size, level);
+  int64_t packed = 0, sampled = 0;
+#pragma omp parallel for reduction(+ : packed, sampled) schedule(dynamic)
+  for (int64_t i = stride / 2; i < chunks; i += stride) {
+    const size_t begin = static_cast<size_t>(i) * kChunk;
+    const size_t n = std::min(kChunk, size - begin);
+    packed += deflate_chunk(data + begin, n, level);
+    sampled += static_cast<int64_t>(n);
+  }
+  return static_cast<int64_t>(static_cast<double>(packed) * static_cast<double>(size) / static_cast<double>(sampled));
+}
+
 }  // namespace deflate_size

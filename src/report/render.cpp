@@ -52,7 +52,8 @@ struct Row {
 std::vector<Row> summary_rows(const ModelStats& b, const ModelStats& a) {
   const EnergyEstimate eb = estimate_energy(b), ea = estimate_energy(a);
   return {{"file size", static_cast<double>(b.file.bytes), static_cast<double>(a.file.bytes), true},
-          {a.file.zlib_level == 6 && b.file.zlib_level == 6 ? "file size (zlib)" : "file size (zlib, fast)",
+          {std::string("file size (zlib") + (a.file.zlib_level == 6 && b.file.zlib_level == 6 ? "" : ", fast") +
+               (a.file.zlib_estimated || b.file.zlib_estimated ? " est.)" : ")"),
            static_cast<double>(b.file.zlib_bytes), static_cast<double>(a.file.zlib_bytes), true},
           {"params", static_cast<double>(b.params), static_cast<double>(a.params), false},
           {"weight bytes", static_cast<double>(b.weight_bytes), static_cast<double>(a.weight_bytes), true},
@@ -103,7 +104,12 @@ std::string counters_text(const PassStats& stats) {
 FileSize measure_bytes(const std::string& serialized, int64_t external_bytes, int zlib_level) {
   const auto bytes = static_cast<int64_t>(serialized.size()) + external_bytes;
   const int level = zlib_level ? zlib_level : bytes > kZlibFastAbove ? 1 : 6;
-  return {bytes, deflate_size::deflated_size(serialized.data(), serialized.size(), level) + external_bytes, level};
+  const bool sample = bytes > kZlibSampleAbove;
+  return {bytes,
+          deflate_size::deflated_size_sampled(serialized.data(), serialized.size(), level,
+                                              sample ? kZlibSampleStride : 1) +
+              external_bytes,
+          level, sample};
 }
 
 FileSize measure_files(const std::vector<std::filesystem::path>& files, int zlib_level) {
@@ -114,6 +120,8 @@ FileSize measure_files(const std::vector<std::filesystem::path>& files, int zlib
     if (!f.empty()) total += static_cast<int64_t>(std::filesystem::file_size(f, ec));
   }
   size.zlib_level = zlib_level ? zlib_level : total > kZlibFastAbove ? 1 : 6;
+  size.zlib_estimated = total > kZlibSampleAbove;
+  const int64_t stride = size.zlib_estimated ? kZlibSampleStride : 1;
   for (const auto& f : files) {
     if (f.empty()) continue;
     std::ifstream in(f, std::ios::binary);
@@ -125,7 +133,7 @@ FileSize measure_files(const std::vector<std::filesystem::path>& files, int zlib
       in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
       const auto got = static_cast<size_t>(in.gcount());
       size.bytes += static_cast<int64_t>(got);
-      size.zlib_bytes += deflate_size::deflated_size(buf.data(), got, size.zlib_level);
+      size.zlib_bytes += deflate_size::deflated_size_sampled(buf.data(), got, size.zlib_level, stride);
     }
   }
   return size;
@@ -138,6 +146,7 @@ nlohmann::json stats_to_json(const ModelStats& s) {
   return {{"file_bytes", s.file.bytes},
           {"file_zlib_bytes", s.file.zlib_bytes},
           {"file_zlib_level", s.file.zlib_level},
+          {"file_zlib_estimated", s.file.zlib_estimated},
           {"params", s.params},
           {"weight_bytes", s.weight_bytes},
           {"weight_bytes_by_dtype", s.weight_bytes_by_dtype},
@@ -303,7 +312,8 @@ std::string render_inspect_text(const ModelStats& s) {
   const EnergyEstimate e = estimate_energy(s);
   for (const auto& line : assumption_headline(s)) o << line << "\n";
   o << pad("file size", 22) << human_bytes(static_cast<double>(s.file.bytes)) << "\n";
-  o << pad("file size (zlib)", 22) << human_bytes(static_cast<double>(s.file.zlib_bytes)) << "\n";
+  o << pad(s.file.zlib_estimated ? "file size (zlib est.)" : "file size (zlib)", 22)
+    << human_bytes(static_cast<double>(s.file.zlib_bytes)) << "\n";
   o << pad("params", 22) << s.params << " (" << human_count(static_cast<double>(s.params)) << ")\n";
   o << pad("weight bytes", 22) << s.weight_bytes << " (" << human_bytes(static_cast<double>(s.weight_bytes)) << ")\n";
   o << pad("MACs", 22) << s.macs << " (" << human_count(static_cast<double>(s.macs)) << ")\n";

@@ -1,6 +1,9 @@
 #include <compress/report.h>
 #include <gtest/gtest.h>
 
+#include <random>
+
+#include "report/deflate_size.h"
 #include "testing/builders.h"
 
 namespace compress {
@@ -303,6 +306,20 @@ TEST(FileSize, CountsZlibBytes) {
   const FileSize fast = measure_bytes(std::string(100000, 'a'), 0, 1);
   EXPECT_EQ(fast.zlib_level, 1);
   EXPECT_GT(fast.zlib_bytes, 0);
+}
+
+TEST(FileSize, AboveTheSampleThresholdZlibIsAnEstimateCloseToTheFullCount) {
+  // 72 MiB of weight-like bytes (Gaussian float32): one 4 MiB chunk in 8 is compressed and scaled.
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 0.05f);
+  std::vector<float> weights((size_t{72} << 20) / 4);
+  for (auto& w : weights) w = normal(rng);
+  const std::string bytes(reinterpret_cast<const char*>(weights.data()), weights.size() * 4);
+  const FileSize estimated = measure_bytes(bytes, 0, 1);
+  EXPECT_TRUE(estimated.zlib_estimated);
+  const int64_t full = deflate_size::deflated_size(bytes.data(), bytes.size(), 1);
+  EXPECT_NEAR(static_cast<double>(estimated.zlib_bytes), static_cast<double>(full), 0.01 * static_cast<double>(full));
+  EXPECT_FALSE(measure_bytes(std::string(100000, 'a')).zlib_estimated);
 }
 
 }  // namespace
