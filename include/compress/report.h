@@ -41,13 +41,13 @@ struct FileSize {
   int64_t bytes = 0;
   int64_t zlib_bytes = 0;
   int zlib_level = 6;
-  /// Above kZlibSampleAbove bytes zlib_bytes is an estimate: one 4 MiB chunk in
+  /// Above kZlibSampleAbove bytes zlib_bytes is an estimate: one 64 KiB piece in
   /// kZlibSampleStride is compressed and the result scaled (zlib would dominate the run time).
   bool zlib_estimated = false;
 };
 constexpr int64_t kZlibFastAbove = int64_t{256} << 20;
 constexpr int64_t kZlibSampleAbove = int64_t{64} << 20;
-constexpr int64_t kZlibSampleStride = 8;
+constexpr int64_t kZlibSampleStride = 32;
 
 struct ModelStats {
   FileSize file;

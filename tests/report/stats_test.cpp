@@ -309,7 +309,7 @@ TEST(FileSize, CountsZlibBytes) {
 }
 
 TEST(FileSize, AboveTheSampleThresholdZlibIsAnEstimateCloseToTheFullCount) {
-  // 72 MiB of weight-like bytes (Gaussian float32): one 4 MiB chunk in 8 is compressed and scaled.
+  // 72 MiB of weight-like bytes (Gaussian float32): one 64 KiB piece in 32 is compressed and scaled.
   std::mt19937 rng(5);
   std::normal_distribution<float> normal(0.0f, 0.05f);
   std::vector<float> weights((size_t{72} << 20) / 4);
