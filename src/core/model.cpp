@@ -101,11 +101,12 @@ void Model::require_opset(const std::string& domain, int64_t version) {
   if (current == 0) throw Error(ExitCode::kUnsupported, "model imports no default-domain opset");
   try {
     // ONNX's adapters need static shapes (Softmax 12 -> 13 asserts on an unknown input shape):
-    // lend the converter the analysed shapes as value_info, then take back what we lent.
+    // lend the converter the analysed shapes as value_info, then take back what we lent. Only
+    // when no input dim had to be assumed: an adapter may rewrite by rank, and a rank that
+    // follows from a guessed dim could be wrong.
     std::set<std::string> lent;
-    {
-      onnx::ModelProto shaped = copy_without_large_data();
-      annotate_shapes(shaped, input_shapes_);
+    onnx::ModelProto shaped = copy_without_large_data();
+    if (annotate_shapes(shaped, input_shapes_).assumed.empty()) {
       std::set<std::string> present;
       for (const auto& v : proto_->graph().value_info()) present.insert(v.name());
       for (const auto& v : shaped.graph().value_info())

@@ -153,6 +153,9 @@ g (float[N, 6] x) => (float[N, 2, 3] y) {
 }
 )");
   *m.proto().mutable_graph()->add_initializer() = make_int64_tensor("two_three", {2}, std::vector<int64_t>{2, 3});
+  // Without --input-shape N would be a guess: nothing is lent and the converter fails as before.
+  Model guessed = Model::from_proto(m.proto());
+  EXPECT_THROW(guessed.require_opset("", 13), Error);
   m.set_input_shapes({{"x", {2, 6}}});
   m.require_opset("", 13);
   EXPECT_EQ(m.opset(), 13);
