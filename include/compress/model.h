@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -94,6 +95,11 @@ class Model {
   /// converter cannot do it.
   void require_opset(const std::string& domain, int64_t version);
 
+  /// Concrete dims for symbolic input dims (from --input-shape), used wherever static shapes are
+  /// needed (e.g. by the opset converter in require_opset). Dims not given are taken as 1 there.
+  void set_input_shapes(std::map<std::string, std::vector<int64_t>> shapes) { input_shapes_ = std::move(shapes); }
+  const std::map<std::string, std::vector<int64_t>>& input_shapes() const { return input_shapes_; }
+
   /// A value or initializer name not used anywhere in the model, derived from `base`.
   std::string unique_name(const std::string& base);
 
@@ -133,6 +139,7 @@ class Model {
   std::filesystem::path source_path_;
   int64_t source_bytes_ = 0;
   std::vector<std::filesystem::path> source_files_;
+  std::map<std::string, std::vector<int64_t>> input_shapes_;
 };
 
 }  // namespace compress

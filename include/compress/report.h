@@ -17,6 +17,14 @@ namespace compress {
 /// Concrete dims for model inputs, from --input-shape NAME=1x3x224x224.
 using ShapeOverrides = std::map<std::string, std::vector<int64_t>>;
 
+/// A symbolic or unknown model input dim that had to be given a value for the counts.
+struct DimAssumption {
+  std::string input;
+  int dim = 0;
+  std::string dim_param;  // the symbolic name, empty when the dim had none
+  int64_t value = 1;
+};
+
 /// One compute node (subgraph nodes included, named "outer/inner" by their path).
 struct LayerStats {
   std::string name;
@@ -34,8 +42,13 @@ struct FileSize {
   int64_t bytes = 0;
   int64_t zlib_bytes = 0;
   int zlib_level = 6;
+  /// Above kZlibSampleAbove bytes zlib_bytes is an estimate: one 64 KiB piece in
+  /// kZlibSampleStride is compressed and the result scaled (zlib would dominate the run time).
+  bool zlib_estimated = false;
 };
 constexpr int64_t kZlibFastAbove = int64_t{256} << 20;
+constexpr int64_t kZlibSampleAbove = int64_t{64} << 20;
+constexpr int64_t kZlibSampleStride = 32;
 
 struct ModelStats {
   FileSize file;
@@ -49,7 +62,20 @@ struct ModelStats {
   std::vector<LayerStats> layers;
   /// Warnings about assumptions made, e.g. "input 'x' dim 0 'batch' assumed 1".
   std::vector<std::string> assumptions;
+  /// Input dims the counts assumed (symbolic dims not given by --input-shape), and the input
+  /// shapes used, overrides and assumptions applied.
+  std::vector<DimAssumption> assumed_dims;
+  ShapeOverrides input_shapes;
+  /// Nodes whose shapes static analysis could not determine: their MACs/FLOPs are not counted.
+  int64_t unknown_shape_nodes = 0;
+  std::vector<std::string> unknown_shape_examples;  // the first few names
 };
+
+/// The report's first lines about what the counts rest on: assumed dims with the --input-shape
+/// flag that would fix them, and nodes left uncounted. Empty when the counts are exact.
+std::vector<std::string> assumption_headline(const ModelStats& stats);
+/// The same as JSON: [{"input", "dim", "dim_param", "value", "flag"}].
+nlohmann::json assumptions_to_json(const ModelStats& stats);
 
 /// Counts params, weight bytes, MACs and FLOPs of every node after ONNX shape inference (symbolic dims
 /// from `shapes`, else 1, each assumption recorded). Does not fill `file`.

@@ -47,6 +47,10 @@ struct VerifyResult {
   std::map<std::string, OutputMetrics> outputs;
   std::optional<AccuracyMetrics> accuracy;
   int64_t samples = 0;
+  /// The shapes of the inputs both models ran on (leading axis = samples for .npy inputs), and
+  /// symbolic dims of random inputs that had to be assumed ("input 'x' dim 3 assumed 1").
+  std::map<std::string, std::vector<int64_t>> input_shapes;
+  std::vector<std::string> assumed_dims;
 };
 
 struct Gates {

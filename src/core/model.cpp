@@ -8,6 +8,11 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
+#include <algorithm>
+#include <set>
+
+#include "core/shape_analysis.h"
+
 namespace compress {
 
 namespace {
@@ -95,7 +100,32 @@ void Model::require_opset(const std::string& domain, int64_t version) {
   }
   if (current == 0) throw Error(ExitCode::kUnsupported, "model imports no default-domain opset");
   try {
-    onnx::ModelProto converted = onnx::version_conversion::ConvertVersion(*proto_, static_cast<int>(version));
+    // ONNX's adapters need static shapes (Softmax 12 -> 13 asserts on an unknown input shape):
+    // lend the converter the analysed shapes as value_info, then take back what we lent. Only
+    // when no input dim had to be assumed: an adapter may rewrite by rank, and a rank that
+    // follows from a guessed dim could be wrong.
+    std::set<std::string> lent;
+    onnx::ModelProto shaped = copy_without_large_data();
+    if (annotate_shapes(shaped, input_shapes_).assumed.empty()) {
+      std::set<std::string> present;
+      for (const auto& v : proto_->graph().value_info()) present.insert(v.name());
+      for (const auto& v : shaped.graph().value_info())
+        if (!present.count(v.name()) && lent.insert(v.name()).second) *proto_->mutable_graph()->add_value_info() = v;
+    }
+    auto take_back = [&lent](onnx::GraphProto& g) {
+      auto* infos = g.mutable_value_info();
+      infos->erase(std::remove_if(infos->begin(), infos->end(),
+                                  [&lent](const onnx::ValueInfoProto& v) { return lent.count(v.name()) > 0; }),
+                   infos->end());
+    };
+    onnx::ModelProto converted;
+    try {
+      converted = onnx::version_conversion::ConvertVersion(*proto_, static_cast<int>(version));
+    } catch (...) {
+      take_back(*proto_->mutable_graph());
+      throw;
+    }
+    take_back(*converted.mutable_graph());
     *proto_ = std::move(converted);
   } catch (const std::exception& e) {
     throw Error(ExitCode::kUnsupported, "cannot convert the model from opset " + std::to_string(current) + " to " +

@@ -55,8 +55,9 @@ void append_sample(Tensor& acc, const Tensor& t) {
   acc.i.insert(acc.i.end(), t.i.begin(), t.i.end());
 }
 
-// The shared feeds, before casting to each model's input types.
-eval::TensorMap make_feeds(const eval::Evaluator& ev, const VerifyOptions& o) {
+// The shared feeds, before casting to each model's input types; symbolic dims of random inputs
+// that --input-shape did not give are recorded in `assumed`.
+eval::TensorMap make_feeds(const eval::Evaluator& ev, const VerifyOptions& o, std::vector<std::string>& assumed) {
   eval::TensorMap feeds;
   std::mt19937_64 rng(o.seed);
   std::normal_distribution<float> normal(0.0f, 1.0f);
@@ -74,7 +75,11 @@ eval::TensorMap make_feeds(const eval::Evaluator& ev, const VerifyOptions& o) {
       throw Error(ExitCode::kBadInput, "input '" + name + "' is " + dtype_name(dtype) + ": give it a file (--input NAME=FILE.npy)");
     std::vector<int64_t> dims = ev.input_shape(name);
     if (auto it = o.shapes.find(name); it != o.shapes.end()) dims = it->second;
-    for (auto& d : dims) d = d < 0 ? 1 : d;
+    for (size_t d = 0; d < dims.size(); ++d)
+      if (dims[d] < 0) {
+        dims[d] = 1;
+        assumed.push_back("input '" + name + "' dim " + std::to_string(d) + " assumed 1");
+      }
     int64_t n = 1;
     for (auto d : dims) n *= d;
     Tensor t = Tensor::floats(dims, std::vector<float>(static_cast<size_t>(n)));
@@ -184,10 +189,11 @@ double accuracy(const Tensor& scores, const Tensor& labels) {
 
 VerifyResult verify_models(const Model& reference, const Model& candidate, const VerifyOptions& options) {
   const eval::Evaluator ref_ev(reference), cand_ev(candidate);
-  const auto feeds = make_feeds(ref_ev, options);
+  VerifyResult result;
+  const auto feeds = make_feeds(ref_ev, options, result.assumed_dims);
+  for (const auto& [name, t] : feeds) result.input_shapes[name] = t.dims;
   for (const auto& name : cand_ev.input_names())
     if (!feeds.count(name)) throw Error(ExitCode::kBadInput, "candidate input '" + name + "' is not an input of the reference");
-  VerifyResult result;
   const auto ref_out = run_model(ref_ev, feeds, result.samples);
   int64_t cand_samples = 0;
   const auto cand_out = run_model(cand_ev, feeds, cand_samples);
@@ -221,7 +227,10 @@ nlohmann::json verify_to_json(const VerifyResult& result) {
                      {"snr_db", number(m.snr_db)},
                      {"max_abs_err", number(m.max_abs_err)},
                      {"top1_agreement", m.top1_agreement ? number(*m.top1_agreement) : nlohmann::json(nullptr)}};
-  nlohmann::json j = {{"outputs", outputs}, {"samples", result.samples}};
+  nlohmann::json j = {{"outputs", outputs},
+                      {"samples", result.samples},
+                      {"input_shapes", result.input_shapes},
+                      {"assumptions", result.assumed_dims}};
   if (result.accuracy)
     j["accuracy"] = {{"reference", result.accuracy->reference},
                      {"candidate", result.accuracy->candidate},

@@ -12,10 +12,11 @@
 // Rank: `rank` > 0 wins, else `rank-ratio` > 0 (r = ceil(ratio min(K,N))), else `energy` (smallest r
 // keeping that fraction of the squared singular values); then rounded up to a multiple of `round-to`,
 // never above min(K,N). A layer is rewritten only if r (K + N) <= max-param-ratio K N.
-// SVD: BDCSVD (double); a randomized SVD (float products, fixed seed) when min(K,N) >=
-// randomized-above and the sketch (rank + oversample) stays below min(K,N)/2. In energy mode the
-// randomized sketch doubles until it holds the wanted energy of ||W||_F^2 or passes the largest rank
-// that max-param-ratio allows.
+// Cheap first: in energy mode the rank comes from the singular values alone (eigenvalues of the
+// smaller Gram matrix W^T W or W W^T, no factors), and a layer whose rank does not pay is skipped
+// before any factor is formed. SVD of the kept layers: BDCSVD (double); a randomized SVD (float
+// products, fixed seed) when min(K,N) >= randomized-above and the sketch (rank + oversample) stays
+// below min(K,N)/2.
 // Skipped, with reason: Gemm transA=1 (gemm_trans_a); Gemm with a non-constant C and beta != 1
 // (gemm_dynamic_bias_with_beta); grouped Conv (grouped_conv); weights read by any node not rewritten
 // the same way (shared_with_other_use, shared_weight_mixed_use); all-zero weights (weight_is_zero);
@@ -87,7 +88,6 @@ struct Job {
   std::string skip_reason;
   int64_t rank = 0;
   double would_be_ratio = 0;
-  bool ratio_is_lower_bound = false;
   double energy_kept = 0;
   ReconstructionError error;
   bool randomized = false;
@@ -146,44 +146,33 @@ void factorize(Job& job, const Settings& s) {
     return randomized_fits(k) ? randomized_svd(m, k, s.oversample, s.power_iterations) : exact_svd(m);
   };
 
-  Svd svd;
+  // Cheap decisions first: the rank comes from the singular values alone (eigenvalues of the
+  // smaller Gram matrix), and a layer whose rank cannot pay is skipped before any factor is formed.
   int64_t r = 0;
   if (s.rank > 0 || s.rank_ratio > 0) {
     const int64_t wanted =
         s.rank > 0 ? s.rank : static_cast<int64_t>(std::ceil(s.rank_ratio * static_cast<double>(min_dim) - 1e-9));
     r = round_up(std::clamp<int64_t>(wanted, 1, min_dim), s.round_to, min_dim);
-    svd = decompose(target, r);
   } else {
-    // First sketch: 1/16 of the full rank, doubled while the energy is not reached.
-    int64_t k = round_up(std::clamp<int64_t>(min_dim / 16, 1, std::max<int64_t>(rank_cap, 1)), s.round_to, min_dim);
-    for (;;) {
-      svd = decompose(target, k);
-      r = rank_for_energy(svd, s.energy);
-      if (!svd.randomized || r <= k) break;
-      if (k >= rank_cap) {  // the energy needs more than any rank that would pay
-        job.ratio_is_lower_bound = true;
-        break;
-      }
-      k = std::min(2 * k, rank_cap);
-    }
-    if (svd.total_energy <= 0) {
+    const Svd values = singular_values_only(target);
+    if (values.total_energy <= 0) {
       job.skip_reason = "weight_is_zero";
       return;
     }
-    r = round_up(std::max<int64_t>(r, 1), s.round_to, min_dim);
-    if (r > svd.s.size() && !job.ratio_is_lower_bound) svd = decompose(target, r);
+    r = round_up(std::clamp<int64_t>(rank_for_energy(values, s.energy), 1, min_dim), s.round_to, min_dim);
   }
+  job.rank = r;
+  job.would_be_ratio = static_cast<double>(r) * static_cast<double>(rows + cols) / full;
+  if (r > rank_cap || job.would_be_ratio > s.max_param_ratio) {
+    job.skip_reason = "param_ratio_too_high";
+    return;
+  }
+  const Svd svd = decompose(target, r);
   if (svd.total_energy <= 0) {
     job.skip_reason = "weight_is_zero";
     return;
   }
-  job.rank = r;
   job.randomized = svd.randomized;
-  job.would_be_ratio = static_cast<double>(r) * static_cast<double>(rows + cols) / full;
-  if (job.ratio_is_lower_bound || job.would_be_ratio > s.max_param_ratio) {
-    job.skip_reason = "param_ratio_too_high";
-    return;
-  }
   const Eigen::VectorXd root = svd.s.head(r).cwiseSqrt();
   job.left = svd.u.leftCols(r) * root.cast<float>().asDiagonal();
   job.right = root.cast<float>().asDiagonal() * svd.v.leftCols(r).transpose();
@@ -476,9 +465,8 @@ class LowRankPass final : public Pass {
           if (job.skip_reason != "param_ratio_too_high") continue;
           auto& entry = stats.layers.back();
           entry["shape"] = {rows, cols};
-          entry[job.ratio_is_lower_bound ? "min_rank" : "rank"] = job.rank;
-          entry[job.ratio_is_lower_bound ? "would_be_param_ratio_at_least" : "would_be_param_ratio"] =
-              job.would_be_ratio;
+          entry["rank"] = job.rank;
+          entry["would_be_param_ratio"] = job.would_be_ratio;
         }
         continue;
       }

@@ -93,6 +93,19 @@ Svd randomized_svd(const MatrixF& m, int64_t rank, int64_t oversample, int64_t p
   return result;
 }
 
+Svd singular_values_only(const Eigen::MatrixXf& m) {
+  // In double: the Gram matrix squares the condition number, and float would move the small
+  // singular values that decide ranks at high energy fractions.
+  const Eigen::MatrixXd md = m.cast<double>();
+  const Eigen::MatrixXd gram = m.rows() >= m.cols() ? Eigen::MatrixXd(md.transpose() * md) : Eigen::MatrixXd(md * md.transpose());
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eigen(gram, Eigen::EigenvaluesOnly);
+  Svd result;
+  const Eigen::VectorXd ascending = eigen.eigenvalues().cwiseMax(0.0);
+  result.s = ascending.reverse().cwiseSqrt();
+  result.total_energy = md.squaredNorm();
+  return result;
+}
+
 int64_t rank_for_energy(const Svd& svd, double fraction) {
   if (svd.total_energy <= 0) return 0;
   // Singular values and ||M||_F^2 are computed separately; allow for their rounding at fraction = 1.

@@ -28,6 +28,11 @@ Svd exact_svd(const Eigen::MatrixXf& m);
 Svd randomized_svd(const Eigen::MatrixXf& m, int64_t rank, int64_t oversample, int64_t power_iterations,
                    uint64_t seed = 0x5eed);
 
+/// All singular values (descending) without forming any factor: square roots of the eigenvalues of
+/// the smaller Gram matrix (M^T M or M M^T, in double). Cheap enough to decide a layer's rank, and
+/// whether factorizing pays at all, before any SVD. total_energy = ||M||_F^2; u and v stay empty.
+Svd singular_values_only(const Eigen::MatrixXf& m);
+
 /// Smallest r with s_0^2 + ... + s_{r-1}^2 >= fraction * total_energy; s.size() + 1 when the computed
 /// values do not reach it.
 int64_t rank_for_energy(const Svd& svd, double fraction);

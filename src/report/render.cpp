@@ -55,7 +55,8 @@ struct Row {
 std::vector<Row> summary_rows(const ModelStats& b, const ModelStats& a) {
   const EnergyEstimate eb = estimate_energy(b), ea = estimate_energy(a);
   return {{"file size", static_cast<double>(b.file.bytes), static_cast<double>(a.file.bytes), true},
-          {a.file.zlib_level == 6 && b.file.zlib_level == 6 ? "file size (zlib)" : "file size (zlib, fast)",
+          {std::string("file size (zlib") + (a.file.zlib_level == 6 && b.file.zlib_level == 6 ? "" : ", fast") +
+               (a.file.zlib_estimated || b.file.zlib_estimated ? " est.)" : ")"),
            static_cast<double>(b.file.zlib_bytes), static_cast<double>(a.file.zlib_bytes), true},
           {"params", static_cast<double>(b.params), static_cast<double>(a.params), false},
           {"weight bytes", static_cast<double>(b.weight_bytes), static_cast<double>(a.weight_bytes), true},
@@ -215,7 +216,12 @@ std::string counters_text(const PassStats& stats) {
 FileSize measure_bytes(const std::string& serialized, int64_t external_bytes, int zlib_level) {
   const auto bytes = static_cast<int64_t>(serialized.size()) + external_bytes;
   const int level = zlib_level ? zlib_level : bytes > kZlibFastAbove ? 1 : 6;
-  return {bytes, deflate_size::deflated_size(serialized.data(), serialized.size(), level) + external_bytes, level};
+  const bool sample = bytes > kZlibSampleAbove;
+  return {bytes,
+          deflate_size::deflated_size_sampled(serialized.data(), serialized.size(), level,
+                                              sample ? kZlibSampleStride : 1) +
+              external_bytes,
+          level, sample};
 }
 
 FileSize measure_files(const std::vector<std::filesystem::path>& files, int zlib_level) {
@@ -226,6 +232,8 @@ FileSize measure_files(const std::vector<std::filesystem::path>& files, int zlib
     if (!f.empty()) total += static_cast<int64_t>(std::filesystem::file_size(f, ec));
   }
   size.zlib_level = zlib_level ? zlib_level : total > kZlibFastAbove ? 1 : 6;
+  size.zlib_estimated = total > kZlibSampleAbove;
+  const int64_t stride = size.zlib_estimated ? kZlibSampleStride : 1;
   for (const auto& f : files) {
     if (f.empty()) continue;
     std::ifstream in(f, std::ios::binary);
@@ -237,7 +245,7 @@ FileSize measure_files(const std::vector<std::filesystem::path>& files, int zlib
       in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
       const auto got = static_cast<size_t>(in.gcount());
       size.bytes += static_cast<int64_t>(got);
-      size.zlib_bytes += deflate_size::deflated_size(buf.data(), got, size.zlib_level);
+      size.zlib_bytes += deflate_size::deflated_size_sampled(buf.data(), got, size.zlib_level, stride);
     }
   }
   return size;
@@ -250,6 +258,7 @@ nlohmann::json stats_to_json(const ModelStats& s) {
   return {{"file_bytes", s.file.bytes},
           {"file_zlib_bytes", s.file.zlib_bytes},
           {"file_zlib_level", s.file.zlib_level},
+          {"file_zlib_estimated", s.file.zlib_estimated},
           {"params", s.params},
           {"weight_bytes", s.weight_bytes},
           {"weight_bytes_by_dtype", s.weight_bytes_by_dtype},
@@ -259,6 +268,8 @@ nlohmann::json stats_to_json(const ModelStats& s) {
           {"energy_estimate_uj", {{"compute", e.compute_uj}, {"dram_weights", e.dram_uj}, {"total", e.total_uj()}}},
           {"op_counts", s.op_counts},
           {"assumptions", s.assumptions},
+          {"input_shapes", s.input_shapes},
+          {"unknown_shape_nodes", s.unknown_shape_nodes},
           {"layers", layers}};
 }
 
@@ -362,6 +373,7 @@ nlohmann::json report_to_json(const Report& r) {
   if (r.output.empty() && !r.not_written.empty()) j["not_written"] = r.not_written;
   if (!r.verify.is_null()) j["verify"] = r.verify;
   if (!r.auto_search.is_null()) j["auto"] = r.auto_search;
+  j["assumptions"] = assumptions_to_json(r.before);
   return j;
 }
 
@@ -371,7 +383,9 @@ std::string render_report_text(const Report& r) {
     << (r.output.empty() ? "(" + (r.not_written.empty() ? std::string("dry run") : r.not_written) + ", not written)"
                          : r.output)
     << "\n";
-  o << "pipeline: " << (r.pipeline.empty() ? "(none: round trip)" : r.pipeline) << "\n\n";
+  o << "pipeline: " << (r.pipeline.empty() ? "(none: round trip)" : r.pipeline) << "\n";
+  for (const auto& line : assumption_headline(r.before)) o << line << "\n";
+  o << "\n";
   o << pad("", 22) << pad("before", 14, true) << pad("after", 14, true) << pad("ratio", 10, true) << "\n";
   for (const auto& row : summary_rows(r.before, r.after))
     o << pad(row.label, 22) << pad(format_value(row, row.before), 14, true) << pad(format_value(row, row.after), 14, true)
@@ -488,6 +502,7 @@ std::string render_report_markdown(const Report& r) {
   const auto notes = all_assumptions(r);
   o << "### compress: `" << r.input << "` -> " << (r.output.empty() ? "(dry run)" : "`" + r.output + "`") << "\n\n";
   o << "Pipeline: `" << (r.pipeline.empty() ? "(none)" : r.pipeline) << "`\n\n";
+  for (const auto& line : assumption_headline(r.before)) o << "> **" << line << "**\n\n";
   if (!gates.empty())
     o << (all_passed ? "**Gates: all " + std::to_string(gates.size()) + " passed**"
                      : std::string("**Gates: FAILED** (see below)"))
@@ -544,7 +559,12 @@ std::string render_report_markdown(const Report& r) {
   return o.str();
 }
 
-nlohmann::json inspect_to_json(const ModelStats& s) { return stats_to_json(s); }
+nlohmann::json inspect_to_json(const ModelStats& s) {
+  nlohmann::json j = stats_to_json(s);
+  j["notes"] = j["assumptions"];
+  j["assumptions"] = assumptions_to_json(s);
+  return j;
+}
 
 nlohmann::json model_io_to_json(const Model& model) {
   const auto& g = model.proto().graph();
@@ -613,6 +633,7 @@ std::string render_inspect_csv(const ModelStats& s) {
 std::string render_inspect_text(const ModelStats& s, const nlohmann::json& io) {
   std::ostringstream o;
   const EnergyEstimate e = estimate_energy(s);
+  for (const auto& line : assumption_headline(s)) o << line << "\n";
   if (io.is_object()) {
     for (const char* side : {"inputs", "outputs"})
       for (const auto& v : io[side])
@@ -621,7 +642,8 @@ std::string render_inspect_text(const ModelStats& s, const nlohmann::json& io) {
     o << "\n";
   }
   o << pad("file size", 22) << human_bytes(static_cast<double>(s.file.bytes)) << "\n";
-  o << pad("file size (zlib)", 22) << human_bytes(static_cast<double>(s.file.zlib_bytes)) << "\n";
+  o << pad(s.file.zlib_estimated ? "file size (zlib est.)" : "file size (zlib)", 22)
+    << human_bytes(static_cast<double>(s.file.zlib_bytes)) << "\n";
   o << pad("params", 22) << s.params << " (" << human_count(static_cast<double>(s.params)) << ")\n";
   o << pad("weight bytes", 22) << s.weight_bytes << " (" << human_bytes(static_cast<double>(s.weight_bytes)) << ")\n";
   o << pad("MACs", 22) << s.macs << " (" << human_count(static_cast<double>(s.macs)) << ")\n";

@@ -10,10 +10,8 @@
 //   normalization, pooling-free reductions and Softmax-like ops; data movement ops cost 0.
 // - Subgraphs: both If branches count (an upper bound); Loop/Scan bodies count once.
 #include <compress/error.h>
-#include <compress/evaluator.h>
 #include <compress/report.h>
 #include <compress/tensor.h>
-#include <onnx/shape_inference/implementation.h>
 
 #include <algorithm>
 #include <set>
@@ -22,6 +20,7 @@
 
 #include "core/attributes.h"
 #include "report/layer_name.h"
+#include "core/shape_analysis.h"
 
 namespace compress {
 
@@ -31,6 +30,9 @@ struct ValueType {
   int32_t dtype = 0;
   std::vector<int64_t> dims;  // -1 for unknown
   bool known = false;
+  bool full() const {
+    return known && std::none_of(dims.begin(), dims.end(), [](int64_t d) { return d < 0; });
+  }
   int64_t elements() const {
     if (!known) return 0;
     int64_t n = 1;
@@ -122,7 +124,7 @@ struct Scope {
 
 class StatsWalker {
  public:
-  explicit StatsWalker(ModelStats& stats) : stats_(stats) {}
+  StatsWalker(ModelStats& stats, const ShapeAnalysis& analysis) : stats_(stats), analysis_(analysis) {}
 
   void walk(const onnx::GraphProto& g, const onnx::GraphProto& original, const Scope* parent,
             const std::string& prefix) {
@@ -170,22 +172,42 @@ class StatsWalker {
       stats_.flops += layer.flops;
       if (layer.macs) stats_.macs_by_dtype[layer.compute_dtype] += layer.macs;
       if (node.op_type() != "Constant") stats_.layers.push_back(layer);
-      // Subgraphs: the inferred copy and the original have the same structure.
+      // Subgraphs: the inferred copy and the original have the same structure. An If whose
+      // condition is known statically counts only the branch that runs.
+      auto taken = analysis_.if_taken.find(&inferred_node);
       for (int a = 0; a < node.attribute_size(); ++a) {
         const auto& attr = node.attribute(a);
         const auto& inferred_attr = inferred_node.attribute(a);
+        if (taken != analysis_.if_taken.end() && attr.name() != taken->second) {
+          if (attr.has_g()) count_ops(attr.g());  // op counts describe the model, run or not
+          continue;
+        }
         if (attr.has_g()) walk(inferred_attr.g(), attr.g(), &scope, name + "/" + attr.name() + "/");
         for (int k = 0; k < attr.graphs_size(); ++k)
           walk(inferred_attr.graphs(k), attr.graphs(k), &scope, name + "/" + attr.name() + "/");
       }
       if (node.op_type() == "Loop" || node.op_type() == "Scan")
         note("node '" + name + "': " + node.op_type() + " body counted once (trip count unknown)");
-      if (node.op_type() == "If") note("node '" + name + "': both If branches counted");
+      if (node.op_type() == "If" && taken == analysis_.if_taken.end())
+        note("node '" + name + "': condition not known statically, both If branches counted");
     }
   }
 
  private:
   void note(const std::string& text) { stats_.assumptions.push_back(text); }
+  void count_ops(const onnx::GraphProto& g) {
+    for (const auto& n : g.node()) {
+      stats_.op_counts[n.op_type()]++;
+      for (const auto& attr : n.attribute()) {
+        if (attr.has_g()) count_ops(attr.g());
+        for (const auto& sub : attr.graphs()) count_ops(sub);
+      }
+    }
+  }
+  void count_unknown(const std::string& name) {
+    stats_.unknown_shape_nodes++;
+    if (stats_.unknown_shape_examples.size() < 5) stats_.unknown_shape_examples.push_back(name);
+  }
 
   // A pass-through node (DequantizeLinear of a weight, ...) whose inputs are all constants is
   // attributed to its reader instead of being a layer of its own.
@@ -319,6 +341,12 @@ class StatsWalker {
       layer.compute_dtype = "int8";
     if (!known) {
       note("node '" + layer.name + "' (" + op + "): shapes unknown, MACs not counted");
+      count_unknown(layer.name);
+      return;
+    }
+    const bool costs_elements = !kDataMovement.count(op) && op != "Constant";
+    if (!macs && costs_elements && (kReductions.count(op) ? !(a && a->full()) : !(out && out->full()))) {
+      count_unknown(layer.name);
       return;
     }
     layer.macs = macs;
@@ -337,145 +365,66 @@ class StatsWalker {
   }
 
   ModelStats& stats_;
+  const ShapeAnalysis& analysis_;
   std::set<const onnx::TensorProto*> counted_;
 };
-
-// Fixes symbolic input dims from overrides (or 1) so shape inference yields concrete sizes.
-void fix_input_shapes(onnx::GraphProto& g, const ShapeOverrides& shapes, std::vector<std::string>& notes) {
-  std::set<std::string> initializers;
-  for (const auto& t : g.initializer()) initializers.insert(t.name());
-  for (const auto& [name, dims] : shapes) {
-    bool found = false;
-    for (const auto& in : g.input()) found = found || in.name() == name;
-    if (!found) throw Error(ExitCode::kUsage, "--input-shape names '" + name + "', which is not a model input");
-  }
-  for (auto& in : *g.mutable_input()) {
-    if (initializers.count(in.name()) || !in.type().has_tensor_type()) continue;
-    auto* shape = in.mutable_type()->mutable_tensor_type()->mutable_shape();
-    auto it = shapes.find(in.name());
-    if (it != shapes.end()) {
-      if (in.type().tensor_type().has_shape() && shape->dim_size() != static_cast<int>(it->second.size()))
-        throw Error(ExitCode::kUsage, "--input-shape " + in.name() + " has " + std::to_string(it->second.size()) +
-                                          " dims but the input has " + std::to_string(shape->dim_size()));
-      shape->clear_dim();
-      for (int64_t d : it->second) shape->add_dim()->set_dim_value(d);
-      continue;
-    }
-    for (int d = 0; d < shape->dim_size(); ++d) {
-      auto* dim = shape->mutable_dim(d);
-      if (dim->has_dim_value() && dim->dim_value() > 0) continue;
-      const std::string label = dim->has_dim_param() ? " ('" + dim->dim_param() + "')" : "";
-      notes.push_back("input '" + in.name() + "' dim " + std::to_string(d) + label + " assumed 1");
-      dim->set_dim_value(1);
-    }
-  }
-}
-
-// ONNX's shape inference has no schema for contrib ops; in the analysis copy, stand in a
-// shape-equivalent standard op so shapes keep flowing (MatMulNBits(A, ...) -> MatMul(A, [K, N])).
-void substitute_contrib_ops(onnx::GraphProto& g) {
-  for (auto& n : *g.mutable_node()) {
-    if (n.domain() == "com.microsoft" && n.op_type() == "MatMulNBits" && n.input_size() >= 1) {
-      const int64_t k = int_attribute(n, "K", 0), cols = int_attribute(n, "N", 0);
-      auto* stand_in = g.add_initializer();
-      stand_in->set_name(n.input_size() > 1 ? n.input(1) + "__as_matmul_weight" : n.name() + "__as_matmul_weight");
-      stand_in->set_data_type(onnx::TensorProto::FLOAT);
-      stand_in->add_dims(k);
-      stand_in->add_dims(cols);
-      const std::string a = n.input(0);
-      n.clear_input();
-      n.add_input(a);
-      n.add_input(stand_in->name());
-      n.clear_attribute();
-      n.set_domain("");
-      n.set_op_type("MatMul");
-    }
-    for (auto& attr : *n.mutable_attribute()) {
-      if (attr.has_g()) substitute_contrib_ops(*attr.mutable_g());
-      for (auto& sub : *attr.mutable_graphs()) substitute_contrib_ops(sub);
-    }
-  }
-}
-
-bool fully_shaped(const onnx::TypeProto& type) {
-  const ValueType t = from_type_proto(type);
-  return t.known && std::none_of(t.dims.begin(), t.dims.end(), [](int64_t d) { return d < 0; });
-}
-
-// Main-graph values that shape inference left without a full shape.
-std::vector<std::string> unshaped_values(const onnx::GraphProto& g) {
-  std::unordered_set<std::string> shaped;
-  for (const auto& v : g.value_info())
-    if (fully_shaped(v.type())) shaped.insert(v.name());
-  for (const auto& v : g.output())
-    if (fully_shaped(v.type())) shaped.insert(v.name());
-  std::vector<std::string> result;
-  for (const auto& n : g.node()) {
-    if (n.op_type() == "Constant") continue;
-    for (const auto& o : n.output())
-      if (!o.empty() && !shaped.count(o)) result.push_back(o);
-  }
-  return result;
-}
-
-// ONNX 1.12's static shape inference gives up on many real graphs (computed Reshape targets,
-// contrib ops). When it does, run the model once in the built-in evaluator with zero-filled inputs
-// of the fixed shapes and take the shapes it actually produced. Skipped for models above 512 MiB of
-// weights (one evaluation would cost too much) or with ops the evaluator lacks.
-void fill_shapes_by_evaluation(const Model& model, onnx::ModelProto& inferred, std::vector<std::string>& notes) {
-  const std::vector<std::string> missing = unshaped_values(inferred.graph());
-  if (missing.empty() || model.proto().ByteSizeLong() > (size_t{512} << 20)) return;
-  if (!eval::unsupported_ops(model.proto()).empty()) return;
-  try {
-    onnx::ModelProto probe_proto = model.proto();
-    for (const auto& name : missing) probe_proto.mutable_graph()->add_output()->set_name(name);
-    const Model probe = Model::from_proto(std::move(probe_proto));
-    const eval::Evaluator evaluator(probe);
-    eval::TensorMap feeds;
-    for (const auto& in : inferred.graph().input()) {
-      const auto& names = evaluator.input_names();
-      if (std::find(names.begin(), names.end(), in.name()) == names.end()) continue;
-      const ValueType t = from_type_proto(in.type());
-      if (!t.known || t.elements() <= 0) return;  // a dim we could not fix
-      feeds[in.name()] = eval::Tensor::zeros(t.dtype, t.dims);
-    }
-    const eval::TensorMap values = evaluator.run(feeds);
-    int filled = 0;
-    for (const auto& name : missing) {
-      auto it = values.find(name);
-      if (it == values.end()) continue;
-      auto* info = inferred.mutable_graph()->add_value_info();
-      info->set_name(name);
-      auto* tensor = info->mutable_type()->mutable_tensor_type();
-      tensor->set_elem_type(it->second.dtype);
-      auto* shape = tensor->mutable_shape();
-      for (int64_t d : it->second.dims) shape->add_dim()->set_dim_value(d);
-      ++filled;
-    }
-    if (filled)
-      notes.push_back(std::to_string(filled) + " value shapes taken from one evaluation with zero-filled inputs " +
-                      "(ONNX shape inference could not infer them)");
-  } catch (const std::exception& e) {
-    notes.push_back("shape evaluation fallback failed: " + one_line(e.what()));
-  }
-}
 
 }  // namespace
 
 ModelStats compute_stats(const Model& model, const ShapeOverrides& shapes) {
   ModelStats stats;
   onnx::ModelProto copy = model.copy_without_large_data();
-  substitute_contrib_ops(*copy.mutable_graph());
-  fix_input_shapes(*copy.mutable_graph(), shapes, stats.assumptions);
-  try {
-    onnx::shape_inference::InferShapes(copy, onnx::OpSchemaRegistry::Instance(),
-                                       onnx::ShapeInferenceOptions(false, 0, /*data_propagation=*/true));
-  } catch (const std::exception& e) {
-    stats.assumptions.push_back("shape inference stopped early: " + one_line(e.what()));
-  }
-  fill_shapes_by_evaluation(model, copy, stats.assumptions);
-  StatsWalker(stats).walk(copy.graph(), model.proto().graph(), nullptr, "");
+  const ShapeAnalysis analysis = annotate_shapes(copy, shapes);
+  stats.assumed_dims = analysis.assumed;
+  stats.input_shapes = analysis.input_shapes;
+  for (const auto& a : analysis.assumed)
+    stats.assumptions.push_back("input '" + a.input + "' dim " + std::to_string(a.dim) +
+                                (a.dim_param.empty() ? "" : " ('" + a.dim_param + "')") + " assumed " +
+                                std::to_string(a.value));
+  stats.assumptions.insert(stats.assumptions.end(), analysis.notes.begin(), analysis.notes.end());
+  StatsWalker(stats, analysis).walk(copy.graph(), model.proto().graph(), nullptr, "");
+  if (stats.unknown_shape_nodes)
+    stats.assumptions.push_back(std::to_string(stats.unknown_shape_nodes) +
+                                " nodes with shapes static analysis could not determine count 0 MACs/FLOPs");
   return stats;
+}
+
+std::vector<std::string> assumption_headline(const ModelStats& stats) {
+  std::vector<std::string> lines;
+  std::map<std::string, std::string> dims_by_input;
+  for (const auto& a : stats.assumed_dims) {
+    std::string& text = dims_by_input[a.input];
+    text += (text.empty() ? "" : ", ") + std::string("dim ") + std::to_string(a.dim) +
+            (a.dim_param.empty() ? "" : " '" + a.dim_param + "'") + " = " + std::to_string(a.value);
+  }
+  for (const auto& [input, text] : dims_by_input) {
+    auto it = stats.input_shapes.find(input);
+    const std::string flag = it == stats.input_shapes.end() ? "" : input_shape_flags({*it});
+    lines.push_back("ASSUMED input '" + input + "' " + text + ": MACs/FLOPs depend on it; give the real shape with " +
+                    flag);
+  }
+  if (stats.unknown_shape_nodes) {
+    std::string examples;
+    for (const auto& name : stats.unknown_shape_examples) examples += (examples.empty() ? "" : ", ") + name;
+    if (stats.unknown_shape_nodes > static_cast<int64_t>(stats.unknown_shape_examples.size())) examples += ", ...";
+    lines.push_back("INCOMPLETE: " + std::to_string(stats.unknown_shape_nodes) +
+                    " nodes have shapes static analysis could not determine; their MACs/FLOPs are not counted (" +
+                    examples + ")");
+  }
+  return lines;
+}
+
+nlohmann::json assumptions_to_json(const ModelStats& stats) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& a : stats.assumed_dims) {
+    auto it = stats.input_shapes.find(a.input);
+    list.push_back({{"input", a.input},
+                    {"dim", a.dim},
+                    {"dim_param", a.dim_param},
+                    {"value", a.value},
+                    {"flag", it == stats.input_shapes.end() ? "" : input_shape_flags({*it})}});
+  }
+  return list;
 }
 
 }  // namespace compress

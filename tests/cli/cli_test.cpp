@@ -2,6 +2,8 @@
 // failure, the input never modified.
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
+
 #include "cli/cli_run.h"
 
 namespace {
@@ -199,6 +201,78 @@ TEST_F(Cli, AutoUsageErrors) {
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("unknown choice 'int3'"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(dir_ / "a.onnx"));
+}
+
+TEST_F(Cli, AssumedDimsComeFirstInEveryReportFormat) {
+  // digits_mlp's batch dim is symbolic: every format says the counts assumed it, up front.
+  const std::string headline =
+      "ASSUMED input 'input' dim 0 'batch' = 1: MACs/FLOPs depend on it; give the real shape with "
+      "--input-shape input=1x64";
+  Result r = run("mlp.onnx -o a.onnx --report-md report.md --report-json report.json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::string first, second, third;
+  std::getline(lines, first);
+  std::getline(lines, second);
+  std::getline(lines, third);
+  EXPECT_EQ(third, headline) << r.out;
+  const std::string md = read(dir_ / "report.md");
+  EXPECT_LT(md.find("> **" + headline + "**"), md.find("| metric |")) << md;
+  EXPECT_NE(read(dir_ / "report.json")
+                .find(R"("assumptions": [
+    {
+      "dim": 0,
+      "dim_param": "batch",
+      "flag": "--input-shape input=1x64",
+      "input": "input",
+      "value": 1
+    }
+  ])"),
+            std::string::npos);
+  r = run("inspect mlp.onnx");
+  EXPECT_EQ(r.out.substr(0, headline.size()), headline);
+  r = run("inspect mlp.onnx --input-shape input=4x64");
+  EXPECT_EQ(r.out.find("ASSUMED"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("201728"), std::string::npos) << r.out;  // 4 x 50432 MACs
+}
+
+TEST_F(Cli, VerifyPrintsTheInputShapesItUsed) {
+  Result r = run("verify mlp.onnx mlp.onnx --random --seed 1");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.substr(0, r.out.find('\n')), "inputs: input=1x64");
+  EXPECT_NE(r.out.find("ASSUMED input 'input' dim 0 assumed 1"), std::string::npos) << r.out;
+  r = run("verify mlp.onnx mlp.onnx --random --seed 1 --input-shape input=3x64 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find(R"("input_shapes": {
+    "input": [
+      3,
+      64
+    ]
+  })"),
+            std::string::npos)
+      << r.out;
+}
+
+TEST_F(Cli, ModelsOver100MBLogProgressWithoutATerminalButNotWithQuiet) {
+  // One 5100 x 5100 float32 MatMul weight: 104 MB. stderr is a file here, not a TTY.
+  {
+    std::ofstream script(dir_ / "make.py");
+    script << "import numpy as np, onnx\nfrom onnx import helper, numpy_helper, TensorProto\n"
+              "w = numpy_helper.from_array(np.zeros((5100, 5100), np.float32), 'w')\n"
+              "g = helper.make_graph([helper.make_node('MatMul', ['x', 'w'], ['y'])], 'g',\n"
+              "    [helper.make_tensor_value_info('x', TensorProto.FLOAT, [1, 5100])],\n"
+              "    [helper.make_tensor_value_info('y', TensorProto.FLOAT, [1, 5100])], [w])\n"
+              "onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid('', 13)]), 'big.onnx')\n";
+  }
+  ASSERT_EQ(std::system(("cd '" + dir_.string() + "' && /usr/bin/python3 make.py").c_str()), 0);
+  Result r = run("big.onnx -o out.onnx");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("compress: info: progress: loaded big.onnx (104040"), std::string::npos) << r.err;
+  r = run("big.onnx -o out2.onnx -q");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  r = run("mlp.onnx -o small.onnx");
+  EXPECT_EQ(r.err.find("progress:"), std::string::npos) << r.err;  // small models stay quiet
 }
 
 }  // namespace

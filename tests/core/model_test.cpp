@@ -138,5 +138,31 @@ TEST(Model, RequireOpsetUsesTheVersionConverter) {
   m.check();
 }
 
+TEST(Model, RequireOpsetLendsStaticShapesToTheConverter) {
+  // Opset 9 (like PP-OCR): the Softmax input comes from a Reshape whose target is computed from
+  // Shape, which ONNX 1.12 cannot infer at opset 9, and its Softmax 12 -> 13 adapter asserts on
+  // an unknown input shape. The static shapes (x = 2x6 here) are lent to it and taken back.
+  Model m = Model::parse_text(R"(
+<ir_version: 4, opset_import: ["" : 9]>
+g (float[N, 6] x) => (float[N, 2, 3] y) {
+  s = Shape(x)
+  n = Slice <starts = [0], ends = [1], axes = [0]> (s)
+  t = Concat <axis = 0> (n, two_three)
+  r = Reshape(x, t)
+  y = Softmax <axis = 1> (r)
+}
+)");
+  *m.proto().mutable_graph()->add_initializer() = make_int64_tensor("two_three", {2}, std::vector<int64_t>{2, 3});
+  // Without --input-shape N would be a guess: nothing is lent and the converter fails as before.
+  Model guessed = Model::from_proto(m.proto());
+  EXPECT_THROW(guessed.require_opset("", 13), Error);
+  m.set_input_shapes({{"x", {2, 6}}});
+  m.require_opset("", 13);
+  EXPECT_EQ(m.opset(), 13);
+  for (const auto& v : m.proto().graph().value_info()) EXPECT_NE(v.name(), "r") << "a lent shape stayed";
+  EXPECT_EQ(m.proto().graph().input(0).type().tensor_type().shape().dim(0).dim_param(), "N");
+  m.check();
+}
+
 }  // namespace
 }  // namespace compress

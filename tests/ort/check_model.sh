@@ -26,8 +26,24 @@ fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 out=$work/out.onnx
+# Extra compress flags (e.g. --input-shape x=1x3x48x320) come from COMPRESS_ARGS; with
+# CALIBRATION_SHAPES="NAME=4x3x48x320 ..." seeded N(0,1) samples are written to a directory that
+# replaces @CALIBRATION@ in PIPELINE (models without bundled calibration data).
+if [ -n "${CALIBRATION_SHAPES:-}" ]; then
+  mkdir "$work/calibration"
+  /usr/bin/python3 -c "
+import sys, numpy as np
+rng = np.random.default_rng(0)
+for spec in sys.argv[2:]:
+    name, dims = spec.split('=')
+    np.save(sys.argv[1] + '/' + name + '.npy', rng.standard_normal([int(d) for d in dims.split('x')]).astype(np.float32))
+" "$work/calibration" $CALIBRATION_SHAPES
+  pipeline=${pipeline//@CALIBRATION@/$work/calibration}
+fi
 args=("$path" -o "$out" -q --report-json "$work/report.json")
 [ -n "$pipeline" ] && args+=(-p "$pipeline")
+# shellcheck disable=SC2206
+[ -n "${COMPRESS_ARGS:-}" ] && args+=($COMPRESS_ARGS)
 before=$(sha256sum "$path" | cut -d' ' -f1)
 "$bin" "${args[@]}" > /dev/null
 after=$(sha256sum "$path" | cut -d' ' -f1)

@@ -190,6 +190,20 @@ TEST(LowRank, RandomizedSvdMatchesBdcsvdOnDecayingSpectrum) {
   EXPECT_LT(relative_error(m, approx(fast)), optimal * 1.001);
 }
 
+TEST(LowRank, SingularValuesOnlyMatchTheSvdForTallAndWideMatrices) {
+  Eigen::VectorXf s(40);
+  for (int i = 0; i < 40; ++i) s[i] = std::pow(0.8f, static_cast<float>(i));
+  for (const auto& m : {with_spectrum(90, 40, s, 3), Eigen::MatrixXf(with_spectrum(90, 40, s, 4).transpose())}) {
+    const Svd exact = exact_svd(m);
+    const Svd cheap = singular_values_only(m);
+    ASSERT_EQ(cheap.s.size(), 40);
+    EXPECT_EQ(cheap.u.size(), 0);  // no factor formed
+    EXPECT_NEAR(cheap.total_energy, exact.total_energy, 1e-9 * exact.total_energy);
+    for (int i = 0; i < 40; ++i) EXPECT_NEAR(cheap.s[i], exact.s[i], 1e-5 * exact.s[0]) << i;
+    for (double energy : {0.5, 0.9, 0.99}) EXPECT_EQ(rank_for_energy(cheap, energy), rank_for_energy(exact, energy));
+  }
+}
+
 TEST(LowRank, PassUsesRandomizedSvdAboveThresholdAndEnergyStillWorks) {
   Eigen::VectorXf s(48);
   for (int i = 0; i < 48; ++i) s[i] = std::pow(2.0f, -static_cast<float>(i));
@@ -213,6 +227,9 @@ TEST(LowRank, MaxParamRatioLeavesLayerAloneAndReportsWouldBeRatio) {
   EXPECT_EQ(layer["skipped"], "param_ratio_too_high");
   const int64_t rank = layer["rank"];
   EXPECT_GT(rank * (64 + 48), 0.8 * 64 * 48);
+  // The skip is decided from the singular values alone, at the exact rank the energy asks for
+  // (rounded up to round-to=8), not at a lower bound from a partial sketch.
+  EXPECT_EQ(rank, (rank_for_energy(exact_svd(gaussian(64, 48, 9)), 0.95) + 7) / 8 * 8);
   EXPECT_NEAR(layer["would_be_param_ratio"].get<double>(), rank * 112.0 / (64 * 48), 1e-12);
 }
 

@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -133,6 +134,13 @@ void add_verify_options(CLI::App* app, Options& o) {
 std::string render_verify_text(const compress::VerifyResult& r) {
   std::ostringstream s;
   s.precision(6);
+  s << "inputs:";
+  for (const auto& [name, dims] : r.input_shapes) {
+    s << " " << name << "=";
+    for (size_t i = 0; i < dims.size(); ++i) s << (i ? "x" : "") << dims[i];
+  }
+  s << "\n";
+  for (const auto& a : r.assumed_dims) s << "ASSUMED " << a << ": give the real shape with --input-shape\n";
   for (const auto& [name, m] : r.outputs) {
     s << name << ": cosine " << m.cosine << "  snr " << m.snr_db << " dB  max_abs_err " << m.max_abs_err;
     if (m.top1_agreement) s << "  top1_agreement " << *m.top1_agreement;
@@ -229,6 +237,27 @@ int64_t checker_max_opset() {
   return it == map.end() ? 0 : it->second.second;
 }
 
+// Progress lines on stderr for models over 100 MB, TTY or not (a CI log must show life), at most
+// one every 2 s so a fast run stays quiet; none with -q.
+class Progress {
+ public:
+  explicit Progress(bool enabled) : enabled_(enabled) {}
+  void step(const std::string& what) {
+    if (!enabled_) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (printed_ && now - last_ < std::chrono::seconds(2)) return;
+    printed_ = true;
+    last_ = now;
+    spdlog::info("progress: {}", what);
+  }
+
+ private:
+  bool enabled_;
+  bool printed_ = false;
+  std::chrono::steady_clock::time_point last_;
+};
+constexpr int64_t kProgressAboveBytes = 100 * 1000 * 1000;
+
 // Runs the checker when this ONNX version can judge the model; returns why not otherwise.
 std::string try_check(const compress::Model& model) {
   if (model.opset() > checker_max_opset())
@@ -273,16 +302,16 @@ int run_compress(const Options& o, const std::vector<compress::PassInvocation>* 
   const auto pipeline = compress::Pipeline::build(compress::PassRegistry::builtin(),
                                                   invocations ? *invocations : collect_invocations(o));
 
-  const bool progress = !o.quiet && ::isatty(2);
   const bool gated = o.min_cosine || o.min_snr || o.max_accuracy_drop;
   if (gated && !o.verify) throw Error(ExitCode::kUsage, "--min-cosine, --min-snr and --max-accuracy-drop need --verify");
   const auto verify_opts = o.verify ? verify_options(o) : compress::VerifyOptions{};
   compress::Model model = compress::Model::load(o.input);
+  model.set_input_shapes(shapes);
   std::optional<compress::Model> original;
   if (o.verify) original.emplace(compress::Model::from_proto(model.proto()));
   if (o.verify) compress::check_verify_data(model, verify_opts);
-  const bool big = model.source_bytes() > 100 * 1000 * 1000;
-  if (progress && big) spdlog::info("loaded {} ({} bytes)", o.input, model.source_bytes());
+  Progress progress(!o.quiet && model.source_bytes() > kProgressAboveBytes);
+  progress.step("loaded " + o.input + " (" + std::to_string(model.source_bytes()) + " bytes)");
 
   bool input_valid = true;
   try {
@@ -297,9 +326,11 @@ int run_compress(const Options& o, const std::vector<compress::PassInvocation>* 
   report.input = o.input;
   report.pipeline = pipeline.canonical();
   report.auto_search = auto_report;
+  progress.step("input statistics (static shape analysis)");
   report.before = compress::compute_stats(model, shapes);
   report.before.file = compress::measure_files(model.source_files());
 
+  progress.step("running " + report.pipeline);
   report.passes = pipeline.run(model, o.excludes);
 
   if (input_valid) {
@@ -310,6 +341,7 @@ int run_compress(const Options& o, const std::vector<compress::PassInvocation>* 
       throw Error(ExitCode::kInternal, "pipeline '" + report.pipeline + "' produced an invalid model: " + e.what());
     }
   }
+  progress.step("output statistics");
   report.after = compress::compute_stats(model, shapes);
   // From here on the pipeline has run: a failure is reported first, then returned.
   std::optional<Error> failure;
@@ -339,7 +371,7 @@ int run_compress(const Options& o, const std::vector<compress::PassInvocation>* 
     save.overwrite = o.force;
     save.external_data = o.external_data ? compress::SaveOptions::ExternalData::kAlways
                                          : compress::SaveOptions::ExternalData::kAuto;
-    if (progress && big) spdlog::info("writing {}", o.output);
+    progress.step("writing " + o.output);
     staged.emplace(model.stage_save(o.output, save));
     report.output = o.output;
     report.after.file =
@@ -390,7 +422,8 @@ int run_auto(const Options& o) {
   settings.sensitivity_samples = o.sensitivity_samples;
   settings.dry_run = o.dry_run;
 
-  const compress::Model model = compress::Model::load(o.input);
+  compress::Model model = compress::Model::load(o.input);
+  model.set_input_shapes(parse_shapes(o.input_shapes));
   const auto data = verify_options(o);
   compress::check_verify_data(model, data);
   const compress::eval::Evaluator evaluator(model);
@@ -431,7 +464,10 @@ int run_inspect(const Options& o) {
   } catch (const Error& e) {
     spdlog::warn("model does not pass the ONNX checker: {}", e.what());
   }
+  Progress progress(!o.quiet && model.source_bytes() > kProgressAboveBytes);
+  progress.step("loaded " + o.input + " (" + std::to_string(model.source_bytes()) + " bytes)");
   compress::ModelStats stats = compress::compute_stats(model, shapes);
+  progress.step("file size after zlib");
   stats.file = compress::measure_files(model.source_files());
   const nlohmann::json io = compress::model_io_to_json(model);
   nlohmann::json j = compress::inspect_to_json(stats);
