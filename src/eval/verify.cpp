@@ -132,7 +132,8 @@ std::string fmt(double v) {
 }  // namespace
 
 eval::TensorMap load_inputs(const eval::Evaluator& evaluator, const VerifyOptions& options) {
-  return make_feeds(evaluator, options);
+  std::vector<std::string> assumed;
+  return make_feeds(evaluator, options, assumed);
 }
 
 eval::TensorMap run_on_samples(const eval::Evaluator& evaluator, const eval::TensorMap& inputs, int64_t& samples) {
