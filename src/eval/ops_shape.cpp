@@ -232,6 +232,7 @@ void op_Gather(OpCall& c) {
   const Tensor& x = c.input(0);
   const Tensor& ind = c.input(1);
   const int64_t rank = static_cast<int64_t>(x.dims.size());
+  if (rank == 0) c.bad("input 0 is a scalar; Gather needs rank >= 1");
   const int64_t axis = norm_axis(c, c.attr_i("axis", 0), rank);
   int64_t outer = 1, inner = 1;
   for (int64_t k = 0; k < axis; ++k) outer *= x.dims[k];
