@@ -6,6 +6,7 @@ packages=(
   libonnx-dev libonnx-testdata libprotobuf-dev protobuf-compiler libeigen3-dev libcli11-dev libspdlog-dev
   nlohmann-json3-dev zlib1g-dev libgtest-dev libgmock-dev libbenchmark-dev
   python3-onnx python3-numpy python3-sklearn
+  clang-14 libclang-rt-14-dev
 )
 missing=()
 for p in "${packages[@]}"; do
