@@ -14,13 +14,14 @@ runs=${COMPRESS_FUZZ_RUNS:-3000}
 seconds=${COMPRESS_FUZZ_SECONDS:-240}
 start=$(date +%s)
 
+mkdir -p "$build"
 launcher=()
 command -v ccache > /dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 sanitize="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_COMPILER=clang++-14 "${launcher[@]}" \
   -DCMAKE_CXX_FLAGS="-O1 -g -fno-omit-frame-pointer $sanitize -fsanitize=fuzzer-no-link" \
-  -DCMAKE_EXE_LINKER_FLAGS="$sanitize" -DCOMPRESS_BUILD_FUZZ=ON > "$build.configure.log" 2>&1 \
-  || { cat "$build.configure.log"; exit 1; }
+  -DCMAKE_EXE_LINKER_FLAGS="$sanitize" -DCOMPRESS_BUILD_FUZZ=ON > "$build/configure.log" 2>&1 \
+  || { cat "$build/configure.log"; exit 1; }
 cmake --build "$build" -j "$(nproc)" --target compress_tests compress_fuzz
 built=$(date +%s)
 
