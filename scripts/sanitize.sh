@@ -25,7 +25,7 @@ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_COMPILER=clang+
 cmake --build "$build" -j "$(nproc)" --target compress_tests compress_fuzz
 built=$(date +%s)
 
-export ASAN_OPTIONS=abort_on_error=1:detect_leaks=0:allocator_may_return_null=1
+export ASAN_OPTIONS=abort_on_error=1:detect_leaks=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 "$build/tests/compress_tests" --gtest_brief=1
 tested=$(date +%s)
@@ -40,6 +40,6 @@ find "$build/fuzz-corpus" -name model.onnx -size -1024k | while read -r f; do
 done
 cp "$root"/models/*.onnx "$seeds/"
 (cd "$build/fuzz-work" && "$build/fuzz/compress_fuzz" -runs="$runs" -max_total_time="$seconds" -max_len=1048576 \
-  -timeout=60 -rss_limit_mb=4096 -print_final_stats=1 "$build/fuzz-work" "$seeds")
+  -timeout=60 -rss_limit_mb=8192 -print_final_stats=1 "$build/fuzz-work" "$seeds")
 end=$(date +%s)
 echo "sanitize.sh: build $((built - start)) s, unit tests $((tested - built)) s, fuzz $((end - tested)) s, total $((end - start)) s"
