@@ -7,6 +7,7 @@
 #include <compress/pipeline.h>
 #include <compress/report.h>
 
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -32,6 +33,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::ofstream out(input_path(), std::ios::binary | std::ios::trunc);
     out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
   }
+  static const bool quiet = [] {
+    spdlog::set_level(spdlog::level::off);  // one log line per pass would dominate each run
+    return true;
+  }();
+  (void)quiet;
   static const compress::Pipeline pipeline = compress::Pipeline::build(
       compress::PassRegistry::builtin(), compress::parse_pipeline_text("cleanup"));
   try {
