@@ -7,6 +7,7 @@ packages=(
   nlohmann-json3-dev zlib1g-dev libgtest-dev libgmock-dev libbenchmark-dev
   python3-onnx python3-numpy python3-sklearn
   chromium python3-pil  # tests/report/html_chromium.py renders the HTML report
+  clang-14 libclang-rt-14-dev
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -135,6 +136,9 @@ class Model {
   std::unique_ptr<onnx::ModelProto> proto_;
   std::unique_ptr<Graph> graph_;
   std::unordered_set<std::string> names_;
+  // Per base name, the suffix to try next: names_ only grows between invalidations, so every lower
+  // suffix is still taken. Keeps unique_name O(1) when thousands of names share a base.
+  std::unordered_map<std::string, int64_t> next_suffix_;
   bool names_collected_ = false;
   std::filesystem::path source_path_;
   int64_t source_bytes_ = 0;

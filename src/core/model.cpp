@@ -73,6 +73,7 @@ std::vector<Graph*> Model::all_graphs() {
 void Model::invalidate() {
   if (graph_) graph_->invalidate();
   names_.clear();
+  next_suffix_.clear();
   names_collected_ = false;
 }
 
@@ -138,6 +139,7 @@ void Model::require_opset(const std::string& domain, int64_t version) {
 void Model::collect_names() {
   if (names_collected_) return;
   names_.clear();
+  next_suffix_.clear();
   collect_graph_names(proto_->graph(), names_);
   names_collected_ = true;
 }
@@ -145,7 +147,11 @@ void Model::collect_names() {
 std::string Model::unique_name(const std::string& base) {
   collect_names();
   std::string name = base;
-  for (int i = 1; names_.count(name); ++i) name = base + "_" + std::to_string(i);
+  if (names_.count(name)) {
+    int64_t& i = next_suffix_.try_emplace(base, 1).first->second;
+    do name = base + "_" + std::to_string(i++);
+    while (names_.count(name));
+  }
   names_.insert(name);
   return name;
 }

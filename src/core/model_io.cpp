@@ -10,9 +10,13 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdio>
 #include <fstream>
 #include <map>
+
+#include "core/checked.h"
+#include "core/validate.h"
 
 namespace compress {
 
@@ -53,15 +57,20 @@ struct ExternalRef {
 
 ExternalRef parse_external_ref(const fs::path& model_path, const onnx::TensorProto& t) {
   ExternalRef ref;
+  // The whole value must be one int64: "12x" or "99999999999999999999" are corrupt, not 12 or a wrap.
+  auto number = [&](const onnx::StringStringEntryProto& kv) {
+    int64_t v = 0;
+    const char* end = kv.value().data() + kv.value().size();
+    const auto [ptr, ec] = std::from_chars(kv.value().data(), end, v);
+    if (ec != std::errc() || ptr != end || kv.value().empty())
+      bad_input(model_path, "tensor '" + t.name() + "' has a non-numeric or out-of-range external data " +
+                                kv.key() + " '" + kv.value() + "'");
+    return v;
+  };
   for (const auto& kv : t.external_data()) {
-    try {
-      if (kv.key() == "location") ref.location = kv.value();
-      else if (kv.key() == "offset") ref.offset = std::stoll(kv.value());
-      else if (kv.key() == "length") ref.length = std::stoll(kv.value());
-    } catch (const std::exception&) {
-      bad_input(model_path, "tensor '" + t.name() + "' has a non-numeric external data " + kv.key() + " '" +
-                                kv.value() + "'");
-    }
+    if (kv.key() == "location") ref.location = kv.value();
+    else if (kv.key() == "offset") ref.offset = number(kv);
+    else if (kv.key() == "length") ref.length = number(kv);
   }
   if (ref.location.empty()) bad_input(model_path, "tensor '" + t.name() + "' has external data without a location");
   if (ref.offset < 0 || (ref.length < -1)) bad_input(model_path, "tensor '" + t.name() + "' has a negative external data offset or length");
@@ -110,9 +119,13 @@ class ExternalDataReader {
     if (ref.length >= 0 && ref.length != expected)
       bad_input(model_path_, "tensor '" + t.name() + "' external data length " + std::to_string(ref.length) +
                                  " does not match its dims and type (" + std::to_string(expected) + " bytes)");
-    if (ref.offset + length > file_size)
-      bad_input(model_path_, "external data file '" + ref.location + "' is " +
-                                 std::to_string(ref.offset + length - file_size) + " bytes short (tensor " + t.name() + ")");
+    const auto end = checked_add(ref.offset, length);
+    if (!end)
+      bad_input(model_path_, "tensor '" + t.name() + "' external data offset " + std::to_string(ref.offset) +
+                                 " + length " + std::to_string(length) + " overflows 64 bits");
+    if (*end > file_size)
+      bad_input(model_path_, "external data file '" + ref.location + "' is " + std::to_string(*end - file_size) +
+                                 " bytes short (tensor " + t.name() + ")");
     std::string data(static_cast<size_t>(length), '\0');
     in.seekg(ref.offset);
     in.read(data.data(), length);
@@ -199,6 +212,13 @@ Model Model::load(const fs::path& path) {
       bad_input(path, e.what());
     }
   });
+  // Before anything hands the model to ONNX's checker or shape inference, which crash on some
+  // malformed graphs (division by zero strides, unbounded recursion in functions).
+  try {
+    validate_model(*model.proto_);
+  } catch (const Error& e) {
+    bad_input(path, e.what());
+  }
   model.source_path_ = path;
   model.source_bytes_ = size + reader.total_file_bytes();
   model.source_files_ = {path};

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/checked.h"
+
 namespace compress {
 
 static_assert(std::endian::native == std::endian::little, "raw_data is little-endian; big-endian hosts need byte swaps");
@@ -125,18 +127,24 @@ bool is_float_dtype(int32_t data_type) {
 }
 
 int64_t element_count(const TensorProto& t) {
-  int64_t n = 1;
-  for (int64_t d : t.dims()) n *= d;
-  return n;
+  const auto n = checked_product(t.dims());
+  if (!n) {
+    std::string dims;
+    for (int64_t d : t.dims()) dims += (dims.empty() ? "" : ", ") + std::to_string(d);
+    bad(t, "dims [" + dims + "] are negative or their element count overflows 64 bits");
+  }
+  return *n;
 }
 
 int64_t packed_bytes(const TensorProto& t) {
   if (t.data_type() == TP::STRING) {
     int64_t n = 0;
-    for (const auto& s : t.string_data()) n += static_cast<int64_t>(s.size());
+    for (const auto& s : t.string_data()) n += static_cast<int64_t>(s.size());  // bounded by the file size
     return n;
   }
-  return (element_count(t) * dtype_bits(t.data_type()) + 7) / 8;
+  const auto bits = checked_mul(element_count(t), dtype_bits(t.data_type()));
+  if (!bits || *bits > INT64_MAX - 7) bad(t, "byte size overflows 64 bits");
+  return (*bits + 7) / 8;
 }
 
 void validate_tensor(const TensorProto& t) {

@@ -640,10 +640,18 @@ struct RnnSetup {
   bool layout1 = false;
 };
 
-RnnSetup rnn_setup(const OpCall& c, const std::vector<std::string>& default_acts) {
+std::vector<int64_t> state_dims(const RnnSetup& s);
+
+// Every input's shape is checked against X, hidden_size and the gate count before the kernels index
+// them by those sizes: W, R and B that disagree with each other are a malformed model, not a crash.
+RnnSetup rnn_setup(const OpCall& c, const std::vector<std::string>& default_acts, int64_t gates) {
   RnnSetup s;
   const Tensor& x = c.input(0);
   need_float(c, x);
+  for (size_t k = 0; k < 3; ++k) {
+    need_float(c, c.input(k));
+    if (c.input(k).dims.size() != 3) c.bad("input " + std::to_string(k) + " must have rank 3");
+  }
   s.layout1 = c.attr_i("layout", 0) != 0;
   s.seq = s.layout1 ? x.dims[1] : x.dims[0];
   s.batch = s.layout1 ? x.dims[0] : x.dims[1];
@@ -657,8 +665,25 @@ RnnSetup rnn_setup(const OpCall& c, const std::vector<std::string>& default_acts
         c.unsupported("activation '" + acts->strings(k) + "' (only the defaults are supported)");
   }
   if (c.attr("clip")) c.unsupported("clip");
+  if (s.direction != "forward" && s.direction != "reverse" && s.direction != "bidirectional")
+    c.bad("direction '" + s.direction + "' is not forward, reverse or bidirectional");
+  if (s.hidden < 1) c.bad("hidden_size must be positive");
+  const auto expect = [&](size_t k, const std::vector<int64_t>& dims, const char* what) {
+    if (!c.has(k)) return;
+    if (c.input(k).dims != dims) c.bad(std::string(what) + " has the wrong shape for hidden_size " + std::to_string(s.hidden));
+    need_float(c, c.input(k));
+  };
+  expect(1, {s.dirs, gates * s.hidden, s.input}, "W");
+  expect(2, {s.dirs, gates * s.hidden, s.hidden}, "R");
+  expect(3, {s.dirs, 2 * gates * s.hidden}, "B");
+  expect(5, state_dims(s), "initial_h");
   s.lens.assign(static_cast<size_t>(s.batch), s.seq);
-  if (c.has(4)) s.lens = as_ints(c.input(4));
+  if (c.has(4)) {
+    s.lens = as_ints(c.input(4));
+    if (static_cast<int64_t>(s.lens.size()) != s.batch) c.bad("sequence_lens must hold one length per batch row");
+    for (int64_t l : s.lens)
+      if (l < 0 || l > s.seq) c.bad("sequence length " + std::to_string(l) + " is outside [0, " + std::to_string(s.seq) + "]");
+  }
   return s;
 }
 
@@ -685,8 +710,10 @@ std::vector<int64_t> y_dims(const RnnSetup& s) {
 }  // namespace
 
 void op_LSTM(OpCall& c) {
-  const RnnSetup s = rnn_setup(c, {"Sigmoid", "Tanh", "Tanh"});
+  const RnnSetup s = rnn_setup(c, {"Sigmoid", "Tanh", "Tanh"}, 4);
   if (c.attr_i("input_forget", 0)) c.unsupported("input_forget=1");
+  if (c.has(6) && c.input(6).dims != state_dims(s)) c.bad("initial_c has the wrong shape");
+  if (c.has(7) && c.input(7).dims != std::vector<int64_t>{s.dirs, 3 * s.hidden}) c.bad("P has the wrong shape");
   const Tensor& x = c.input(0);
   const Tensor& w = c.input(1);
   const Tensor& r = c.input(2);
@@ -733,7 +760,7 @@ void op_LSTM(OpCall& c) {
 }
 
 void op_GRU(OpCall& c) {
-  const RnnSetup s = rnn_setup(c, {"Sigmoid", "Tanh"});
+  const RnnSetup s = rnn_setup(c, {"Sigmoid", "Tanh"}, 3);
   const bool lbr = c.attr_i("linear_before_reset", 0) != 0;
   const Tensor& x = c.input(0);
   const Tensor& w = c.input(1);

@@ -70,6 +70,7 @@ void op_Flatten(OpCall& c) {
   const int64_t rank = static_cast<int64_t>(x.dims.size());
   int64_t axis = c.attr_i("axis", 1);
   if (axis < 0) axis += rank;
+  if (axis < 0 || axis > rank) c.bad("axis " + std::to_string(c.attr_i("axis", 1)) + " out of range for rank " + std::to_string(rank));
   int64_t a = 1;
   for (int64_t k = 0; k < axis; ++k) a *= x.dims[k];
   c.out[0] = x;
@@ -82,6 +83,12 @@ void op_Transpose(OpCall& c) {
   std::vector<int64_t> perm = c.attr_ints("perm");
   if (perm.empty())
     for (size_t k = 0; k < rank; ++k) perm.push_back(static_cast<int64_t>(rank - 1 - k));
+  std::vector<bool> used(rank, false);
+  if (perm.size() != rank) c.bad("perm has " + std::to_string(perm.size()) + " entries for rank " + std::to_string(rank));
+  for (int64_t p : perm) {
+    if (p < 0 || p >= static_cast<int64_t>(rank) || used[static_cast<size_t>(p)]) c.bad("perm is not a permutation");
+    used[static_cast<size_t>(p)] = true;
+  }
   std::vector<int64_t> out_dims(rank);
   const auto in_strides = strides_of(x.dims);
   std::vector<int64_t> st(rank);
@@ -134,7 +141,14 @@ void op_Concat(OpCall& c) {
   o.dims[axis] = 0;
   int64_t outer = 1;
   for (int64_t k = 0; k < axis; ++k) outer *= first.dims[k];
-  for (size_t n = 0; n < c.n_in(); ++n) o.dims[axis] += c.input(n).dims[axis];
+  for (size_t n = 0; n < c.n_in(); ++n) {
+    const auto& dims = c.input(n).dims;
+    if (dims.size() != first.dims.size()) c.bad("inputs differ in rank");
+    for (int64_t k = 0; k < rank; ++k)
+      if (k != axis && dims[static_cast<size_t>(k)] != first.dims[static_cast<size_t>(k)])
+        c.bad("inputs differ in dim " + std::to_string(k) + " outside the concat axis");
+    o.dims[axis] += dims[axis];
+  }
   const int64_t out_row = numel_of(o.dims) / std::max<int64_t>(outer, 1);
   o.f.resize(o.is_float() ? static_cast<size_t>(numel_of(o.dims)) : 0);
   o.i.resize(o.is_float() ? 0 : static_cast<size_t>(numel_of(o.dims)));
@@ -163,6 +177,12 @@ void op_Split(OpCall& c) {
     for (int64_t k = 0; k < n_out; ++k) split.push_back(std::min(chunk, len - k * chunk));
   }
   if (static_cast<int64_t>(split.size()) != n_out) c.bad("split sizes do not match the outputs");
+  int64_t total = 0;
+  for (int64_t part : split) {
+    if (part < 0) c.bad("negative split size " + std::to_string(part));
+    total += part;
+  }
+  if (total != len) c.bad("split sizes add up to " + std::to_string(total) + ", not the axis length " + std::to_string(len));
   int64_t outer = 1, inner = 1;
   for (int64_t k = 0; k < axis; ++k) outer *= x.dims[k];
   for (int64_t k = axis + 1; k < rank; ++k) inner *= x.dims[k];
@@ -197,6 +217,8 @@ void op_Slice(OpCall& c) {
   if (axes.empty())
     for (size_t k = 0; k < starts.size(); ++k) axes.push_back(static_cast<int64_t>(k));
   if (steps.empty()) steps.assign(starts.size(), 1);
+  if (ends.size() != starts.size() || axes.size() != starts.size() || steps.size() != starts.size())
+    c.bad("starts, ends, axes and steps differ in length");
   std::vector<int64_t> begin(static_cast<size_t>(rank), 0), step(static_cast<size_t>(rank), 1), dims = x.dims;
   for (size_t k = 0; k < axes.size(); ++k) {
     const int64_t a = norm_axis(c, axes[k], rank);
@@ -232,6 +254,7 @@ void op_Gather(OpCall& c) {
   const Tensor& x = c.input(0);
   const Tensor& ind = c.input(1);
   const int64_t rank = static_cast<int64_t>(x.dims.size());
+  if (rank == 0) c.bad("input 0 is a scalar; Gather needs rank >= 1");
   const int64_t axis = norm_axis(c, c.attr_i("axis", 0), rank);
   int64_t outer = 1, inner = 1;
   for (int64_t k = 0; k < axis; ++k) outer *= x.dims[k];
@@ -344,6 +367,7 @@ void op_Pad(OpCall& c) {
   std::vector<int64_t> begin(static_cast<size_t>(rank), 0), end(static_cast<size_t>(rank), 0);
   if (c.has(3)) {
     const auto axes = as_ints(c.input(3));
+    if (pads.size() != 2 * axes.size()) c.bad("pads must have 2 entries per axis");
     for (size_t k = 0; k < axes.size(); ++k) {
       const int64_t a = norm_axis(c, axes[k], rank);
       begin[a] = pads[k];

@@ -21,6 +21,7 @@
 #include "core/attributes.h"
 #include "report/layer_name.h"
 #include "core/shape_analysis.h"
+#include "core/checked.h"
 
 namespace compress {
 
@@ -35,12 +36,8 @@ struct ValueType {
   }
   int64_t elements() const {
     if (!known) return 0;
-    int64_t n = 1;
-    for (int64_t d : dims) {
-      if (d < 0) return 0;
-      n *= d;
-    }
-    return n;
+    const auto n = checked_product(dims);  // negative (unknown) or overflowing: counted as unknown
+    return n ? *n : 0;
   }
 };
 
@@ -234,9 +231,8 @@ class StatsWalker {
   // A sparse weight holds dims' worth of params; it costs its values plus its indices.
   void add_sparse(const onnx::SparseTensorProto* sp, LayerStats& layer) {
     if (!counted_.insert(&sp->values()).second || !is_weight_dtype(sp->values().data_type())) return;
-    int64_t dense = 1;
-    for (int64_t d : sp->dims()) dense *= d;
-    layer.params += dense;
+    const auto dense = checked_product(sp->dims());  // validated on load; 0 for hand-made protos
+    layer.params += dense.value_or(0);
     const int64_t bytes = packed_bytes(sp->values()) + packed_bytes(sp->indices());
     layer.weight_bytes += bytes;
     stats_.weight_bytes_by_dtype[dtype_name(sp->values().data_type()) + "_sparse"] += bytes;

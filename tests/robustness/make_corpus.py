@@ -1,0 +1,419 @@
+#!/usr/bin/env python3
+"""Writes a corpus of malformed ONNX models for tests/robustness/run_corpus.py.
+
+usage: make_corpus.py BASE_MODEL OUT_DIR
+
+Each case is a directory OUT_DIR/<name>/ holding model.onnx (plus any external data files it
+names). OUT_DIR/cases.tsv lists `name<TAB>expect<TAB>class` per case, where expect is
+  reject  the model is malformed: every run must exit 2 or 3 with one error line, or
+  any     a blind mutation (bit flip) that may still be a valid model: exit 0, 2 or 3, never a
+          signal, a hang or an internal error (70); a non-zero exit leaves one error line.
+Everything is seeded: the corpus is the same on every run.
+"""
+import copy
+import os
+import random
+import sys
+
+import numpy as np
+import onnx
+from onnx import AttributeProto, TensorProto, helper, numpy_helper
+
+F = TensorProto.FLOAT
+cases = []
+# Errors that only show with shapes (an axis past the input's rank, W and R of an RNN that disagree,
+# a Reshape target that does not fit): ONNX's shape inference and the evaluator report them, and
+# `compress` goes on as with any model the checker refuses (a warning, the output left unchecked).
+# What these cases must show: no crash, no hang, no exit 70 (the evaluator checks before indexing).
+SHAPE = "any"
+
+
+def save_bytes(name, expect, klass, data, extra_files=None):
+    d = os.path.join(OUT, name)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "model.onnx"), "wb") as f:
+        f.write(data)
+    for fname, content in (extra_files or {}).items():
+        with open(os.path.join(d, fname), "wb") as f:
+            f.write(content)
+    cases.append((name, expect, klass))
+
+
+def save(name, klass, model, extra_files=None, expect="reject"):
+    save_bytes(name, expect, klass, model.SerializeToString(), extra_files)
+
+
+def make(nodes, inputs, outputs, inits=(), opset=13, functions=(), ir=8, opsets=None):
+    g = helper.make_graph(nodes, "g", inputs, outputs, initializer=list(inits))
+    imports = opsets or [helper.make_opsetid("", opset)]
+    m = helper.make_model(g, opset_imports=imports, functions=list(functions))
+    m.ir_version = ir
+    return m
+
+
+def vi(name, shape, dtype=F):
+    return helper.make_tensor_value_info(name, dtype, shape)
+
+
+def weight(name, shape, seed=0):
+    return numpy_helper.from_array(np.random.RandomState(seed).randn(*shape).astype(np.float32), name)
+
+
+def conv_model(**attrs):
+    node = helper.make_node("Conv", ["x", "w"], ["y"], name="conv", **attrs)
+    return make([node], [vi("x", [1, 2, 8, 8])], [vi("y", None)], [weight("w", [4, 2, 3, 3])])
+
+
+def pool_model(op, **attrs):
+    node = helper.make_node(op, ["x"], ["y"], name="pool", **attrs)
+    return make([node], [vi("x", [1, 2, 8, 8])], [vi("y", None)])
+
+
+def matmul_model(w):
+    node = helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")
+    return make([node], [vi("x", [1, 64])], [vi("y", None)], [w])
+
+
+def with_raw(name, dims, raw, dtype=F):
+    t = TensorProto()
+    t.name = name
+    t.data_type = dtype
+    t.dims.extend(dims)
+    t.raw_data = raw
+    return t
+
+
+def external(name, dims, kv, dtype=F):
+    t = TensorProto()
+    t.name = name
+    t.data_type = dtype
+    t.dims.extend(dims)
+    t.data_location = TensorProto.EXTERNAL
+    for k, v in kv:
+        e = t.external_data.add()
+        e.key = k
+        e.value = v
+    return t
+
+
+def truncations_and_flips(base_bytes):
+    n = len(base_bytes)
+    for frac in (0.0005, 0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.999):
+        save_bytes("truncate_%04d" % int(frac * 1000), "reject", "truncation", base_bytes[: max(1, int(n * frac))])
+    save_bytes("truncate_last_byte", "reject", "truncation", base_bytes[:-1])
+    save_bytes("garbage_magic", "reject", "truncation", b"\x89PNG\r\n\x1a\n" + base_bytes[8:64])
+    rng = random.Random(9)
+    for k in range(12):
+        data = bytearray(base_bytes)
+        for _ in range(1 + k % 3):
+            pos = rng.randrange(n)
+            data[pos] ^= 1 << rng.randrange(8)
+        save_bytes("bitflip_%02d" % k, "any", "bit flip", bytes(data))
+    # Flips in the protobuf structure (the first bytes: ir_version, opset, graph header).
+    for k in range(8):
+        data = bytearray(base_bytes)
+        pos = rng.randrange(min(n, 48))
+        data[pos] ^= 1 << rng.randrange(8)
+        save_bytes("bitflip_header_%02d" % k, "any", "bit flip", bytes(data))
+
+
+def bad_dims():
+    save("dims_negative", "bad dims", matmul_model(with_raw("w", [64, -4], b"\0" * 1024)))
+    # 2^32 x 2^32 elements wrap a 64-bit byte count to 0: the empty raw_data must not pass.
+    save("dims_overflow_empty_raw", "bad dims", matmul_model(with_raw("w", [2**32, 2**32], b"")))
+    save("dims_overflow_bytes", "bad dims", matmul_model(with_raw("w", [2**61, 4], b"")))
+    save("dims_huge_product", "bad dims", matmul_model(with_raw("w", [2**31, 2**31, 4], b"")))
+    save("raw_data_short", "bad dims", matmul_model(with_raw("w", [64, 16], b"\0" * 100)))
+    save("raw_data_long", "bad dims", matmul_model(with_raw("w", [64, 16], b"\0" * 5000)))
+    t = helper.make_tensor("w", F, [10], [0.0] * 10)
+    t.dims[:] = [64, 16]
+    save("typed_data_short", "bad dims", matmul_model(t))
+    save("dtype_undefined", "bad dims", matmul_model(with_raw("w", [64, 16], b"\0" * 4096, dtype=0)))
+    save("dtype_unknown", "bad dims", matmul_model(with_raw("w", [64, 16], b"\0" * 4096, dtype=77)))
+    s = helper.make_tensor("w", TensorProto.STRING, [2], [b"a", b"b"])
+    s.raw_data = b"ab"
+    save("string_raw_data", "bad dims", matmul_model(s))
+    m = make([helper.make_node("Relu", ["x"], ["y"])], [vi("x", [2**40, 2**40, 2**40])], [vi("y", None)])
+    save("input_dims_overflow", "bad dims", m, expect="any")
+    m = make([helper.make_node("Relu", ["x"], ["y"])], [vi("x", [-3, 4])], [vi("y", None)])
+    save("input_dims_negative", "bad dims", m)
+    # A Constant node whose value overflows like an initializer.
+    c = helper.make_node("Constant", [], ["w"], value=with_raw("v", [2**32, 2**32], b""))
+    m = make([c, helper.make_node("MatMul", ["x", "w"], ["y"])], [vi("x", [1, 64])], [vi("y", None)])
+    save("constant_dims_overflow", "bad dims", m)
+    # Sparse initializer: an index past the dense size.
+    values = numpy_helper.from_array(np.ones(3, np.float32), "w")
+    indices = numpy_helper.from_array(np.array([0, 5, 99999], np.int64), "w_idx")
+    sp = helper.make_sparse_tensor(values, indices, [64, 16])
+    m = make([helper.make_node("MatMul", ["x", "w"], ["y"])], [vi("x", [1, 64])], [vi("y", None)])
+    m.graph.sparse_initializer.append(sp)
+    save("sparse_index_out_of_range", "bad dims", m)
+    sp = helper.make_sparse_tensor(values, numpy_helper.from_array(np.array([0, 1], np.int64), "i"), [64, 16])
+    m = make([helper.make_node("MatMul", ["x", "w"], ["y"])], [vi("x", [1, 64])], [vi("y", None)])
+    m.graph.sparse_initializer.append(sp)
+    save("sparse_index_count_mismatch", "bad dims", m)
+
+
+def bad_attributes():
+    save("conv_strides_zero", "bad attribute", conv_model(strides=[0, 0]))
+    save("conv_strides_negative", "bad attribute", conv_model(strides=[-1, 1]))
+    save("conv_dilations_zero", "bad attribute", conv_model(dilations=[0, 1]))
+    save("conv_kernel_shape_zero", "bad attribute", conv_model(kernel_shape=[0, 0]))
+    save("conv_group_zero", "bad attribute", conv_model(group=0))
+    save("conv_group_negative", "bad attribute", conv_model(group=-2))
+    save("conv_pads_negative", "bad attribute", conv_model(pads=[-1, -1, -1, -1]))
+    save("conv_strides_float", "bad attribute", conv_model(strides=[1.0, 1.0]))
+    save("maxpool_strides_zero", "bad attribute", pool_model("MaxPool", kernel_shape=[2, 2], strides=[0, 0]))
+    save("maxpool_no_kernel", "bad attribute", pool_model("MaxPool"))
+    save("avgpool_kernel_negative", "bad attribute", pool_model("AveragePool", kernel_shape=[-2, 2]))
+    save("lppool_strides_zero", "bad attribute", pool_model("LpPool", kernel_shape=[2, 2], strides=[0, 1]))
+    save("depth_to_space_blocksize_zero", "bad attribute", pool_model("DepthToSpace", blocksize=0))
+    save("space_to_depth_blocksize_zero", "bad attribute", pool_model("SpaceToDepth", blocksize=0))
+    # Gather with an axis past the rank of a rank-1 input (evaluator null dereference).
+    idx = numpy_helper.from_array(np.array([0], np.int64), "i")
+    m = make([helper.make_node("Gather", ["x", "i"], ["y"], axis=3)], [vi("x", [4])], [vi("y", None)], [idx])
+    save("gather_axis_out_of_range", "bad attribute", m, expect=SHAPE)
+    m = make([helper.make_node("Gather", ["w", "i"], ["y"], axis=-5)], [vi("i0", [1])], [vi("y", None)],
+             [weight("w", [4]), idx])
+    m = make([helper.make_node("Gather", ["x", "i"], ["y"])], [vi("x", [])], [vi("y", None)], [idx])
+    save("gather_scalar_input", "bad attribute", m, expect=SHAPE)
+    save("gather_axis_negative_const", "bad attribute", m, expect=SHAPE)
+    m = make([helper.make_node("Transpose", ["x"], ["y"], perm=[0, 0, 7])], [vi("x", [2, 3, 4])], [vi("y", None)])
+    save("transpose_perm_invalid", "bad attribute", m)
+    m = make([helper.make_node("Concat", ["x", "x"], ["y"], axis=9)], [vi("x", [2, 3])], [vi("y", None)])
+    save("concat_axis_out_of_range", "bad attribute", m, expect=SHAPE)
+    m = make([helper.make_node("Softmax", ["x"], ["y"], axis=5)], [vi("x", [2, 3])], [vi("y", None)])
+    save("softmax_axis_out_of_range", "bad attribute", m, expect=SHAPE)
+    m = make([helper.make_node("Flatten", ["x"], ["y"], axis=7)], [vi("x", [2, 3])], [vi("y", None)])
+    save("flatten_axis_out_of_range", "bad attribute", m, expect=SHAPE)
+    split = numpy_helper.from_array(np.array([5, -1], np.int64), "s")
+    m = make([helper.make_node("Split", ["x", "s"], ["a", "b"], axis=0)], [vi("x", [4, 3])],
+             [vi("a", None), vi("b", None)], [split])
+    save("split_sizes_negative", "bad attribute", m, expect=SHAPE)
+    # GRU with W/R shapes that disagree and no hidden_size (out-of-bounds read in the evaluator).
+    W = weight("W", [1, 12, 3])
+    R = weight("R", [1, 6, 2], 1)
+    m = make([helper.make_node("GRU", ["x", "W", "R"], ["y", "h"])], [vi("x", [2, 1, 3])],
+             [vi("y", None), vi("h", None)], [W, R])
+    save("gru_inconsistent_w_r", "bad attribute", m, expect=SHAPE)
+    m = make([helper.make_node("GRU", ["x", "W", "R"], ["y", "h"], hidden_size=-4)], [vi("x", [2, 1, 3])],
+             [vi("y", None), vi("h", None)], [W, R])
+    save("gru_hidden_size_negative", "bad attribute", m)
+    W = weight("W", [1, 16, 3])
+    R = weight("R", [1, 8, 2], 1)
+    m = make([helper.make_node("LSTM", ["x", "W", "R"], ["y", "h"])], [vi("x", [2, 1, 3])],
+             [vi("y", None), vi("h", None)], [W, R])
+    save("lstm_inconsistent_w_r", "bad attribute", m, expect=SHAPE)
+    W = weight("W", [1, 4, 3])
+    R = weight("R", [1, 2, 2], 1)
+    m = make([helper.make_node("RNN", ["x", "W", "R"], ["y", "h"])], [vi("x", [2, 1, 3])],
+             [vi("y", None), vi("h", None)], [W, R])
+    save("rnn_inconsistent_w_r", "bad attribute", m, expect=SHAPE)
+    shape = numpy_helper.from_array(np.array([-1, -1], np.int64), "shape")
+    m = make([helper.make_node("Reshape", ["w", "shape"], ["y"])], [], [vi("y", None)], [weight("w", [4, 6]), shape])
+    save("reshape_two_minus_one", "bad attribute", m, expect=SHAPE)
+    shape = numpy_helper.from_array(np.array([5, 7], np.int64), "shape")
+    m = make([helper.make_node("Reshape", ["w", "shape"], ["y"])], [], [vi("y", None)], [weight("w", [4, 6]), shape])
+    save("reshape_count_mismatch", "bad attribute", m, expect=SHAPE)
+    m = conv_model()
+    a = m.graph.node[0].attribute.add()
+    a.name = "strides"
+    save("attribute_without_type", "bad attribute", m)
+    m = make([helper.make_node("Relu", ["x"], ["y"])], [vi("x", [2])], [vi("y", None)])
+    m.graph.node[0].attribute.append(helper.make_attribute("", 1))
+    save("attribute_empty_name", "bad attribute", m)
+    # Scan at opset 9 without its required num_scan_inputs (SIGSEGV in ONNX shape inference).
+    body = helper.make_graph([helper.make_node("Add", ["s", "e"], ["s2"]), helper.make_node("Identity", ["s2"], ["o"])],
+                             "body", [vi("s", [2]), vi("e", [2])], [vi("s2", [2]), vi("o", [2])])
+    m = make([helper.make_node("Scan", ["s0", "xs"], ["sf", "ys"], body=body)], [vi("s0", [2]), vi("xs", [3, 2])],
+             [vi("sf", None), vi("ys", None)], opset=9)
+    save("scan_opset9_no_num_scan_inputs", "bad attribute", m)
+    m = make([helper.make_node("Scan", ["s0", "xs"], ["sf", "ys"], body=body, num_scan_inputs=5)],
+             [vi("s0", [2]), vi("xs", [3, 2])], [vi("sf", None), vi("ys", None)], opset=11)
+    save("scan_num_scan_inputs_too_many", "bad attribute", m)
+    m = make([helper.make_node("Scan", ["s0", "xs"], ["sf", "ys"], body=body, num_scan_inputs=-1)],
+             [vi("s0", [2]), vi("xs", [3, 2])], [vi("sf", None), vi("ys", None)], opset=11)
+    save("scan_num_scan_inputs_negative", "bad attribute", m)
+    m = make([helper.make_node("If", ["c"], ["y"])], [vi("c", [], TensorProto.BOOL)], [vi("y", None)])
+    save("if_without_branches", "bad attribute", m)
+    m = make([helper.make_node("Loop", ["", "c"], [])], [vi("c", [], TensorProto.BOOL)], [])
+    m.graph.output.append(vi("c", []))
+    save("loop_without_body", "bad attribute", m)
+
+
+def bad_structure():
+    m = make([helper.make_node("Relu", ["a"], ["b"]), helper.make_node("Relu", ["b"], ["a"])], [vi("x", [2])],
+             [vi("b", None)])
+    save("cycle_two_nodes", "cycle", m)
+    m = make([helper.make_node("Add", ["x", "y"], ["y"])], [vi("x", [2])], [vi("y", None)])
+    save("cycle_self_loop", "cycle", m)
+    nodes = [helper.make_node("Relu", ["v%d" % ((i + 1) % 50)], ["v%d" % i]) for i in range(50)]
+    save("cycle_long", "cycle", make(nodes, [vi("x", [2])], [vi("v0", None)]))
+    m = make([helper.make_node("Relu", ["nope"], ["y"])], [vi("x", [2])], [vi("y", None)])
+    save("input_undefined", "missing input", m)
+    m = make([helper.make_node("Relu", ["x"], ["y"])], [vi("x", [2])], [vi("z", None)])
+    save("output_undefined", "missing input", m)
+    m = make([helper.make_node("Conv", ["x"], ["y"])], [vi("x", [1, 2, 8, 8])], [vi("y", None)])
+    save("conv_missing_weight", "missing input", m)
+    m = make([helper.make_node("Gemm", ["x", "w", "b", "x"], ["y"])], [vi("x", [2, 2])], [vi("y", None)],
+             [weight("w", [2, 2]), weight("b", [2])])
+    save("gemm_too_many_inputs", "missing input", m)
+    m = make([helper.make_node("Relu", ["x"], ["y"]), helper.make_node("Relu", ["x"], ["y"])], [vi("x", [2])],
+             [vi("y", None)])
+    save("duplicate_output_name", "missing input", m)
+    m = make([helper.make_node("Relu", ["x"], [""])], [vi("x", [2])], [vi("x", None)])
+    save("empty_output_name", "missing input", m, expect="any")
+    m = make([helper.make_node("Relu", [""], ["y"])], [vi("x", [2])], [vi("y", None)])
+    save("empty_required_input", "missing input", m)
+    m = make([helper.make_node("Relu", ["x"], ["x"])], [vi("x", [2])], [vi("x", None)])
+    save("node_overwrites_graph_input", "missing input", m)
+    m = make([helper.make_node("NoSuchOp", ["x"], ["y"])], [vi("x", [2])], [vi("y", None)])
+    save("unknown_op", "missing input", m, expect="any")
+    m = make([helper.make_node("Relu", ["x"], ["y"])], [vi("x", [2])], [vi("y", None)])
+    m.ClearField("opset_import")
+    save("no_opset", "model header", m)
+    m = make([helper.make_node("Relu", ["x"], ["y"])], [vi("x", [2])], [vi("y", None)])
+    m.ir_version = 0
+    save("ir_version_zero", "model header", m)
+    m = make([helper.make_node("Relu", ["x"], ["y"])], [vi("x", [2])], [vi("y", None)], opset=0)
+    save("opset_zero", "model header", m)
+    m = make([helper.make_node("Relu", ["x"], ["y"])], [vi("x", [2])], [vi("y", None)], opset=-3)
+    save("opset_negative", "model header", m)
+    m = make([], [], [])
+    save("empty_graph", "model header", m)
+
+
+def functions():
+    def fn(name, body_op, domain="local"):
+        node = helper.make_node(body_op, ["a"], ["b"], domain=domain if body_op in ("f", "g") else "")
+        return helper.make_function(domain, name, ["a"], ["b"], [node],
+                                    [helper.make_opsetid("", 13), helper.make_opsetid(domain, 1)])
+    opsets = [helper.make_opsetid("", 13), helper.make_opsetid("local", 1)]
+    call = helper.make_node("f", ["x"], ["y"], domain="local")
+    m = make([call], [vi("x", [2])], [vi("y", None)], functions=[fn("f", "f")], opsets=opsets)
+    save("function_recursive", "function", m)
+    m = make([call], [vi("x", [2])], [vi("y", None)], functions=[fn("f", "g"), fn("g", "f")], opsets=opsets)
+    save("function_mutually_recursive", "function", m)
+    chain = [fn("f", "g"), fn("g", "h"), fn("h", "f")]
+    chain[2].node[0].op_type = "f"
+    chain[2].node[0].domain = "local"
+    chain[1].node[0].op_type = "h"
+    chain[1].node[0].domain = "local"
+    m = make([call], [vi("x", [2])], [vi("y", None)], functions=chain, opsets=opsets)
+    save("function_recursive_three", "function", m)
+    body = helper.make_node("Relu", ["nope"], ["b"])
+    f = helper.make_function("local", "f", ["a"], ["b"], [body], [helper.make_opsetid("", 13)])
+    m = make([call], [vi("x", [2])], [vi("y", None)], functions=[f], opsets=opsets)
+    save("function_body_undefined_input", "function", m)
+    # A function called from inside an If branch that recurses.
+    branch = helper.make_graph([helper.make_node("f", ["x"], ["z"], domain="local")], "then", [], [vi("z", None)])
+    node = helper.make_node("If", ["c"], ["y"], then_branch=branch, else_branch=branch)
+    m = make([node], [vi("c", [], TensorProto.BOOL), vi("x", [2])], [vi("y", None)], functions=[fn("f", "f")],
+             opsets=opsets)
+    save("function_recursive_in_branch", "function", m)
+
+
+def varint(v):
+    out = bytearray()
+    while True:
+        b = v & 0x7F
+        v >>= 7
+        out.append(b | (0x80 if v else 0))
+        if not v:
+            return bytes(out)
+
+
+def field(number, payload):
+    """A length-delimited protobuf field: nested graphs are spliced as bytes, in time linear in the
+    result (building them as Python messages copies every level again and takes minutes)."""
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+
+def graph_attr(name, graph_bytes):
+    return field(1, name.encode()) + field(6, graph_bytes) + varint(20 << 3) + varint(AttributeProto.GRAPH)
+
+
+def nested_if_model(depth, leaf_nodes, both_branches):
+    """depth levels of If; level L's then branch is level L-1 (and its else branch too when
+    both_branches, giving 2^depth leaves), each level adding x to its result."""
+    leaf = helper.make_graph(leaf_nodes, "leaf", [], [vi("r0", None)]).SerializeToString()
+    inner, body = leaf, b""
+    for level in range(1, depth + 1):
+        node = helper.make_node("If", ["c"], ["t%d" % level]).SerializeToString()
+        node += field(5, graph_attr("then_branch", inner))
+        node += field(5, graph_attr("else_branch", inner if both_branches else leaf))
+        add = helper.make_node("Add", ["t%d" % level, "x"], ["r%d" % level]).SerializeToString()
+        body = field(1, node) + field(1, add)
+        inner = helper.make_graph([], "g%d" % level, [], [vi("r%d" % level, None)]).SerializeToString() + body
+    shell = make([], [vi("c", [], TensorProto.BOOL), vi("x", [1, 4])], [vi("r%d" % depth, None)],
+                 [numpy_helper.from_array(np.ones((4, 4), np.float32), "W")])
+    # A second occurrence of ModelProto.graph (field 7) merges into the first: appends the nodes.
+    return shell.SerializeToString() + field(7, body)
+
+
+def nesting():
+    # 12 levels of If whose two branches are the level below: 2^12 leaf graphs, each with a Constant
+    # and reading an outer weight. Valid; every pass must stay about linear in the model's size (fp16
+    # was quadratic: each new name probed every earlier suffix; tests/core/model_test.cpp pins that).
+    k = numpy_helper.from_array(np.ones((4, 4), np.float32), "k")
+    leaf = [helper.make_node("Constant", [], ["k0"], value=k), helper.make_node("MatMul", ["x", "W"], ["m0"]),
+            helper.make_node("MatMul", ["m0", "k0"], ["r0"])]
+    save_bytes("nesting_12_if_weights", "any", "deep nesting", nested_if_model(12, leaf, True))
+    # Deeper than protobuf's parser allows (100 messages): refused as corrupt, not a stack overflow.
+    relu = [helper.make_node("Relu", ["x"], ["r0"])]
+    for depth in (40, 300, 3000):
+        save_bytes("nesting_%d_if" % depth, "reject", "deep nesting", nested_if_model(depth, relu, False))
+    # Graph attributes nested on a node that takes none (the checker never looks inside).
+    inner = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "x", [], [vi("y", None)]).SerializeToString()
+    for _ in range(400):
+        node = helper.make_node("Relu", ["x"], ["y"]).SerializeToString() + field(5, graph_attr("sub", inner))
+        inner = helper.make_graph([], "x", [], [vi("y", None)]).SerializeToString() + field(1, node)
+    shell = make([], [vi("x", [2])], [vi("y", None)])
+    node = helper.make_node("Relu", ["x"], ["y"]).SerializeToString() + field(5, graph_attr("sub", inner))
+    save_bytes("nesting_400_graph_attr", "reject", "deep nesting", shell.SerializeToString() + field(7, field(1, node)))
+
+
+def bad_external_data():
+    w = np.ones((64, 16), np.float32).tobytes()
+    def ext_model(kv, dims=(64, 16)):
+        return matmul_model(external("w", list(dims), kv))
+    save("ext_missing_file", "external data", ext_model([("location", "w.bin")]))
+    save("ext_short_file", "external data", ext_model([("location", "w.bin")]), {"w.bin": w[:100]})
+    save("ext_absolute", "external data", ext_model([("location", "/etc/passwd")]))
+    save("ext_escape", "external data", ext_model([("location", "../../w.bin")]))
+    save("ext_no_location", "external data", ext_model([("offset", "0")]))
+    save("ext_offset_length_overflow", "external data",
+         ext_model([("location", "w.bin"), ("offset", str(2**63 - 8)), ("length", "4096")]), {"w.bin": w})
+    save("ext_offset_huge", "external data",
+         ext_model([("location", "w.bin"), ("offset", str(2**62))]), {"w.bin": w})
+    save("ext_offset_negative", "external data", ext_model([("location", "w.bin"), ("offset", "-4")]), {"w.bin": w})
+    save("ext_offset_not_number", "external data", ext_model([("location", "w.bin"), ("offset", "12x")]),
+         {"w.bin": w})
+    save("ext_offset_out_of_range", "external data",
+         ext_model([("location", "w.bin"), ("offset", "99999999999999999999999")]), {"w.bin": w})
+    save("ext_length_mismatch", "external data", ext_model([("location", "w.bin"), ("length", "12")]), {"w.bin": w})
+    save("ext_dims_overflow", "external data", ext_model([("location", "w.bin")], dims=(2**32, 2**32)), {"w.bin": w})
+    save("ext_location_directory", "external data", ext_model([("location", ".")]))
+    save("ext_location_empty", "external data", ext_model([("location", "")]))
+
+
+def main():
+    global OUT
+    base_path, OUT = sys.argv[1], sys.argv[2]
+    os.makedirs(OUT, exist_ok=True)
+    with open(base_path, "rb") as f:
+        truncations_and_flips(f.read())
+    bad_dims()
+    bad_attributes()
+    bad_structure()
+    functions()
+    nesting()
+    bad_external_data()
+    with open(os.path.join(OUT, "cases.tsv"), "w") as f:
+        for name, expect, klass in cases:
+            f.write("%s\t%s\t%s\n" % (name, expect, klass))
+    print("%d cases in %s" % (len(cases), OUT))
+
+
+if __name__ == "__main__":
+    main()
