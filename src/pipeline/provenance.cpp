@@ -48,7 +48,10 @@ Provenance trace_provenance(const GraphSnapshot& before, const GraphSnapshot& af
   auto& origin = result.origins;
   std::set<std::string> alive;
   // Parents sort before their subgraphs ("" < "a/b/"), so an owner is traced before its body.
-  for (const auto& [prefix, nodes] : after.graphs) {
+  for (const auto& graph : after.graphs) {
+    // Named, not a structured binding: clang 14 (the sanitizer build) cannot capture those in lambdas.
+    const std::string& prefix = graph.first;
+    const auto& nodes = graph.second;
     for (const auto& n : nodes) alive.insert(n.name);
     auto old_graph = before.graphs.find(prefix);
     if (old_graph == before.graphs.end()) {
