@@ -81,6 +81,24 @@ TEST_F(Cli, SameInputAndOptionsGiveByteIdenticalOutput) {
   EXPECT_EQ(read(dir_ / "a.onnx"), read(dir_ / "b.onnx"));
 }
 
+TEST_F(Cli, SizeGateMissedExitsFourAndLeavesNoOutput) {
+  // int8 weight-only makes the MLP about 0.3x: a 0.2 budget is missed, 0.5 is kept.
+  const Result r = run("mlp.onnx -o out.onnx -p quantize-int8 --max-size-ratio 0.2");
+  EXPECT_EQ(r.code, 4) << r.err;
+  EXPECT_NE(r.err.find("compress: error: gate missed: file size ratio 0."), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(" > --max-size-ratio 0.2\n"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir_ / "out.onnx"));
+  const Result ok = run("mlp.onnx -o out.onnx -p quantize-int8 --max-size-ratio 0.5");
+  EXPECT_EQ(ok.code, 0) << ok.err;
+  EXPECT_TRUE(fs::exists(dir_ / "out.onnx"));
+}
+
+TEST_F(Cli, SizeGateNeedsAPositiveRatio) {
+  const Result r = run("mlp.onnx -o out.onnx --max-size-ratio 0");
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_FALSE(fs::exists(dir_ / "out.onnx"));
+}
+
 TEST_F(Cli, UnknownPassIsAUsageErrorNamingTheChoices) {
   const Result r = run("mlp.onnx -o out.onnx -p no-such-pass");
   EXPECT_EQ(r.code, 1);

@@ -58,6 +58,8 @@ struct Options {
   std::optional<double> min_cosine;
   std::optional<double> min_snr;
   std::optional<double> max_accuracy_drop;
+  // size and latency gates
+  std::optional<double> max_size_ratio;
 };
 
 compress::ShapeOverrides parse_shapes(const std::vector<std::string>& specs) {
@@ -198,6 +200,18 @@ std::string try_check(const compress::Model& model) {
   return "";
 }
 
+// --max-size-ratio, decided before the write so a missed gate leaves no output file. The output's
+// bytes are its serialization, what the write puts on disk (external data: within alignment padding).
+void check_size_gate(const Options& o, int64_t before_bytes, const compress::Model& model) {
+  if (!o.max_size_ratio) return;
+  const double ratio = static_cast<double>(model.proto().ByteSizeLong()) / static_cast<double>(std::max<int64_t>(before_bytes, 1));
+  if (ratio <= *o.max_size_ratio) return;
+  std::ostringstream text;
+  text.precision(4);
+  text << "gate missed: file size ratio " << ratio << " > --max-size-ratio " << *o.max_size_ratio;
+  throw Error(ExitCode::kGateFailed, text.str());
+}
+
 int run_compress(const Options& o) {
   if (o.output.empty() && !o.dry_run) throw Error(ExitCode::kUsage, "-o OUT.onnx is required (or --dry-run)");
   std::error_code ec;
@@ -252,6 +266,7 @@ int run_compress(const Options& o) {
     report.verify = compress::verify_to_json(result);
     compress::check_gates(result, gates_of(o));
   }
+  check_size_gate(o, report.before.file.bytes, model);
   if (o.dry_run) {
     report.after.file = model.proto().ByteSizeLong() > static_cast<size_t>(INT32_MAX)
                             ? compress::FileSize{static_cast<int64_t>(model.proto().ByteSizeLong()), 0}
@@ -382,6 +397,8 @@ int main(int argc, char** argv) {
   app.add_flag("-v,--verbose", o.verbose, "log details");
   app.add_flag("--verify", o.verify, "compare the output with the input model in the built-in evaluator (gates below)");
   add_verify_options(&app, o);
+  app.add_option("--max-size-ratio", o.max_size_ratio, "gate: output file bytes / input file bytes <= R (exit 4)")
+      ->check(CLI::PositiveNumber);
 
   auto* inspect = app.add_subcommand("inspect", "print size, params and FLOPs of one model");
   inspect->add_option("input", o.input, "model (.onnx)")->required()->check(CLI::ExistingPath);
