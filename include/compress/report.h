@@ -25,6 +25,7 @@ struct LayerStats {
   int64_t macs = 0;
   int64_t flops = 0;
   std::string compute_dtype;  // "float32", "float16", "int8", ... (drives the energy estimate)
+  double predicted_latency_ms = -1;  // on the report's target profile; -1 when not predicted
 };
 
 /// Bytes a model costs on disk and after zlib (what a release artifact costs): level 6 (gzip's
@@ -48,6 +49,10 @@ struct ModelStats {
   std::vector<LayerStats> layers;
   /// Warnings about assumptions made, e.g. "input 'x' dim 0 'batch' assumed 1".
   std::vector<std::string> assumptions;
+  double predicted_latency_ms = -1;  // on the report's target profile (compress/target.h); -1 when not predicted
+  /// Weight elements the target rebuilds in float every run (a weight DequantizeLinear it does not
+  /// fuse): filled by predict_latency, read by the energy estimate.
+  int64_t dequantized_weight_elements = 0;
 };
 
 /// Counts params, weight bytes, MACs and FLOPs of every node after ONNX shape inference (symbolic dims
@@ -63,7 +68,8 @@ FileSize measure_files(const std::vector<std::filesystem::path>& files, int zlib
 struct EnergyEstimate {
   double compute_uj = 0;  // MACs by compute dtype
   double dram_uj = 0;     // weight bytes read once from DRAM
-  double total_uj() const { return compute_uj + dram_uj; }
+  double dequantize_uj = 0;  // float weights the target rebuilds every run: written and read once more
+  double total_uj() const { return compute_uj + dram_uj + dequantize_uj; }
 };
 EnergyEstimate estimate_energy(const ModelStats& stats);
 
@@ -76,6 +82,7 @@ struct Report {
   ModelStats after;
   std::vector<PassRun> passes;
   nlohmann::json verify;  // null unless a verification ran
+  std::string target;     // the target profile latencies were predicted for; empty when none
 };
 
 nlohmann::json stats_to_json(const ModelStats& stats);

@@ -4,6 +4,7 @@
 #include <compress/model.h>
 #include <compress/pipeline.h>
 #include <compress/report.h>
+#include <compress/target.h>
 #include <compress/verify.h>
 #include <onnx/defs/schema.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -60,6 +61,8 @@ struct Options {
   std::optional<double> max_accuracy_drop;
   // size and latency gates
   std::optional<double> max_size_ratio;
+  std::optional<double> max_latency_ratio;
+  std::string target = "ort-cpu";
 };
 
 compress::ShapeOverrides parse_shapes(const std::vector<std::string>& specs) {
@@ -202,6 +205,18 @@ std::string try_check(const compress::Model& model) {
 
 // --max-size-ratio, decided before the write so a missed gate leaves no output file. The output's
 // bytes are its serialization, what the write puts on disk (external data: within alignment padding).
+// --max-latency-ratio on the target profile's prediction, before the write like the size gate.
+void check_latency_gate(const Options& o, const compress::Report& report) {
+  if (!o.max_latency_ratio) return;
+  const double ratio = report.after.predicted_latency_ms / std::max(report.before.predicted_latency_ms, 1e-9);
+  if (ratio <= *o.max_latency_ratio) return;
+  std::ostringstream text;
+  text.precision(4);
+  text << "gate missed: predicted latency ratio " << ratio << " on " << o.target << " > --max-latency-ratio "
+       << *o.max_latency_ratio;
+  throw Error(ExitCode::kGateFailed, text.str());
+}
+
 void check_size_gate(const Options& o, int64_t before_bytes, const compress::Model& model) {
   if (!o.max_size_ratio) return;
   const double ratio = static_cast<double>(model.proto().ByteSizeLong()) / static_cast<double>(std::max<int64_t>(before_bytes, 1));
@@ -223,6 +238,7 @@ int run_compress(const Options& o) {
   }
   const auto shapes = parse_shapes(o.input_shapes);
   const auto pipeline = compress::Pipeline::build(compress::PassRegistry::builtin(), collect_invocations(o));
+  const compress::TargetProfile& target = compress::TargetProfile::builtin(o.target);
 
   const bool progress = !o.quiet && ::isatty(2);
   const bool gated = o.min_cosine || o.min_snr || o.max_accuracy_drop;
@@ -248,6 +264,8 @@ int run_compress(const Options& o) {
   report.pipeline = pipeline.canonical();
   report.before = compress::compute_stats(model, shapes);
   report.before.file = compress::measure_files(model.source_files());
+  compress::predict_latency(model, report.before, target);
+  report.target = target.name;
 
   report.passes = pipeline.run(model, o.excludes);
 
@@ -260,6 +278,7 @@ int run_compress(const Options& o) {
     }
   }
   report.after = compress::compute_stats(model, shapes);
+  compress::predict_latency(model, report.after, target);
   if (original) {
     // Measured before the write, so a missed gate leaves no output file.
     const auto result = compress::verify_models(*original, model, verify_opts);
@@ -267,6 +286,7 @@ int run_compress(const Options& o) {
     compress::check_gates(result, gates_of(o));
   }
   check_size_gate(o, report.before.file.bytes, model);
+  check_latency_gate(o, report);
   if (o.dry_run) {
     report.after.file = model.proto().ByteSizeLong() > static_cast<size_t>(INT32_MAX)
                             ? compress::FileSize{static_cast<int64_t>(model.proto().ByteSizeLong()), 0}
@@ -299,8 +319,12 @@ int run_inspect(const Options& o) {
   }
   compress::ModelStats stats = compress::compute_stats(model, shapes);
   stats.file = compress::measure_files(model.source_files());
+  const compress::LatencyTerms terms = compress::predict_latency(model, stats, compress::TargetProfile::builtin(o.target));
   if (o.json) {
-    std::cout << compress::inspect_to_json(stats).dump(2) << "\n";
+    nlohmann::json j = compress::inspect_to_json(stats);
+    j["target"] = o.target;
+    j["latency_terms"] = terms;  // the profile's linear features (bench/target/fit.py)
+    std::cout << j.dump(2) << "\n";
   } else {
     std::cout << compress::render_inspect_text(stats);
   }
@@ -399,10 +423,15 @@ int main(int argc, char** argv) {
   add_verify_options(&app, o);
   app.add_option("--max-size-ratio", o.max_size_ratio, "gate: output file bytes / input file bytes <= R (exit 4)")
       ->check(CLI::PositiveNumber);
+  app.add_option("--max-latency-ratio", o.max_latency_ratio,
+                 "gate: predicted latency after / before on --target <= R (exit 4)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--target", o.target, "target profile the report predicts latency for (ort-cpu, ort-cpu-vnni, generic)");
 
   auto* inspect = app.add_subcommand("inspect", "print size, params and FLOPs of one model");
   inspect->add_option("input", o.input, "model (.onnx)")->required()->check(CLI::ExistingPath);
   inspect->add_flag("--json", o.json, "print JSON");
+  inspect->add_option("--target", o.target, "target profile for the predicted latency (ort-cpu, ort-cpu-vnni, generic)");
   inspect->add_option("--input-shape", o.input_shapes, "concrete input shape NAME=1x3x224x224 (repeatable)")
       ->allow_extra_args(false);
   auto* verify = app.add_subcommand("verify", "compare a candidate model with a reference in the built-in evaluator");
