@@ -3,7 +3,8 @@
 // Times every model of a grid (bench/target/make_grid.py) in ONNX Runtime as tests/ort/ort_bench.js
 // does (CPU, 1 thread, sequential, seeded inputs), interleaved: each round visits every model once
 // (3 warmup runs, then runs for ~budget ms, at least 5), so machine noise hits all models alike.
-//   node bench/target/time_grid.js GRID_DIR [--rounds N] [--budget-ms MS] > timings.json
+//   node bench/target/time_grid.js GRID_DIR [--rounds N] [--budget-ms MS] [--spec FILE] > timings.json
+// --spec: input shapes and values by model basename, as tests/ort/ort_bench.js (models/cached_models.json).
 // Output: {"cpu": ..., "ort": ..., "rounds": N, "models": {file: [median_us per round]}}.
 const fs = require('fs');
 const os = require('os');
@@ -15,9 +16,11 @@ async function main() {
   const dir = argv[0];
   let rounds = 5;
   let budget = 30;
+  let spec = null;
   for (let i = 1; i < argv.length; i++) {
     if (argv[i] === '--rounds') rounds = Number(argv[++i]);
     else if (argv[i] === '--budget-ms') budget = Number(argv[++i]);
+    else if (argv[i] === '--spec') spec = argv[++i];
     else throw new Error(`unexpected '${argv[i]}'`);
   }
   const grid = JSON.parse(fs.readFileSync(path.join(dir, 'grid.json'), 'utf8'));
@@ -25,7 +28,7 @@ async function main() {
   for (const g of grid) {
     const file = path.join(dir, g.file);
     const session = await feeds.openSession(file, 1);
-    const inputs = feeds.buildInputs(session.inputMetadata, { specEntry: null, inputsDir: null, inputFiles: {} }, feeds.makeRng(0));
+    const inputs = feeds.buildInputs(session.inputMetadata, { specEntry: feeds.loadSpecEntry(spec, [file]), inputsDir: null, inputFiles: {} }, feeds.makeRng(0));
     entries.push({ file: g.file, session, feed: feeds.makeFeeds(session.inputMetadata, inputs, 0, 0), medians: [] });
   }
   for (let r = 0; r < rounds; r++) {

@@ -6,12 +6,15 @@
 // - Conv/ConvTranspose ("conv") and MatMul/Gemm ("gemm"): "<kind>.<format>.mac" per MAC, format
 //   fp32, fp16 (float16 compute), qdq (activation and weight DequantizeLinear fused into an integer
 //   kernel, on profiles with qdq_fused), integer (ConvInteger/MatMulInteger), nbits (MatMulNBits,
-//   plus "gemm.nbits.weight" per weight element). A weight stored narrower than the compute type
-//   and not fused (int8/int4 DequantizeLinear, float16 Cast) adds "weight_dequantize.element" per
-//   weight element: ONNX Runtime CPU rebuilds the float weight every run (it never constant-folds a
-//   DequantizeLinear) and then runs the float kernel. Integer weights of uint8 use ".u8" formats.
+//   plus "gemm.nbits.weight" per weight element), dq (float compute on int8/int4 weights behind a
+//   DequantizeLinear the target does not fuse: its own MAC cost plus "weight_dequantize.element" per
+//   weight element, as ONNX Runtime CPU rebuilds the float weight every run and never constant-folds
+//   a DequantizeLinear), fp16w (float16 weights Cast to float32). Integer weights of uint8 use ".u8".
 // - activation QuantizeLinear/DequantizeLinear that the target fuses cost nothing (no node either);
 //   otherwise "quantize.element" per element. DynamicQuantizeLinear: "quantize.dynamic.element".
+// - on a fusing profile (qdq_fused), element-wise epilogues the runtime folds into the kernel before
+//   them cost nothing: Cast/Mul/Add after MatMulInteger/ConvInteger, a bias Add or activation after a
+//   float Conv/MatMul/Gemm.
 // - any other layer with FLOPs: "elementwise.element" per FLOP; every executed layer "node"; every
 //   model "session" (the fixed cost of one run).
 // A term the profile has no cost for costs nothing; the fit script lists every term it saw.
@@ -80,6 +83,26 @@ struct GraphIndex {
       if (auto it = constants.find(dq->input(0)); it != constants.end()) return it->second->data_type();
     return 0;
   }
+  // An element-wise node the runtime folds into the kernel before it (ONNX Runtime: the Cast and the
+  // scale Muls after MatMulInteger/ConvInteger become DynamicQuantizeMatMul / MatMulIntegerToFloat;
+  // a constant bias Add and an activation after a float Conv/MatMul/Gemm become FusedConv/FusedGemm).
+  bool epilogue(const onnx::NodeProto& n, int depth = 0) const {
+    static const std::set<std::string> kEpilogue = {"Cast", "Mul", "Add", "Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid"};
+    if (depth > 4 || !kEpilogue.count(n.op_type()) || n.input_size() == 0) return false;
+    for (const auto& in : n.input()) {
+      auto it = producer.find(in);
+      if (it == producer.end()) continue;
+      const onnx::NodeProto& p = *it->second;
+      auto r = readers.find(in);
+      if (r == readers.end() || r->second.size() != 1) continue;
+      if (p.op_type() == "MatMulInteger" || p.op_type() == "ConvInteger") return true;
+      if ((p.op_type() == "Conv" || p.op_type() == "MatMul" || p.op_type() == "Gemm") && !fused(p) &&
+          n.op_type() != "Cast" && n.op_type() != "Mul")
+        return true;
+      if (epilogue(p, depth + 1)) return true;
+    }
+    return false;
+  }
   // A node that runs inside an integer kernel on a QDQ-fusing target: its data input comes from an
   // activation DequantizeLinear.
   bool fused(const onnx::NodeProto& n) const {
@@ -99,8 +122,12 @@ std::string format_of(const LayerStats& layer, const onnx::NodeProto* node, cons
     return kind + (u8 ? ".qdq.u8" : ".qdq");
   // Stored narrower than computed: rebuilt every run before the float kernel.
   const double compute_bytes = fp16 ? 2.0 : 4.0;
-  dequantize_weights = layer.params > 0 && static_cast<double>(layer.weight_bytes) < 0.9 * compute_bytes * static_cast<double>(layer.params);
-  return kind + (fp16 ? ".fp16" : ".fp32");
+  const double per_param = layer.params > 0 ? static_cast<double>(layer.weight_bytes) / static_cast<double>(layer.params) : 4.0;
+  if (per_param >= 0.9 * compute_bytes) return kind + (fp16 ? ".fp16" : ".fp32");
+  // float16 weights cast to float32 (fp16 weights-only): the runtime may fold the Cast at load.
+  if (!fp16 && per_param >= 1.5) return kind + ".fp16w";
+  dequantize_weights = true;
+  return kind + ".dq";
 }
 
 }  // namespace
@@ -185,6 +212,8 @@ LatencyTerms predict_latency(const Model& model, ModelStats& stats, const Target
       else terms["quantize.element"] = static_cast<double>(layer.flops);
     } else if (op == "DynamicQuantizeLinear") {
       terms["quantize.dynamic.element"] = static_cast<double>(layer.flops);
+    } else if (profile.qdq_fused && node != nullptr && index.epilogue(*node)) {
+      runs = false;
     } else if (layer.flops > 0) {
       terms["elementwise.element"] = static_cast<double>(layer.flops);
     }

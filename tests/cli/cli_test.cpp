@@ -1,6 +1,7 @@
 // Runs the built `compress` binary: exit codes, the exact one-line errors, no output after a
 // failure, the input never modified.
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <array>
 #include <cstdio>
@@ -97,6 +98,58 @@ TEST_F(Cli, SizeGateNeedsAPositiveRatio) {
   const Result r = run("mlp.onnx -o out.onnx --max-size-ratio 0");
   EXPECT_EQ(r.code, 1) << r.err;
   EXPECT_FALSE(fs::exists(dir_ / "out.onnx"));
+}
+
+TEST_F(Cli, ReportPredictsLatencyForTheTarget) {
+  const Result r = run("mlp.onnx -o out.onnx -p quantize-int8 --report-json -");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("target"), "ort-cpu");
+  const double before = j.at("before").at("predicted_latency_ms"), after = j.at("after").at("predicted_latency_ms");
+  EXPECT_GT(before, 0.0);
+  EXPECT_GT(after, 0.0);
+  EXPECT_DOUBLE_EQ(j.at("ratios").at("predicted_latency"), after / before);
+  ASSERT_FALSE(j.at("layers").empty());
+  EXPECT_GT(j.at("layers")[0].at("before").at("predicted_latency_ms"), 0.0);
+  // Weight-only int8 on ORT CPU rebuilds the float weights every run: slower, and the energy says so too.
+  EXPECT_GT(after, before);
+  EXPECT_GT(j.at("after").at("energy_estimate_uj").at("dequantize_weights"), 0.0);
+  EXPECT_GT(j.at("ratios").at("energy"), 1.0);
+  const Result text = run("mlp.onnx -o out2.onnx -p quantize-int8");
+  EXPECT_NE(text.out.find("\nWARNING: predicted SLOWER on ort-cpu: "), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("predicted for ort-cpu\n"), std::string::npos) << text.out;
+}
+
+TEST_F(Cli, TargetChoosesTheProfile) {
+  const Result r = run("mlp.onnx -o out.onnx -p quantize-int8 --target generic --report-json -");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("target"), "generic");
+  // generic runs every format natively: weight-only int8 costs no more than float.
+  EXPECT_LE(j.at("after").at("predicted_latency_ms").get<double>(), j.at("before").at("predicted_latency_ms").get<double>());
+  const Result inspect = run("inspect mlp.onnx --json --target ort-cpu-vnni");
+  ASSERT_EQ(inspect.code, 0) << inspect.err;
+  const auto k = nlohmann::json::parse(inspect.out);
+  EXPECT_EQ(k.at("target"), "ort-cpu-vnni");
+  EXPECT_EQ(k.at("latency_terms").at("session"), 1.0);
+}
+
+TEST_F(Cli, UnknownTargetIsAUsageError) {
+  const Result r = run("mlp.onnx -o out.onnx --target tpu");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "compress: error: unknown target 'tpu' (valid: generic, ort-cpu, ort-cpu-vnni)\n");
+  EXPECT_FALSE(fs::exists(dir_ / "out.onnx"));
+}
+
+TEST_F(Cli, LatencyGateMissedExitsFourAndLeavesNoOutput) {
+  const Result r = run("mlp.onnx -o out.onnx -p quantize-int8 --max-latency-ratio 0.5");
+  EXPECT_EQ(r.code, 4) << r.err;
+  EXPECT_NE(r.err.find("compress: error: gate missed: predicted latency ratio "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(" on ort-cpu > --max-latency-ratio 0.5\n"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir_ / "out.onnx"));
+  const Result ok = run("mlp.onnx -o out.onnx -p cleanup --max-latency-ratio 1");
+  EXPECT_EQ(ok.code, 0) << ok.err;
+  EXPECT_TRUE(fs::exists(dir_ / "out.onnx"));
 }
 
 TEST_F(Cli, UnknownPassIsAUsageErrorNamingTheChoices) {

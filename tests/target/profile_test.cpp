@@ -22,6 +22,7 @@ TEST(TargetProfile, BuiltinsLoadWithTheirProvenance) {
   const TargetProfile& vnni = TargetProfile::builtin("ort-cpu-vnni");
   EXPECT_LT(vnni.cost_us.at("conv.qdq.mac"), ort.cost_us.at("conv.qdq.mac"));
   EXPECT_EQ(vnni.cost_us.at("conv.fp32.mac"), ort.cost_us.at("conv.fp32.mac"));
+  EXPECT_LT(vnni.cost_us.at("gemm.qdq.mac"), vnni.cost_us.at("gemm.qdq.u8.mac"));  // u8s8 beats u8u8 on VNNI
 }
 
 TEST(TargetProfile, UnknownNameIsAUsageErrorNamingTheChoices) {
@@ -48,7 +49,8 @@ TargetProfile unit_profile(bool qdq_fused) {
   TargetProfile p;
   p.name = "unit";
   p.qdq_fused = qdq_fused;
-  for (const char* t : {"gemm.fp32.mac", "gemm.qdq.mac", "weight_dequantize.element", "quantize.element", "node", "session"})
+  for (const char* t : {"gemm.fp32.mac", "gemm.dq.mac", "gemm.qdq.mac", "weight_dequantize.element", "quantize.element", "node",
+                        "session"})
     p.cost_us[t] = 1.0;
   return p;
 }
@@ -65,8 +67,10 @@ g (float[2, 4] x) => (float[2, 3] y) {
   Model m = testing::model_with_weights(text, {make_int8_tensor("wq", {4, 3}, q), make_float_tensor("s", {}, std::vector<float>{0.5f})});
   ModelStats stats = compute_stats(m, {});
   const LatencyTerms terms = predict_latency(m, stats, unit_profile(true));
-  EXPECT_EQ(terms.at("gemm.fp32.mac"), 24);
+  EXPECT_EQ(terms.at("gemm.dq.mac"), 24);  // float kernel on dequantized weights
+  EXPECT_EQ(terms.count("gemm.fp32.mac"), 0u);
   EXPECT_EQ(terms.at("weight_dequantize.element"), 12);
+  EXPECT_EQ(stats.dequantized_weight_elements, 12);
   EXPECT_EQ(terms.at("node"), 1);  // the weight's DequantizeLinear belongs to the MatMul layer
   EXPECT_DOUBLE_EQ(stats.predicted_latency_ms, (1 + 24 + 12 + 1) / 1000.0);
 }
@@ -95,7 +99,7 @@ g (float[2, 4] x) => (float[2, 3] y) {
   EXPECT_EQ(fused.at("node"), 2);  // the input's QuantizeLinear and the fused MatMul; the DequantizeLinear fuses
   ModelStats plain_stats = compute_stats(m, {});
   const LatencyTerms plain = predict_latency(m, plain_stats, unit_profile(false));
-  EXPECT_EQ(plain.at("gemm.fp32.mac"), 24);
+  EXPECT_EQ(plain.at("gemm.dq.mac"), 24);
   EXPECT_EQ(plain.at("weight_dequantize.element"), 12);
   EXPECT_EQ(plain.at("node"), 3);
 }
