@@ -39,4 +39,8 @@ using LatencyTerms = std::map<std::string, double>;
 /// returns the model's latency terms. `model` must be the model `stats` was computed from.
 LatencyTerms predict_latency(const Model& model, ModelStats& stats, const TargetProfile& profile);
 
+/// A one-line warning when `after` is predicted slower than `before` on `target` (both predicted),
+/// naming the layers (matched by name) that got slower, slowest first; empty otherwise.
+std::string slower_warning(const ModelStats& before, const ModelStats& after, const std::string& target);
+
 }  // namespace compress

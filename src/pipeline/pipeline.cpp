@@ -249,7 +249,8 @@ std::string Pipeline::canonical() const {
   return join(parts, ",");
 }
 
-std::vector<PassRun> Pipeline::run(Model& model, const std::vector<std::string>& global_excludes) const {
+std::vector<PassRun> Pipeline::run(Model& model, const std::vector<std::string>& global_excludes,
+                                   const AfterPass& after_pass) const {
   std::vector<PassRun> runs;
   for (const auto& step : steps_) {
     const auto start = std::chrono::steady_clock::now();
@@ -259,6 +260,7 @@ std::vector<PassRun> Pipeline::run(Model& model, const std::vector<std::string>&
     run.stats = step.pass->run(model, PassContext(step.options, global_excludes, step.samples));
     model.invalidate();  // a pass may have edited the proto directly
     run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (after_pass) after_pass(model, run);
     std::string summary;
     for (const auto& [k, v] : run.stats.counters) summary += " " + k + "=" + std::to_string(v);
     logger()->info("pass {} ({:.2f}s):{}", run.name, run.seconds, summary.empty() ? " no changes" : summary);

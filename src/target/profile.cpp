@@ -23,6 +23,7 @@
 #include <compress/tensor.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <set>
 #include <unordered_map>
 
@@ -228,6 +229,25 @@ LatencyTerms predict_latency(const Model& model, ModelStats& stats, const Target
   }
   stats.predicted_latency_ms = total_us / 1000.0;
   return total;
+}
+
+std::string slower_warning(const ModelStats& before, const ModelStats& after, const std::string& target) {
+  if (before.predicted_latency_ms <= 0 || after.predicted_latency_ms <= before.predicted_latency_ms) return "";
+  std::unordered_map<std::string, double> was;
+  for (const auto& l : before.layers) was[l.name] = l.predicted_latency_ms;
+  std::vector<std::pair<double, std::string>> slower;
+  for (const auto& l : after.layers) {
+    auto it = was.find(l.name);
+    if (it != was.end() && l.predicted_latency_ms > it->second) slower.emplace_back(it->second - l.predicted_latency_ms, l.name);
+  }
+  std::sort(slower.begin(), slower.end());
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "output predicted slower on %s: %.3fx (%.4f -> %.4f ms)", target.c_str(),
+                after.predicted_latency_ms / before.predicted_latency_ms, before.predicted_latency_ms, after.predicted_latency_ms);
+  std::string text = buf;
+  for (size_t k = 0; k < slower.size() && k < 8; ++k) text += (k == 0 ? "; slower layers: " : ", ") + slower[k].second;
+  if (slower.size() > 8) text += " and " + std::to_string(slower.size() - 8) + " more";
+  return text;
 }
 
 }  // namespace compress

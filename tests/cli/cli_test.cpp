@@ -115,6 +115,11 @@ TEST_F(Cli, ReportPredictsLatencyForTheTarget) {
   EXPECT_GT(after, before);
   EXPECT_GT(j.at("after").at("energy_estimate_uj").at("dequantize_weights"), 0.0);
   EXPECT_GT(j.at("ratios").at("energy"), 1.0);
+  // The pass itself warns, naming the layers it made slower.
+  const std::string warning = j.at("passes")[0].at("warnings")[0];
+  EXPECT_EQ(warning.rfind("output predicted slower on ort-cpu: ", 0), 0u) << warning;
+  EXPECT_NE(warning.find("slower layers: "), std::string::npos) << warning;
+  EXPECT_NE(warning.find("fc1"), std::string::npos) << warning;
   const Result text = run("mlp.onnx -o out2.onnx -p quantize-int8");
   EXPECT_NE(text.out.find("\nWARNING: predicted SLOWER on ort-cpu: "), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("predicted for ort-cpu\n"), std::string::npos) << text.out;
@@ -147,8 +152,9 @@ TEST_F(Cli, LatencyGateMissedExitsFourAndLeavesNoOutput) {
   EXPECT_NE(r.err.find("compress: error: gate missed: predicted latency ratio "), std::string::npos) << r.err;
   EXPECT_NE(r.err.find(" on ort-cpu > --max-latency-ratio 0.5\n"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(dir_ / "out.onnx"));
-  const Result ok = run("mlp.onnx -o out.onnx -p cleanup --max-latency-ratio 1");
+  const Result ok = run("mlp.onnx -o out.onnx -p cleanup --max-latency-ratio 1 --report-json -");
   EXPECT_EQ(ok.code, 0) << ok.err;
+  EXPECT_TRUE(nlohmann::json::parse(ok.out).at("passes")[0].at("warnings").empty());  // not slower: no warning
   EXPECT_TRUE(fs::exists(dir_ / "out.onnx"));
 }
 

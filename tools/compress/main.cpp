@@ -267,7 +267,14 @@ int run_compress(const Options& o) {
   compress::predict_latency(model, report.before, target);
   report.target = target.name;
 
-  report.passes = pipeline.run(model, o.excludes);
+  // Each pass warns, naming layers, when its output is predicted slower on the target than its input.
+  compress::ModelStats previous = report.before;
+  report.passes = pipeline.run(model, o.excludes, [&](compress::Model& m, compress::PassRun& run) {
+    compress::ModelStats now = compress::compute_stats(m, shapes);
+    compress::predict_latency(m, now, target);
+    if (const std::string w = compress::slower_warning(previous, now, target.name); !w.empty()) run.stats.warnings.push_back(w);
+    previous = std::move(now);
+  });
 
   if (input_valid) {
     try {
