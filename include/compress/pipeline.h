@@ -7,6 +7,7 @@
 #include <memory>
 #include <set>
 #include <map>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -55,8 +56,13 @@ class Pipeline {
   bool empty() const { return steps_.empty(); }
   size_t size() const { return steps_.size(); }
 
+  /// Called after each pass with the model it produced; may add warnings to the run (logged with
+  /// the pass's own).
+  using AfterPass = std::function<void(Model& model, PassRun& run)>;
+
   /// Runs the passes in order, logging each one to spdlog.
-  std::vector<PassRun> run(Model& model, const std::vector<std::string>& global_excludes) const;
+  std::vector<PassRun> run(Model& model, const std::vector<std::string>& global_excludes,
+                           const AfterPass& after_pass = {}) const;
 
  private:
   struct Step {

@@ -34,6 +34,7 @@ struct LayerStats {
   int64_t macs = 0;
   int64_t flops = 0;
   std::string compute_dtype;  // "float32", "float16", "int8", ... (drives the energy estimate)
+  double predicted_latency_ms = -1;  // on the report's target profile; -1 when not predicted
 };
 
 /// Bytes a model costs on disk and after zlib (what a release artifact costs): level 6 (gzip's
@@ -69,6 +70,10 @@ struct ModelStats {
   /// Nodes whose shapes static analysis could not determine: their MACs/FLOPs are not counted.
   int64_t unknown_shape_nodes = 0;
   std::vector<std::string> unknown_shape_examples;  // the first few names
+  double predicted_latency_ms = -1;  // on the report's target profile (compress/target.h); -1 when not predicted
+  /// Weight elements the target rebuilds in float every run (a weight DequantizeLinear it does not
+  /// fuse): filled by predict_latency, read by the energy estimate.
+  int64_t dequantized_weight_elements = 0;
 };
 
 /// The report's first lines about what the counts rest on: assumed dims with the --input-shape
@@ -90,7 +95,8 @@ FileSize measure_files(const std::vector<std::filesystem::path>& files, int zlib
 struct EnergyEstimate {
   double compute_uj = 0;  // MACs by compute dtype
   double dram_uj = 0;     // weight bytes read once from DRAM
-  double total_uj() const { return compute_uj + dram_uj; }
+  double dequantize_uj = 0;  // float weights the target rebuilds every run: written and read once more
+  double total_uj() const { return compute_uj + dram_uj + dequantize_uj; }
 };
 EnergyEstimate estimate_energy(const ModelStats& stats);
 
@@ -107,6 +113,7 @@ struct Report {
   /// as verdicts by every report.
   nlohmann::json verify;
   nlohmann::json auto_search;  // null unless `compress auto` chose the pipeline (its "auto" section)
+  std::string target;     // the target profile latencies were predicted for; empty when none
 };
 
 /// One layer of the model before, paired with what it became: every node of the model after that

@@ -14,5 +14,6 @@ std::unique_ptr<Pass> make_prune_channels_pass();
 std::unique_ptr<Pass> make_fp16_pass();
 std::unique_ptr<Pass> make_quantize_int4_pass();
 std::unique_ptr<Pass> make_low_rank_pass();
+std::unique_ptr<Pass> make_fold_pass();
 
 }  // namespace compress

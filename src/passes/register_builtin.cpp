@@ -13,6 +13,7 @@ void register_builtin_passes(PassRegistry& registry) {
   registry.add([] { return make_fp16_pass(); });
   registry.add([] { return make_quantize_int4_pass(); });
   registry.add([] { return make_low_rank_pass(); });
+  registry.add([] { return make_fold_pass(); });
 }
 
 }  // namespace compress

@@ -295,7 +295,8 @@ std::string Pipeline::canonical() const {
   return join(parts, ",");
 }
 
-std::vector<PassRun> Pipeline::run(Model& model, const std::vector<std::string>& global_excludes) const {
+std::vector<PassRun> Pipeline::run(Model& model, const std::vector<std::string>& global_excludes,
+                                   const AfterPass& after_pass) const {
   std::vector<PassRun> runs;
   for (const auto& step : steps_) {
     PassRun run;
@@ -309,6 +310,7 @@ std::vector<PassRun> Pipeline::run(Model& model, const std::vector<std::string>&
     Provenance provenance = trace_provenance(before, snapshot_graph(model.proto().graph()));
     run.origins = std::move(provenance.origins);
     run.removed = std::move(provenance.removed);
+    if (after_pass) after_pass(model, run);
     std::string summary;
     for (const auto& [k, v] : run.stats.counters) summary += " " + k + "=" + std::to_string(v);
     logger()->info("pass {} ({:.2f}s):{}", run.name, run.seconds, summary.empty() ? " no changes" : summary);

@@ -1,7 +1,9 @@
 // Energy per inference, an estimate. The one table of constants: 45 nm per-operation energies
 // from M. Horowitz, "Computing's energy problem (and what we can do about it)", ISSCC 2014.
 // A MAC costs one multiply plus one add of its compute dtype; each weight byte is read once from
-// DRAM (640 pJ per 32-bit word). Activations, caches and data movement are not modelled.
+// DRAM (640 pJ per 32-bit word). With a target profile, a weight the target dequantizes every run
+// costs a float32 write and read per element more. Activations, caches and other data movement are
+// not modelled.
 #include <compress/report.h>
 
 #include <map>
@@ -36,6 +38,9 @@ EnergyEstimate estimate_energy(const ModelStats& stats) {
     e.compute_uj += static_cast<double>(macs) * (mac.mult_pj + mac.add_pj) * 1e-6;
   }
   e.dram_uj = static_cast<double>(stats.weight_bytes) / 4.0 * kDramPjPer32BitWord * 1e-6;
+  // A weight the target dequantizes every run (ORT CPU: DequantizeLinear is not fused) is float
+  // compute (counted above, by the MAC's dtype) plus one float32 write and one read per element.
+  e.dequantize_uj = static_cast<double>(stats.dequantized_weight_elements) * 2.0 * kDramPjPer32BitWord * 1e-6;
   return e;
 }
 

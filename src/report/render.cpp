@@ -81,8 +81,39 @@ std::string pad(const std::string& s, size_t width, bool right = false) {
 }
 
 nlohmann::json layer_json(const LayerStats& l) {
-  return {{"name", l.name},   {"op_type", l.op_type}, {"params", l.params}, {"weight_bytes", l.weight_bytes},
-          {"macs", l.macs},   {"flops", l.flops},     {"compute_dtype", l.compute_dtype}};
+  nlohmann::json j = {{"name", l.name},   {"op_type", l.op_type}, {"params", l.params}, {"weight_bytes", l.weight_bytes},
+                      {"macs", l.macs},   {"flops", l.flops},     {"compute_dtype", l.compute_dtype}};
+  if (l.predicted_latency_ms >= 0) j["predicted_latency_ms"] = l.predicted_latency_ms;
+  return j;
+}
+
+// The layers predicted slower after than before (matched by name), slowest first, at most `n`.
+std::vector<std::string> slower_layers(const Report& r, size_t n) {
+  std::map<std::string, double> before;
+  for (const auto& l : r.before.layers) before[l.name] = l.predicted_latency_ms;
+  std::vector<std::pair<double, std::string>> slower;
+  for (const auto& l : r.after.layers) {
+    auto it = before.find(l.name);
+    if (it != before.end() && l.predicted_latency_ms > it->second * 1.05) slower.emplace_back(it->second - l.predicted_latency_ms, l.name);
+  }
+  std::sort(slower.begin(), slower.end());
+  std::vector<std::string> names;
+  for (size_t k = 0; k < slower.size() && k < n; ++k) names.push_back(slower[k].second);
+  return names;
+}
+
+// The headline line when the output is predicted slower than the input on the report's target.
+std::string latency_headline(const Report& r) {
+  if (r.target.empty() || r.before.predicted_latency_ms <= 0 || r.after.predicted_latency_ms <= r.before.predicted_latency_ms)
+    return "";
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "WARNING: predicted SLOWER on %s: %.3fx the input's latency (%.4f -> %.4f ms)", r.target.c_str(),
+                r.after.predicted_latency_ms / r.before.predicted_latency_ms, r.before.predicted_latency_ms,
+                r.after.predicted_latency_ms);
+  std::string line = buf;
+  const auto names = slower_layers(r, 5);
+  for (size_t k = 0; k < names.size(); ++k) line += (k == 0 ? "; slower layers: " : ", ") + names[k];
+  return line;
 }
 
 // Every layer, largest first: by MACs, then weight bytes; model order among equals.
@@ -255,7 +286,7 @@ nlohmann::json stats_to_json(const ModelStats& s) {
   const EnergyEstimate e = estimate_energy(s);
   nlohmann::json layers = nlohmann::json::array();
   for (const auto& l : s.layers) layers.push_back(layer_json(l));
-  return {{"file_bytes", s.file.bytes},
+  nlohmann::json j = {{"file_bytes", s.file.bytes},
           {"file_zlib_bytes", s.file.zlib_bytes},
           {"file_zlib_level", s.file.zlib_level},
           {"file_zlib_estimated", s.file.zlib_estimated},
@@ -265,12 +296,14 @@ nlohmann::json stats_to_json(const ModelStats& s) {
           {"macs", s.macs},
           {"macs_by_dtype", s.macs_by_dtype},
           {"flops", s.flops},
-          {"energy_estimate_uj", {{"compute", e.compute_uj}, {"dram_weights", e.dram_uj}, {"total", e.total_uj()}}},
+          {"energy_estimate_uj", {{"compute", e.compute_uj}, {"dram_weights", e.dram_uj}, {"dequantize_weights", e.dequantize_uj}, {"total", e.total_uj()}}},
           {"op_counts", s.op_counts},
           {"assumptions", s.assumptions},
           {"input_shapes", s.input_shapes},
           {"unknown_shape_nodes", s.unknown_shape_nodes},
           {"layers", layers}};
+  if (s.predicted_latency_ms >= 0) j["predicted_latency_ms"] = s.predicted_latency_ms;
+  return j;
 }
 
 std::vector<LayerChange> match_layers(const Report& r) {
@@ -331,7 +364,9 @@ std::vector<LayerChange> match_layers(const Report& r) {
 nlohmann::json report_to_json(const Report& r) {
   nlohmann::json before = stats_to_json(r.before), after = stats_to_json(r.after);
   auto small = [](const LayerStats& l) {
-    return nlohmann::json{{"params", l.params}, {"weight_bytes", l.weight_bytes}, {"macs", l.macs}, {"flops", l.flops}};
+    nlohmann::json j{{"params", l.params}, {"weight_bytes", l.weight_bytes}, {"macs", l.macs}, {"flops", l.flops}};
+    if (l.predicted_latency_ms >= 0) j["predicted_latency_ms"] = l.predicted_latency_ms;
+    return j;
   };
   // Per layer before/after, paired through the passes' origins (a renamed or replaced node is
   // still the same layer).
@@ -374,6 +409,10 @@ nlohmann::json report_to_json(const Report& r) {
   if (!r.verify.is_null()) j["verify"] = r.verify;
   if (!r.auto_search.is_null()) j["auto"] = r.auto_search;
   j["assumptions"] = assumptions_to_json(r.before);
+  if (!r.target.empty()) {
+    j["target"] = r.target;
+    j["ratios"]["predicted_latency"] = ratio_value(r.before.predicted_latency_ms, r.after.predicted_latency_ms);
+  }
   return j;
 }
 
@@ -385,11 +424,20 @@ std::string render_report_text(const Report& r) {
     << "\n";
   o << "pipeline: " << (r.pipeline.empty() ? "(none: round trip)" : r.pipeline) << "\n";
   for (const auto& line : assumption_headline(r.before)) o << line << "\n";
+  if (const std::string headline = latency_headline(r); !headline.empty()) o << headline << "\n";
   o << "\n";
   o << pad("", 22) << pad("before", 14, true) << pad("after", 14, true) << pad("ratio", 10, true) << "\n";
   for (const auto& row : summary_rows(r.before, r.after))
     o << pad(row.label, 22) << pad(format_value(row, row.before), 14, true) << pad(format_value(row, row.after), 14, true)
       << pad(ratio(row.before, row.after), 10, true) << "\n";
+  if (!r.target.empty() && r.before.predicted_latency_ms >= 0) {
+    char b[32], a[32];
+    std::snprintf(b, sizeof b, "%.4f", r.before.predicted_latency_ms);
+    std::snprintf(a, sizeof a, "%.4f", r.after.predicted_latency_ms);
+    o << pad("latency (ms)", 22) << pad(b, 14, true) << pad(a, 14, true)
+      << pad(ratio(r.before.predicted_latency_ms, r.after.predicted_latency_ms), 10, true) << "  predicted for " << r.target
+      << "\n";
+  }
   o << "(energy: an estimate from 45 nm per-op energies, Horowitz ISSCC 2014; MACs + weights read once from DRAM)\n";
   std::set<std::string> dtypes;
   for (const auto& [d, unused] : r.before.weight_bytes_by_dtype) dtypes.insert(d);
@@ -521,6 +569,14 @@ std::string render_report_markdown(const Report& r) {
   for (const auto& row : summary_rows(r.before, r.after))
     o << "| " << row.label << " | " << format_value(row, row.before) << " | " << format_value(row, row.after) << " | "
       << ratio(row.before, row.after) << " |\n";
+  if (!r.target.empty() && r.before.predicted_latency_ms >= 0) {
+    char b[32], a[32];
+    std::snprintf(b, sizeof b, "%.4f", r.before.predicted_latency_ms);
+    std::snprintf(a, sizeof a, "%.4f", r.after.predicted_latency_ms);
+    o << "| latency (ms), predicted for " << r.target << " | " << b << " | " << a << " | "
+      << ratio(r.before.predicted_latency_ms, r.after.predicted_latency_ms) << " |\n";
+  }
+  if (const std::string headline = latency_headline(r); !headline.empty()) o << "\n**" << headline << "**\n";
   if (!gates.empty()) {
     o << "\n#### Gates\n\n";
     Lines g = gate_lines(gates);

@@ -35,6 +35,82 @@ TEST_F(Cli, SameInputAndOptionsGiveByteIdenticalOutput) {
   EXPECT_EQ(read(dir_ / "a.onnx"), read(dir_ / "b.onnx"));
 }
 
+TEST_F(Cli, SizeGateMissedExitsFourAndLeavesNoOutput) {
+  // int8 weight-only makes the MLP about 0.3x: a 0.2 budget is missed, 0.5 is kept.
+  const Result r = run("mlp.onnx -o out.onnx -p quantize-int8 --max-size-ratio 0.2");
+  EXPECT_EQ(r.code, 4) << r.err;
+  EXPECT_NE(r.err.find("compress: error: gate missed: file size ratio 0."), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(" > --max-size-ratio 0.2\n"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir_ / "out.onnx"));
+  const Result ok = run("mlp.onnx -o out.onnx -p quantize-int8 --max-size-ratio 0.5");
+  EXPECT_EQ(ok.code, 0) << ok.err;
+  EXPECT_TRUE(fs::exists(dir_ / "out.onnx"));
+}
+
+TEST_F(Cli, SizeGateNeedsAPositiveRatio) {
+  const Result r = run("mlp.onnx -o out.onnx --max-size-ratio 0");
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_FALSE(fs::exists(dir_ / "out.onnx"));
+}
+
+TEST_F(Cli, ReportPredictsLatencyForTheTarget) {
+  const Result r = run("mlp.onnx -o out.onnx -p quantize-int8 --report-json -");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("target"), "ort-cpu");
+  const double before = j.at("before").at("predicted_latency_ms"), after = j.at("after").at("predicted_latency_ms");
+  EXPECT_GT(before, 0.0);
+  EXPECT_GT(after, 0.0);
+  EXPECT_DOUBLE_EQ(j.at("ratios").at("predicted_latency"), after / before);
+  ASSERT_FALSE(j.at("layers").empty());
+  EXPECT_GT(j.at("layers")[0].at("before").at("predicted_latency_ms"), 0.0);
+  // Weight-only int8 on ORT CPU rebuilds the float weights every run: slower, and the energy says so too.
+  EXPECT_GT(after, before);
+  EXPECT_GT(j.at("after").at("energy_estimate_uj").at("dequantize_weights"), 0.0);
+  EXPECT_GT(j.at("ratios").at("energy"), 1.0);
+  // The pass itself warns, naming the layers it made slower.
+  const std::string warning = j.at("passes")[0].at("warnings")[0];
+  EXPECT_EQ(warning.rfind("output predicted slower on ort-cpu: ", 0), 0u) << warning;
+  EXPECT_NE(warning.find("slower layers: "), std::string::npos) << warning;
+  EXPECT_NE(warning.find("fc1"), std::string::npos) << warning;
+  const Result text = run("mlp.onnx -o out2.onnx -p quantize-int8");
+  EXPECT_NE(text.out.find("\nWARNING: predicted SLOWER on ort-cpu: "), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("predicted for ort-cpu\n"), std::string::npos) << text.out;
+}
+
+TEST_F(Cli, TargetChoosesTheProfile) {
+  const Result r = run("mlp.onnx -o out.onnx -p quantize-int8 --target generic --report-json -");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("target"), "generic");
+  // generic runs every format natively: weight-only int8 costs no more than float.
+  EXPECT_LE(j.at("after").at("predicted_latency_ms").get<double>(), j.at("before").at("predicted_latency_ms").get<double>());
+  const Result inspect = run("inspect mlp.onnx --json --target ort-cpu-vnni");
+  ASSERT_EQ(inspect.code, 0) << inspect.err;
+  const auto k = nlohmann::json::parse(inspect.out);
+  EXPECT_EQ(k.at("target"), "ort-cpu-vnni");
+  EXPECT_EQ(k.at("latency_terms").at("session"), 1.0);
+}
+
+TEST_F(Cli, UnknownTargetIsAUsageError) {
+  const Result r = run("mlp.onnx -o out.onnx --target tpu");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "compress: error: unknown target 'tpu' (valid: generic, ort-cpu, ort-cpu-vnni)\n");
+  EXPECT_FALSE(fs::exists(dir_ / "out.onnx"));
+}
+
+TEST_F(Cli, LatencyGateMissedExitsFourAndLeavesNoOutput) {
+  const Result r = run("mlp.onnx -o out.onnx -p quantize-int8 --max-latency-ratio 0.5");
+  EXPECT_EQ(r.code, 4) << r.err;
+  EXPECT_NE(r.err.find("compress: error: gate missed: predicted latency ratio "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(" on ort-cpu > --max-latency-ratio 0.5\n"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir_ / "out.onnx"));
+  const Result ok = run("mlp.onnx -o out.onnx -p cleanup --max-latency-ratio 1 --report-json -");
+  EXPECT_EQ(ok.code, 0) << ok.err;
+  EXPECT_TRUE(nlohmann::json::parse(ok.out).at("passes")[0].at("warnings").empty());  // not slower: no warning
+  EXPECT_TRUE(fs::exists(dir_ / "out.onnx"));
+}
+
 TEST_F(Cli, UnknownPassIsAUsageErrorNamingTheChoices) {
   const Result r = run("mlp.onnx -o out.onnx -p no-such-pass");
   EXPECT_EQ(r.code, 1);

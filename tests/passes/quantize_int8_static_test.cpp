@@ -496,5 +496,24 @@ TEST(QuantizeInt8Static, SameInputSameBytes) {
   EXPECT_EQ(a.serialize(), b.serialize());
 }
 
+TEST(QuantizeInt8Static, ConvWithAShortReductionStaysFloat) {
+  // a: 1 x 3 x 3 = 9 < 16 (slower as QLinearConv than in float); b: 4 x 3 x 3 = 36 is quantized.
+  const char* text = R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 1, 6, 6] x) => (float[1, 4, 2, 2] y) {
+  a = Conv(x, wa)
+  r = Relu(a)
+  y = Conv(r, wb)
+}
+)";
+  Model m = testing::model_with_weights(text, {testing::random_tensor("wa", {4, 1, 3, 3}, 1),
+                                               testing::random_tensor("wb", {4, 4, 3, 3}, 2)});
+  const eval::TensorMap samples{{"x", random_samples({8, 1, 6, 6}, 3)}};
+  const PassStats s = run_static(m, &samples);
+  EXPECT_EQ(s.counters.at("skipped.reduction_too_short"), 1);
+  EXPECT_EQ(s.counters.at("weights_quantized"), 1);
+  EXPECT_EQ(m.proto().graph().node(0).op_type() == "Conv" ? m.proto().graph().node(0).input(1) : "", "wa");
+}
+
 }  // namespace
 }  // namespace compress

@@ -7,6 +7,7 @@
 #include <compress/output_file.h>
 #include <compress/pipeline.h>
 #include <compress/report.h>
+#include <compress/target.h>
 #include <compress/verify.h>
 #include <onnx/defs/schema.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -71,6 +72,10 @@ struct Options {
   std::vector<std::string> allow;
   std::string recipe_out;
   int64_t sensitivity_samples = 8;
+  // size and latency gates
+  std::optional<double> max_size_ratio;
+  std::optional<double> max_latency_ratio;
+  std::string target = "ort-cpu";
 };
 
 compress::ShapeOverrides parse_shapes(const std::vector<std::string>& specs) {
@@ -267,6 +272,31 @@ std::string try_check(const compress::Model& model) {
   return "";
 }
 
+// --max-size-ratio, decided before the write so a missed gate leaves no output file. The output's
+// bytes are its serialization, what the write puts on disk (external data: within alignment padding).
+// --max-latency-ratio on the target profile's prediction, before the write like the size gate.
+// Each returns the one-line reason when its gate is missed, empty otherwise.
+std::string latency_gate_miss(const Options& o, const compress::Report& report) {
+  if (!o.max_latency_ratio) return "";
+  const double ratio = report.after.predicted_latency_ms / std::max(report.before.predicted_latency_ms, 1e-9);
+  if (ratio <= *o.max_latency_ratio) return "";
+  std::ostringstream text;
+  text.precision(4);
+  text << "gate missed: predicted latency ratio " << ratio << " on " << o.target << " > --max-latency-ratio "
+       << *o.max_latency_ratio;
+  return text.str();
+}
+
+std::string size_gate_miss(const Options& o, int64_t before_bytes, const compress::Model& model) {
+  if (!o.max_size_ratio) return "";
+  const double ratio = static_cast<double>(model.proto().ByteSizeLong()) / static_cast<double>(std::max<int64_t>(before_bytes, 1));
+  if (ratio <= *o.max_size_ratio) return "";
+  std::ostringstream text;
+  text.precision(4);
+  text << "gate missed: file size ratio " << ratio << " > --max-size-ratio " << *o.max_size_ratio;
+  return text.str();
+}
+
 // One report per destination: two on stdout would interleave, two in one file would overwrite.
 void check_report_destinations(const std::vector<std::pair<std::string, std::string>>& reports) {
   std::map<std::string, std::string> seen;
@@ -301,6 +331,7 @@ int run_compress(const Options& o, const std::vector<compress::PassInvocation>* 
   const auto shapes = parse_shapes(o.input_shapes);
   const auto pipeline = compress::Pipeline::build(compress::PassRegistry::builtin(),
                                                   invocations ? *invocations : collect_invocations(o));
+  const compress::TargetProfile& target = compress::TargetProfile::builtin(o.target);
 
   const bool gated = o.min_cosine || o.min_snr || o.max_accuracy_drop;
   if (gated && !o.verify) throw Error(ExitCode::kUsage, "--min-cosine, --min-snr and --max-accuracy-drop need --verify");
@@ -329,9 +360,18 @@ int run_compress(const Options& o, const std::vector<compress::PassInvocation>* 
   progress.step("input statistics (static shape analysis)");
   report.before = compress::compute_stats(model, shapes);
   report.before.file = compress::measure_files(model.source_files());
+  compress::predict_latency(model, report.before, target);
+  report.target = target.name;
 
   progress.step("running " + report.pipeline);
-  report.passes = pipeline.run(model, o.excludes);
+  // Each pass warns, naming layers, when its output is predicted slower on the target than its input.
+  compress::ModelStats previous = report.before;
+  report.passes = pipeline.run(model, o.excludes, [&](compress::Model& m, compress::PassRun& run) {
+    compress::ModelStats now = compress::compute_stats(m, shapes);
+    compress::predict_latency(m, now, target);
+    if (const std::string w = compress::slower_warning(previous, now, target.name); !w.empty()) run.stats.warnings.push_back(w);
+    previous = std::move(now);
+  });
 
   if (input_valid) {
     try {
@@ -343,6 +383,7 @@ int run_compress(const Options& o, const std::vector<compress::PassInvocation>* 
   }
   progress.step("output statistics");
   report.after = compress::compute_stats(model, shapes);
+  compress::predict_latency(model, report.after, target);
   // From here on the pipeline has run: a failure is reported first, then returned.
   std::optional<Error> failure;
   if (original) {
@@ -359,6 +400,12 @@ int run_compress(const Options& o, const std::vector<compress::PassInvocation>* 
       report.not_written = "verification failed";
       failure = e;
     }
+  }
+  // The size and latency gates, decided before the write like the verify gates.
+  for (const std::string& miss : {size_gate_miss(o, report.before.file.bytes, model), latency_gate_miss(o, report)}) {
+    if (miss.empty() || failure) continue;
+    failure = Error(ExitCode::kGateFailed, miss);
+    report.not_written = "gate missed";
   }
   std::optional<compress::StagedSave> staged;
   if (o.dry_run || failure) {
@@ -386,8 +433,8 @@ int run_compress(const Options& o, const std::vector<compress::PassInvocation>* 
 int run_auto(const Options& o) {
   if (o.objective != "size")
     throw Error(ExitCode::kUsage, "--objective " + o.objective +
-                                      ": auto ranks layers by bytes saved; latency and energy need a target profile's "
-                                      "per-layer latency model, which this build does not have (use --objective size)");
+                                      ": auto ranks layers by bytes saved only; it does not search with the target "
+                                      "profiles' latency predictions yet (use --objective size)");
   if (o.inputs_dir.empty() && o.input_files.empty())
     throw Error(ExitCode::kUsage, "auto needs samples: --inputs DIR or --input NAME=FILE.npy (leading axis = samples)");
   if (o.output.empty() && !o.dry_run) throw Error(ExitCode::kUsage, "-o OUT.onnx is required (or --dry-run)");
@@ -469,11 +516,14 @@ int run_inspect(const Options& o) {
   compress::ModelStats stats = compress::compute_stats(model, shapes);
   progress.step("file size after zlib");
   stats.file = compress::measure_files(model.source_files());
+  const compress::LatencyTerms terms = compress::predict_latency(model, stats, compress::TargetProfile::builtin(o.target));
   const nlohmann::json io = compress::model_io_to_json(model);
   nlohmann::json j = compress::inspect_to_json(stats);
   j["input"] = o.input;
   j["inputs"] = io["inputs"];
   j["outputs"] = io["outputs"];
+  j["target"] = o.target;
+  j["latency_terms"] = terms;  // the profile's linear features (bench/target/fit.py)
   if (!o.report_html.empty()) write_text_file(o.report_html, compress::render_inspect_html(j));
   if (o.report_html == "-") return 0;
   if (o.json) std::cout << j.dump(2) << "\n";
@@ -574,12 +624,19 @@ int main(int argc, char** argv) {
   app.add_flag("-v,--verbose", o.verbose, "log details");
   app.add_flag("--verify", o.verify, "compare the output with the input model in the built-in evaluator (gates below)");
   add_verify_options(&app, o);
+  app.add_option("--max-size-ratio", o.max_size_ratio, "gate: output file bytes / input file bytes <= R (exit 4)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--max-latency-ratio", o.max_latency_ratio,
+                 "gate: predicted latency after / before on --target <= R (exit 4)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--target", o.target, "target profile the report predicts latency for (ort-cpu, ort-cpu-vnni, generic)");
 
   auto* inspect = app.add_subcommand("inspect", "print size, params and FLOPs of one model");
   inspect->add_option("input", o.input, "model (.onnx)")->required()->check(CLI::ExistingPath);
   inspect->add_flag("--json", o.json, "print JSON (with inputs and outputs)");
   inspect->add_flag("--csv", o.csv, "print one CSV row per layer, largest first, with shares of the total");
   inspect->add_option("--report-html", o.report_html, "write a self-contained HTML page to FILE, or - for stdout");
+  inspect->add_option("--target", o.target, "target profile for the predicted latency (ort-cpu, ort-cpu-vnni, generic)");
   inspect->add_option("--input-shape", o.input_shapes, "concrete input shape NAME=1x3x224x224 (repeatable)")
       ->allow_extra_args(false);
   auto* verify = app.add_subcommand("verify", "compare a candidate model with a reference in the built-in evaluator");

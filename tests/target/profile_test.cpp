@@ -1,0 +1,108 @@
+// Target profiles: the built-in ones load, unknown names fail naming the choices, and the latency
+// terms follow how the target executes each format.
+#include <compress/error.h>
+#include <compress/report.h>
+#include <compress/target.h>
+#include <gtest/gtest.h>
+
+#include "testing/builders.h"
+
+namespace compress {
+namespace {
+
+TEST(TargetProfile, BuiltinsLoadWithTheirProvenance) {
+  const auto names = TargetProfile::builtin_names();
+  EXPECT_EQ(names, (std::vector<std::string>{"generic", "ort-cpu", "ort-cpu-vnni"}));
+  const TargetProfile& ort = TargetProfile::builtin("ort-cpu");
+  EXPECT_TRUE(ort.qdq_fused);
+  EXPECT_NE(ort.fitted_on.value("cpu", ""), "");
+  EXPECT_GT(ort.cost_us.at("session"), 0.0);
+  EXPECT_GT(ort.cost_us.at("weight_dequantize.element"), 0.0);  // ORT CPU rebuilds dequantized weights every run
+  // The VNNI variant only makes integer MACs cheaper.
+  const TargetProfile& vnni = TargetProfile::builtin("ort-cpu-vnni");
+  EXPECT_LT(vnni.cost_us.at("conv.qdq.mac"), ort.cost_us.at("conv.qdq.mac"));
+  EXPECT_EQ(vnni.cost_us.at("conv.fp32.mac"), ort.cost_us.at("conv.fp32.mac"));
+  EXPECT_LT(vnni.cost_us.at("gemm.qdq.mac"), vnni.cost_us.at("gemm.qdq.u8.mac"));  // u8s8 beats u8u8 on VNNI
+}
+
+TEST(TargetProfile, UnknownNameIsAUsageErrorNamingTheChoices) {
+  try {
+    TargetProfile::builtin("tpu");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kUsage);
+    EXPECT_STREQ(e.what(), "unknown target 'tpu' (valid: generic, ort-cpu, ort-cpu-vnni)");
+  }
+}
+
+TEST(TargetProfile, MissingFieldIsNamed) {
+  try {
+    TargetProfile::from_json({{"name", "x"}});
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kBadInput);
+    EXPECT_STREQ(e.what(), "target profile: missing 'description'");
+  }
+}
+
+TargetProfile unit_profile(bool qdq_fused) {
+  TargetProfile p;
+  p.name = "unit";
+  p.qdq_fused = qdq_fused;
+  for (const char* t : {"gemm.fp32.mac", "gemm.dq.mac", "gemm.qdq.mac", "weight_dequantize.element", "quantize.element", "node",
+                        "session"})
+    p.cost_us[t] = 1.0;
+  return p;
+}
+
+TEST(TargetProfile, WeightOnlyInt8IsFloatComputePlusDequantize) {
+  const char* text = R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[2, 4] x) => (float[2, 3] y) {
+  w = DequantizeLinear(wq, s)
+  y = MatMul(x, w)
+}
+)";
+  std::vector<int8_t> q(12, 1);
+  Model m = testing::model_with_weights(text, {make_int8_tensor("wq", {4, 3}, q), make_float_tensor("s", {}, std::vector<float>{0.5f})});
+  ModelStats stats = compute_stats(m, {});
+  const LatencyTerms terms = predict_latency(m, stats, unit_profile(true));
+  EXPECT_EQ(terms.at("gemm.dq.mac"), 24);  // float kernel on dequantized weights
+  EXPECT_EQ(terms.count("gemm.fp32.mac"), 0u);
+  EXPECT_EQ(terms.at("weight_dequantize.element"), 12);
+  EXPECT_EQ(stats.dequantized_weight_elements, 12);
+  EXPECT_EQ(terms.at("node"), 1);  // the weight's DequantizeLinear belongs to the MatMul layer
+  EXPECT_DOUBLE_EQ(stats.predicted_latency_ms, (1 + 24 + 12 + 1) / 1000.0);
+}
+
+TEST(TargetProfile, QdqGroupsFuseOnlyWhereTheTargetFusesThem) {
+  const char* text = R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[2, 4] x) => (float[2, 3] y) {
+  xq = QuantizeLinear(x, xs, xz)
+  xd = DequantizeLinear(xq, xs, xz)
+  w = DequantizeLinear(wq, s)
+  y = MatMul(xd, w)
+}
+)";
+  std::vector<int8_t> q(12, 1);
+  std::vector<uint8_t> zero{0};
+  auto make = [&] {
+    return testing::model_with_weights(text, {make_int8_tensor("wq", {4, 3}, q), make_float_tensor("s", {}, std::vector<float>{0.5f}),
+                                              make_float_tensor("xs", {}, std::vector<float>{0.1f}), make_uint8_tensor("xz", {}, zero)});
+  };
+  Model m = make();
+  ModelStats fused_stats = compute_stats(m, {});
+  const LatencyTerms fused = predict_latency(m, fused_stats, unit_profile(true));
+  EXPECT_EQ(fused.at("gemm.qdq.mac"), 24);
+  EXPECT_EQ(fused.count("weight_dequantize.element"), 0u);
+  EXPECT_EQ(fused.at("node"), 2);  // the input's QuantizeLinear and the fused MatMul; the DequantizeLinear fuses
+  ModelStats plain_stats = compute_stats(m, {});
+  const LatencyTerms plain = predict_latency(m, plain_stats, unit_profile(false));
+  EXPECT_EQ(plain.at("gemm.dq.mac"), 24);
+  EXPECT_EQ(plain.at("weight_dequantize.element"), 12);
+  EXPECT_EQ(plain.at("node"), 3);
+}
+
+}  // namespace
+}  // namespace compress
