@@ -32,6 +32,7 @@ namespace compress {
 namespace {
 
 const char* const kBuiltinTargets[] = {
+#include "report/layer_name.h"
 #include "builtin_targets.inc"
 };
 
@@ -59,7 +60,7 @@ struct GraphIndex {
   explicit GraphIndex(const onnx::GraphProto& g) {
     for (int i = 0; i < g.node_size(); ++i) {
       const auto& n = g.node(i);
-      by_layer[n.name().empty() ? n.op_type() + "_" + std::to_string(i) : n.name()] = &n;
+      by_layer[layer_name(n, "")] = &n;  // the report's layer names (src/report/layer_name.h)
       for (const auto& o : n.output()) producer[o] = &n;
       for (const auto& in : n.input()) readers[in].push_back(&n);
       if (n.op_type() == "Constant")
