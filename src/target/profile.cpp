@@ -27,12 +27,13 @@
 #include <set>
 #include <unordered_map>
 
+#include "report/layer_name.h"
+
 namespace compress {
 
 namespace {
 
 const char* const kBuiltinTargets[] = {
-#include "report/layer_name.h"
 #include "builtin_targets.inc"
 };
 
