@@ -22,6 +22,27 @@ struct Result {
   std::string err;
 };
 
+/// The whole content of a file ("" when missing).
+inline std::string read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+/// Runs the built binary with `args` in directory `cwd`, stderr captured through `err_file`.
+inline Result run_binary(const fs::path& cwd, const fs::path& err_file, const std::string& args) {
+  const std::string cmd = "cd '" + cwd.string() + "' && '" + std::string(COMPRESS_BINARY) + "' " + args + " 2>'" +
+                          err_file.string() + "'";
+  Result r;
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) r.out.append(buf.data(), n);
+  const int status = ::pclose(pipe);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.err = read_file(err_file);
+  return r;
+}
+
 class Cli : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -38,25 +59,9 @@ class Cli : public ::testing::Test {
     fs::remove_all(dir_);
   }
 
-  static std::string read(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return std::string((std::istreambuf_iterator<char>(in)), {});
-  }
+  static std::string read(const fs::path& p) { return read_file(p); }
 
-  Result run(const std::string& args) {
-    const std::string err_file = (dir_ / "stderr.txt").string();
-    const std::string cmd = "cd '" + dir_.string() + "' && '" + std::string(COMPRESS_BINARY) + "' " + args + " 2>'" +
-                            err_file + "'";
-    Result r;
-    FILE* pipe = ::popen(cmd.c_str(), "r");
-    std::array<char, 4096> buf;
-    size_t n;
-    while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) r.out.append(buf.data(), n);
-    const int status = ::pclose(pipe);
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.err = read(err_file);
-    return r;
-  }
+  Result run(const std::string& args) { return run_binary(dir_, dir_ / "stderr.txt", args); }
 
   fs::path dir_;
   std::string input_bytes_;

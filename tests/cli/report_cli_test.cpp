@@ -1,23 +1,13 @@
 // The reports as a user reads them, through the built binary: text, Markdown, HTML, inspect's
 // text/CSV/JSON, and one report per destination.
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include <array>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
+#include "cli/cli_run.h"
 
 namespace {
 
 namespace fs = std::filesystem;
-
-struct Result {
-  int code;
-  std::string out;
-  std::string err;
-};
+using compress_cli::Result;
 
 class ReportCli : public ::testing::Test {
  protected:
@@ -29,25 +19,10 @@ class ReportCli : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  static std::string read(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return std::string((std::istreambuf_iterator<char>(in)), {});
-  }
+  static std::string read(const fs::path& p) { return compress_cli::read_file(p); }
 
-  Result run(const std::string& args) {
-    const std::string err_file = (dir_ / "stderr.txt").string();
-    const std::string cmd = "cd '" + std::string(COMPRESS_MODELS_DIR) + "' && '" + std::string(COMPRESS_BINARY) + "' " +
-                            args + " 2>'" + err_file + "'";
-    Result r;
-    FILE* pipe = ::popen(cmd.c_str(), "r");
-    std::array<char, 4096> buf;
-    size_t n;
-    while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) r.out.append(buf.data(), n);
-    const int status = ::pclose(pipe);
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.err = read(err_file);
-    return r;
-  }
+  // Runs in the models directory, so the bundled models and data are named as they are.
+  Result run(const std::string& args) { return compress_cli::run_binary(COMPRESS_MODELS_DIR, dir_ / "stderr.txt", args); }
   std::string out(const std::string& name) const { return (dir_ / name).string(); }
 
   static constexpr const char* kVerify =
