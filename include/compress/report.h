@@ -37,19 +37,20 @@ struct LayerStats {
   double predicted_latency_ms = -1;  // on the report's target profile; -1 when not predicted
 };
 
-/// Bytes a model costs on disk and after zlib (what a release artifact costs): level 6 (gzip's
-/// default) up to kZlibFastAbove bytes, level 1 above, where level 6 would dominate the run time.
+/// Bytes a model costs on disk and after zlib at level 6 (gzip's default: what a release artifact
+/// costs).
 struct FileSize {
   int64_t bytes = 0;
   int64_t zlib_bytes = 0;
   int zlib_level = 6;
-  /// Above kZlibSampleAbove bytes zlib_bytes is an estimate: one 64 KiB piece in
-  /// kZlibSampleStride is compressed and the result scaled (zlib would dominate the run time).
+  /// For a file (or serialization) over kZlibSampleAbove bytes zlib_bytes is an estimate:
+  /// kZlibSamplePieces 64 KiB pieces spread evenly are compressed alone and the sum scaled, so the
+  /// column costs the same on any model size (measured within 0.5% of the full count: BENCHMARKS.md).
   bool zlib_estimated = false;
 };
-constexpr int64_t kZlibFastAbove = int64_t{256} << 20;
-constexpr int64_t kZlibSampleAbove = int64_t{64} << 20;
-constexpr int64_t kZlibSampleStride = 32;
+constexpr int kZlibDefaultLevel = 6;
+constexpr int64_t kZlibSampleAbove = int64_t{16} << 20;
+constexpr int64_t kZlibSamplePieces = 64;
 
 struct ModelStats {
   FileSize file;

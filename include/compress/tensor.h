@@ -30,6 +30,13 @@ void validate_tensor(const TensorProto& t);
 
 /// Decodes any numeric tensor (float, double, float16, bfloat16, (u)int8/16/32/64, bool) to float.
 std::vector<float> to_floats(const TensorProto& t);
+/// The float32 values of `t` without a copy when they are FLOAT raw_data (the common case; the
+/// bytes are little-endian floats, as on every host this reads), else decoded into `scratch`.
+/// Valid while `t` and `scratch` are unchanged.
+std::span<const float> float_view(const TensorProto& t, std::vector<float>& scratch);
+/// The values of a float32 tensor to edit in place: `t` is first stored as raw_data if it held
+/// typed float_data. Valid while `t` is not otherwise changed.
+std::span<float> float_data_in_place(TensorProto& t);
 /// Decodes an integer (or bool) tensor to int64.
 std::vector<int64_t> to_int64s(const TensorProto& t);
 

@@ -165,12 +165,29 @@ class ExternalDataReader {
   std::map<std::string, int64_t> sizes_;
 };
 
-void write_file(const fs::path& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw Error(ExitCode::kWriteFailed, path.string() + ": cannot open for writing");
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  out.flush();
-  if (!out) throw Error(ExitCode::kWriteFailed, path.string() + ": write failed (disk full?)");
+// Streams the model's deterministic serialization (the bytes Model::serialize gives) into `path`:
+// no second in-memory copy of the model, so a pass that keeps the size (fp16 halves it, pruning
+// keeps it) does not double the peak memory at the write. Returns the bytes written.
+int64_t write_serialized(const onnx::ModelProto& proto, const fs::path& path) {
+  const size_t size = proto.ByteSizeLong();
+  if (size > static_cast<size_t>(INT32_MAX))
+    throw Error(ExitCode::kWriteFailed,
+                "model is " + std::to_string(size) + " bytes, over protobuf's 2 GiB limit; write it with external data");
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (fd < 0) throw Error(ExitCode::kWriteFailed, path.string() + ": cannot open for writing");
+  bool ok = true;
+  {
+    google::protobuf::io::FileOutputStream file(fd, 1 << 20);
+    {
+      google::protobuf::io::CodedOutputStream coded(&file);
+      coded.SetSerializationDeterministic(true);
+      proto.SerializeWithCachedSizes(&coded);
+      ok = !coded.HadError();
+    }
+    ok = file.Close() && ok;
+  }
+  if (!ok) throw Error(ExitCode::kWriteFailed, path.string() + ": write failed (disk full?)");
+  return static_cast<int64_t>(size);
 }
 
 }  // namespace
@@ -185,12 +202,14 @@ Model Model::load(const fs::path& path) {
   if (size > kProtobufLimit)
     bad_input(path, "file is " + std::to_string(size) + " bytes; an ONNX protobuf cannot exceed 2 GiB (large weights belong in external data)");
 
-  const int fd = ::open(path.c_str(), O_RDONLY);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw Error(ExitCode::kBadInput, path.string() + ": cannot open for reading");
   Model model;
   bool parsed = false;
   {
-    google::protobuf::io::FileInputStream raw(fd);
+    // Read in 1 MiB blocks (not mapped: mapped file pages would count in the peak RSS on top of
+    // the parsed copy, doubling it).
+    google::protobuf::io::FileInputStream raw(fd, 1 << 20);
     google::protobuf::io::CodedInputStream coded(&raw);
     coded.SetTotalBytesLimit(INT32_MAX);
     parsed = model.proto_->ParseFromCodedStream(&coded) && coded.ConsumedEntireMessage();
@@ -301,9 +320,7 @@ StagedSave Model::stage_save(const fs::path& path, const SaveOptions& options) {
   const SavedFiles& temps = staged.temps();
   int64_t total_bytes = 0;
   if (!external) {
-    const std::string bytes = serialize();
-    write_file(temps.model, bytes);
-    total_bytes = static_cast<int64_t>(bytes.size());
+    total_bytes = write_serialized(*proto_, temps.model);
   } else {
     std::ofstream data(temps.data, std::ios::binary | std::ios::trunc);
     if (!data) throw Error(ExitCode::kWriteFailed, temps.data.string() + ": cannot open for writing");
@@ -344,9 +361,7 @@ StagedSave Model::stage_save(const fs::path& path, const SaveOptions& options) {
       data.flush();
       if (!data) throw Error(ExitCode::kWriteFailed, temps.data.string() + ": write failed (disk full?)");
       data.close();
-      const std::string bytes = serialize();
-      write_file(temps.model, bytes);
-      total_bytes = static_cast<int64_t>(bytes.size()) + offset;
+      total_bytes = write_serialized(*proto_, temps.model) + offset;
     } catch (...) {
       restore();
       throw;

@@ -186,6 +186,31 @@ std::vector<float> to_floats(const TensorProto& t) {
   return out;
 }
 
+std::span<const float> float_view(const TensorProto& t, std::vector<float>& scratch) {
+  if (t.data_type() == TP::FLOAT && t.has_raw_data()) {
+    validate_tensor(t);
+    const char* raw = t.raw_data().data();
+    if (reinterpret_cast<uintptr_t>(raw) % alignof(float) == 0)
+      return {reinterpret_cast<const float*>(raw), static_cast<size_t>(element_count(t))};
+  }
+  scratch = to_floats(t);
+  return scratch;
+}
+
+std::span<float> float_data_in_place(TensorProto& t) {
+  if (t.data_type() != TP::FLOAT) bad(t, "expected a float32 tensor, got " + dtype_name(t.data_type()));
+  validate_tensor(t);
+  const auto n = static_cast<size_t>(element_count(t));
+  if (!t.has_raw_data() || reinterpret_cast<uintptr_t>(t.raw_data().data()) % alignof(float) != 0) {
+    const std::vector<float> values = to_floats(t);
+    std::string raw(n * 4, '\0');
+    if (n) std::memcpy(raw.data(), values.data(), n * 4);
+    t.clear_float_data();
+    t.set_raw_data(std::move(raw));
+  }
+  return {reinterpret_cast<float*>(t.mutable_raw_data()->data()), n};
+}
+
 std::vector<int64_t> to_int64s(const TensorProto& t) {
   validate_tensor(t);
   if (is_float_dtype(t.data_type())) bad(t, "expected an integer tensor, got " + dtype_name(t.data_type()));

@@ -12,7 +12,10 @@
 #include <compress/error.h>
 #include <compress/tensor.h>
 
+#include <algorithm>
+#include <functional>
 #include <map>
+#include <string_view>
 #include <tuple>
 
 #include "passes/passes.h"
@@ -76,24 +79,33 @@ class CleanupPass final : public Pass {
     stats.count("removed_initializers", static_cast<int64_t>(unused.size()));
   }
 
+  // The bytes that define a tensor's contents: raw_data as is (no copy), typed fields through a
+  // serialization without the name into `scratch`.
+  static std::string_view payload(const onnx::TensorProto& t, std::string& scratch) {
+    if (t.has_raw_data()) return t.raw_data();
+    onnx::TensorProto copy = t;
+    copy.clear_name();
+    scratch.clear();
+    copy.SerializeToString(&scratch);
+    return scratch;
+  }
+
   static void merge_duplicates(Graph& graph, PassStats& stats) {
-    using Key = std::tuple<int32_t, std::vector<int64_t>, std::string>;
-    std::map<Key, std::string> first_with;
+    // Keyed by a hash of the contents, compared byte for byte on a hit: no copy of the weights.
+    using Key = std::tuple<int32_t, std::vector<int64_t>, size_t>;
+    std::map<Key, std::vector<const onnx::TensorProto*>> seen;
     std::vector<std::pair<std::string, std::string>> merges;  // duplicate -> kept
+    std::string scratch, other_scratch;
     for (const auto& t : graph.proto().initializer()) {
       if (graph.is_graph_input(t.name()) || graph.is_graph_output(t.name())) continue;
-      // Typed-field tensors are compared by their decoded bytes via a raw copy.
-      std::string bytes;
-      if (t.has_raw_data()) {
-        bytes = t.raw_data();
-      } else {
-        onnx::TensorProto copy = t;
-        copy.clear_name();
-        copy.SerializeToString(&bytes);
-      }
-      Key key{t.data_type(), {t.dims().begin(), t.dims().end()}, std::move(bytes)};
-      auto [it, inserted] = first_with.emplace(std::move(key), t.name());
-      if (!inserted) merges.emplace_back(t.name(), it->second);
+      const std::string_view bytes = payload(t, scratch);
+      Key key{t.data_type(), {t.dims().begin(), t.dims().end()}, std::hash<std::string_view>{}(bytes)};
+      auto& candidates = seen[key];
+      const auto same = std::find_if(candidates.begin(), candidates.end(), [&](const onnx::TensorProto* c) {
+        return payload(*c, other_scratch) == bytes;
+      });
+      if (same != candidates.end()) merges.emplace_back(t.name(), (*same)->name());
+      else candidates.push_back(&t);
     }
     for (const auto& [duplicate, kept] : merges) {
       graph.replace_all_uses(duplicate, kept);

@@ -1,6 +1,7 @@
 // How far a rewritten weight is from the original: the numbers every lossy pass reports per layer.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <span>
@@ -13,6 +14,16 @@ struct ReconstructionError {
   double max_abs = 0;
 };
 
+// From the sums sum w^2 (signal) and sum (w - w')^2 (noise) and the largest |w - w'|: for passes that
+// sum as they rewrite, without a copy of the original.
+inline ReconstructionError reconstruction_error_from_sums(double signal, double noise, double max_abs) {
+  ReconstructionError e;
+  e.relative_l2 = signal > 0 ? std::sqrt(noise / signal) : (noise > 0 ? 1.0 : 0.0);
+  e.sqnr_db = noise > 0 ? 10.0 * std::log10(signal / noise) : std::numeric_limits<double>::infinity();
+  e.max_abs = max_abs;
+  return e;
+}
+
 inline ReconstructionError reconstruction_error(std::span<const float> original, std::span<const float> rewritten) {
   double signal = 0, noise = 0, max_abs = 0;
   for (size_t i = 0; i < original.size(); ++i) {
@@ -21,11 +32,7 @@ inline ReconstructionError reconstruction_error(std::span<const float> original,
     noise += d * d;
     max_abs = std::max(max_abs, std::abs(d));
   }
-  ReconstructionError e;
-  e.relative_l2 = signal > 0 ? std::sqrt(noise / signal) : (noise > 0 ? 1.0 : 0.0);
-  e.sqnr_db = noise > 0 ? 10.0 * std::log10(signal / noise) : std::numeric_limits<double>::infinity();
-  e.max_abs = max_abs;
-  return e;
+  return reconstruction_error_from_sums(signal, noise, max_abs);
 }
 
 }  // namespace compress

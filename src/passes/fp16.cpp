@@ -51,21 +51,29 @@ const std::set<std::string> kSubgraphOps = {"If", "Loop", "Scan"};
 
 bool is_default_domain(const NodeProto& n) { return n.domain().empty() || n.domain() == "ai.onnx"; }
 
-// float -> float16 with values beyond the float16 range clamped to +-65504 (inf/nan kept).
+// float -> float16 with values beyond the float16 range clamped to +-65504 (inf/nan kept). Reads the
+// float bytes in place and writes only the half bytes: no float copy of the weight.
 TensorProto to_half_tensor(const TensorProto& t, const std::string& name, int64_t& clamped, ReconstructionError& err) {
-  std::vector<float> v = to_floats(t);
-  std::vector<float> rounded(v.size());
+  std::vector<float> scratch;
+  const std::span<const float> v = float_view(t, scratch);
+  std::string raw(v.size() * 2, '\0');
+  double signal = 0, noise = 0, max_abs = 0;
   for (size_t i = 0; i < v.size(); ++i) {
     float x = v[i];
     if (std::isfinite(x) && std::fabs(x) > 65504.0f) {
       x = std::copysign(65504.0f, x);
       ++clamped;
     }
-    v[i] = x;
-    rounded[i] = half_to_float(float_to_half(x));
+    const uint16_t h = float_to_half(x);
+    raw[2 * i] = static_cast<char>(h & 0xff);  // little-endian, as ONNX stores raw_data
+    raw[2 * i + 1] = static_cast<char>(h >> 8);
+    const double d = static_cast<double>(v[i]) - static_cast<double>(half_to_float(h));
+    signal += static_cast<double>(v[i]) * v[i];
+    noise += d * d;
+    max_abs = std::max(max_abs, std::abs(d));
   }
-  err = reconstruction_error(to_floats(t), rounded);
-  return make_float16_tensor(name, {t.dims().begin(), t.dims().end()}, v);
+  err = reconstruction_error_from_sums(signal, noise, max_abs);
+  return make_raw_tensor(name, TensorProto::FLOAT16, {t.dims().begin(), t.dims().end()}, std::move(raw));
 }
 
 onnx::AttributeProto cast_to(int32_t type) {
@@ -256,7 +264,7 @@ class Fp16Pass final : public Pass {
     const std::set<std::string> blocked(block_list.begin(), block_list.end());
     Plan p;
     {
-      onnx::ModelProto copy = model.proto();
+      onnx::ModelProto copy = model.copy_without_large_data();  // types only: no weight bytes
       try {
         onnx::shape_inference::InferShapes(copy, onnx::OpSchemaRegistry::Instance(),
                                            onnx::ShapeInferenceOptions(false, 0, false));

@@ -56,7 +56,8 @@ inline void asymmetric_params(BlockRange r, float zp_lo, float& scale, float& zp
   zp = z < zp_lo ? zp_lo : (z > zp_lo + 15.0f ? zp_lo + 15.0f : std::roundf(z));
 }
 
-/// Quantizes W [k, n] (row-major) to the MatMulNBits layout.
+/// Quantizes W [k, n] (row-major) to the MatMulNBits layout. Walks W a block of rows at a time,
+/// each row left to right (W is row-major: a column walk would miss the cache on wide weights).
 inline NBitsWeight quantize_nbits(std::span<const float> w, int64_t k, int64_t n, int64_t block, bool symmetric) {
   NBitsWeight q;
   q.k = k;
@@ -68,33 +69,42 @@ inline NBitsWeight quantize_nbits(std::span<const float> w, int64_t k, int64_t n
   q.scales.assign(static_cast<size_t>(n * q.blocks_per_col), 0.0f);
   const int64_t zp_bytes = ceil_div(q.blocks_per_col, 2);
   if (!symmetric) q.zero_points.assign(static_cast<size_t>(n * zp_bytes), 0x88);
-  for (int64_t c = 0; c < n; ++c) {
-    for (int64_t b = 0; b < q.blocks_per_col; ++b) {
-      const int64_t r0 = b * block, r1 = std::min(k, r0 + block);
-      BlockRange range;
-      for (int64_t r = r0; r < r1; ++r) {
-        const float v = w[static_cast<size_t>(r * n + c)];
-        range.min = std::min(range.min, v);
-        range.max = std::max(range.max, v);
+  std::vector<BlockRange> ranges(static_cast<size_t>(n));
+  std::vector<float> zps(static_cast<size_t>(n)), reciprocals(static_cast<size_t>(n));
+  for (int64_t b = 0; b < q.blocks_per_col; ++b) {
+    const int64_t r0 = b * block, r1 = std::min(k, r0 + block);
+    std::fill(ranges.begin(), ranges.end(), BlockRange{});
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* row = w.data() + r * n;
+      for (int64_t c = 0; c < n; ++c) {
+        ranges[static_cast<size_t>(c)].min = std::min(ranges[static_cast<size_t>(c)].min, row[c]);
+        ranges[static_cast<size_t>(c)].max = std::max(ranges[static_cast<size_t>(c)].max, row[c]);
       }
+    }
+    for (int64_t c = 0; c < n; ++c) {
       float scale = 0, zp = 8;
       if (symmetric) {
-        scale = symmetric_scale(range);
+        scale = symmetric_scale(ranges[static_cast<size_t>(c)]);
       } else {
-        asymmetric_params(range, 0.0f, scale, zp);
+        asymmetric_params(ranges[static_cast<size_t>(c)], 0.0f, scale, zp);
         uint8_t& byte = q.zero_points[static_cast<size_t>(c * zp_bytes + b / 2)];
         const int shift = 4 * static_cast<int>(b % 2);
         byte = static_cast<uint8_t>((byte & ~(0xF << shift)) | (static_cast<int>(zp) << shift));
       }
       q.scales[static_cast<size_t>(c * q.blocks_per_col + b)] = scale;
-      const float reciprocal = scale != 0.0f ? 1.0f / scale : 0.0f;
-      uint8_t* blob = q.packed.data() + (c * q.blocks_per_col + b) * q.blob;
-      for (int64_t r = r0; r < r0 + block; ++r) {
+      zps[static_cast<size_t>(c)] = zp;
+      reciprocals[static_cast<size_t>(c)] = scale != 0.0f ? 1.0f / scale : 0.0f;
+    }
+    for (int64_t r = r0; r < r0 + block; ++r) {
+      const int64_t i = r - r0;
+      const int shift = 4 * static_cast<int>(i % 2);
+      for (int64_t c = 0; c < n; ++c) {
+        const float zp = zps[static_cast<size_t>(c)];
         const int value =
-            r < r1 ? static_cast<int>(std::clamp(std::roundf(w[static_cast<size_t>(r * n + c)] * reciprocal + zp), 0.0f, 15.0f))
+            r < r1 ? static_cast<int>(std::clamp(std::roundf(w[static_cast<size_t>(r * n + c)] * reciprocals[static_cast<size_t>(c)] + zp), 0.0f, 15.0f))
                    : static_cast<int>(zp);
-        const int64_t i = r - r0;
-        blob[i / 2] = static_cast<uint8_t>(blob[i / 2] | (value << (4 * (i % 2))));
+        uint8_t& byte = q.packed[static_cast<size_t>((c * q.blocks_per_col + b) * q.blob + i / 2)];
+        byte = static_cast<uint8_t>(byte | (value << shift));
       }
     }
   }
@@ -116,6 +126,29 @@ inline std::vector<float> dequantize_nbits(const NBitsWeight& q) {
     }
   }
   return w;
+}
+
+/// sum w^2, sum (w - w')^2 and max |w - w'| of W against what MatMulNBits computes with, without
+/// materializing W'.
+inline void nbits_error_sums(std::span<const float> w, const NBitsWeight& q, double& signal, double& noise,
+                             double& max_abs) {
+  const int64_t zp_bytes = ceil_div(q.blocks_per_col, 2);
+  signal = noise = max_abs = 0;
+  for (int64_t r = 0; r < q.k; ++r) {
+    const int64_t b = r / q.block, i = r % q.block;
+    for (int64_t c = 0; c < q.n; ++c) {
+      const int value = (q.packed[static_cast<size_t>((c * q.blocks_per_col + b) * q.blob + i / 2)] >> (4 * (i % 2))) & 0xF;
+      const int zp = q.zero_points.empty()
+                         ? 8
+                         : (q.zero_points[static_cast<size_t>(c * zp_bytes + b / 2)] >> (4 * (b % 2))) & 0xF;
+      const float restored = static_cast<float>(value - zp) * q.scales[static_cast<size_t>(c * q.blocks_per_col + b)];
+      const float x = w[static_cast<size_t>(r * q.n + c)];
+      const double d = static_cast<double>(x) - static_cast<double>(restored);
+      signal += static_cast<double>(x) * x;
+      noise += d * d;
+      max_abs = std::max(max_abs, std::abs(d));
+    }
+  }
 }
 
 /// A weight blocked along one axis for DequantizeLinear-21: values keep the weight's shape.

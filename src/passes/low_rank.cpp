@@ -61,6 +61,9 @@ using RowMajorF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::Ro
 // Matrices at least this big are factorized one at a time with Eigen's threaded products; smaller ones
 // run side by side, one per thread.
 constexpr int64_t kParallelInsideElements = 1 << 20;
+// Weights are loaded, factorized and written back in batches of at most this many elements (or
+// one weight, if larger): the pass's peak memory is the model plus a batch, on any model size.
+constexpr int64_t kBatchElements = int64_t{4} << 20;
 
 struct Settings {
   double energy = 0.95;
@@ -83,7 +86,8 @@ struct Job {
   std::vector<WeightRef> refs;
   Layout layout = Layout::kMatMul;
   float alpha = 1;
-  Eigen::MatrixXf m;  // rows x cols; MatMul K x N, Conv Co x (Ci k..)
+  int64_t rows = 0, cols = 0;  // of m, known before m is loaded
+  Eigen::MatrixXf m;           // rows x cols; MatMul K x N, Conv Co x (Ci k..); loaded per batch
 
   std::string skip_reason;
   int64_t rank = 0;
@@ -286,8 +290,22 @@ class LowRankPass final : public Pass {
         throw Error(e.code(), std::string("low-rank: ") + e.what());
       }
     }
-    compute(jobs, s);
-    rewrite(model, jobs, stats);
+    RewriteState state;
+    for (size_t begin = 0; begin < jobs.size();) {
+      size_t end = begin;
+      int64_t elements = 0;
+      while (end < jobs.size() && (end == begin || elements + jobs[end].rows * jobs[end].cols <= kBatchElements))
+        elements += jobs[end].rows * jobs[end].cols, ++end;
+      const std::span<Job> batch(jobs.data() + begin, end - begin);
+      for (Job& job : batch) load_matrix(job);
+      compute(batch, s);
+      for (Job& job : batch) {
+        rewrite_job(model, job, stats, state);
+        job = Job{};  // release the matrices; the graph holds the factors now
+      }
+      begin = end;
+    }
+    finish_rewrite(model, state);
     return stats;
   }
 
@@ -322,14 +340,11 @@ class LowRankPass final : public Pass {
         continue;
       }
       const WeightRef& ref = job.refs.front();
-      const std::vector<float> values = to_floats(*ref.tensor);
-      const int64_t rows = ref.dims[0];
-      const int64_t cols = static_cast<int64_t>(values.size()) / rows;
-      const Eigen::Map<const RowMajorF> stored(values.data(), rows, cols);
-      if (job.layout == Layout::kMatMulTransposed)
-        job.m = stored.transpose();
-      else
-        job.m = stored;
+      int64_t elements = 1;
+      for (int64_t d : ref.dims) elements *= d;
+      job.rows = ref.dims[0];  // as stored; a transposed Gemm weight [N, K] is used as K x N
+      job.cols = elements / ref.dims[0];
+      if (job.layout == Layout::kMatMulTransposed) std::swap(job.rows, job.cols);
       kept.push_back(std::move(job));
     }
     return kept;
@@ -357,7 +372,7 @@ class LowRankPass final : public Pass {
     const ActivationProbe probe(model, values);
     probe.for_each_batch(samples, kCalibrationBatch, [&](const eval::TensorMap& acts) {
       for (Job* job : calibrated) {
-        const int64_t k = job->layout == Layout::kConv ? job->m.cols() : job->m.rows();
+        const int64_t k = job->layout == Layout::kConv ? job->cols : job->rows;
         for (const auto& ref : job->refs) {
           if (!job->calibrate_fallback.empty()) break;
           const eval::Tensor& x = acts.at(ref.node->input(0));
@@ -442,7 +457,18 @@ class LowRankPass final : public Pass {
     return "";
   }
 
-  static void compute(std::vector<Job>& jobs, const Settings& s) {
+  // The weight as the rows x cols matrix factorize works on.
+  static void load_matrix(Job& job) {
+    const std::vector<float> values = to_floats(*job.refs.front().tensor);
+    const int64_t stored_rows = job.refs.front().dims[0];
+    const Eigen::Map<const RowMajorF> stored(values.data(), stored_rows, static_cast<int64_t>(values.size()) / stored_rows);
+    if (job.layout == Layout::kMatMulTransposed)
+      job.m = stored.transpose();
+    else
+      job.m = stored;
+  }
+
+  static void compute(std::span<Job> jobs, const Settings& s) {
     std::vector<size_t> small, large;
     for (size_t i = 0; i < jobs.size(); ++i) (jobs[i].m.size() >= kParallelInsideElements ? large : small).push_back(i);
     const auto n_small = static_cast<int64_t>(small.size());
@@ -453,12 +479,19 @@ class LowRankPass final : public Pass {
     for (size_t i : large) factorize(jobs[i], s);
   }
 
-  static void rewrite(Model& model, std::vector<Job>& jobs, PassStats& stats) {
+  // What the per-weight rewrites leave for finish_rewrite, per graph.
+  struct RewriteState {
     std::map<Graph*, std::unordered_set<const NodeProto*>> dead_constants;
     std::map<Graph*, std::vector<std::string>> maybe_unused;
     std::vector<Graph*> touched;
-    for (Job& job : jobs) {
-      const int64_t rows = job.m.rows(), cols = job.m.cols();
+  };
+
+  static void rewrite_job(Model& model, Job& job, PassStats& stats, RewriteState& state) {
+    auto& dead_constants = state.dead_constants;
+    auto& maybe_unused = state.maybe_unused;
+    auto& touched = state.touched;
+    {
+      const int64_t rows = job.rows, cols = job.cols;
       if (!job.skip_reason.empty()) {
         for (const auto& ref : job.refs) {
           stats.skip(label(*ref.node), job.skip_reason);
@@ -468,7 +501,7 @@ class LowRankPass final : public Pass {
           entry["rank"] = job.rank;
           entry["would_be_param_ratio"] = job.would_be_ratio;
         }
-        continue;
+        return;
       }
       Graph& graph = *job.graph;
       const WeightRef& first = job.refs.front();
@@ -532,6 +565,13 @@ class LowRankPass final : public Pass {
       logger()->debug("low-rank: {} [{}x{}] rank {} energy {:.4f} error {:.4g}", job.value, rows, cols, r,
                     job.energy_kept, job.error.relative_l2);
     }
+  }
+
+  // Removes what the rewrites left dead and restores topological order, once for all weights.
+  static void finish_rewrite(Model& model, RewriteState& state) {
+    auto& dead_constants = state.dead_constants;
+    auto& maybe_unused = state.maybe_unused;
+    auto& touched = state.touched;
     // Inner graphs first: reordering an outer graph's nodes moves the subgraphs they hold.
     const auto depth = [](Graph* g) {
       int d = 0;

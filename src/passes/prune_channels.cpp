@@ -259,10 +259,7 @@ class Planner {
  private:
   // ---- shapes ----
   void infer_shapes(Model& model) {
-    onnx::ModelProto copy;
-    copy.CopyFrom(model.proto());
-    for (auto& t : *copy.mutable_graph()->mutable_initializer())
-      if (t.raw_data().size() > 4096) t.clear_raw_data();
+    onnx::ModelProto copy = model.copy_without_large_data();
     try {
       onnx::shape_inference::InferShapes(copy, onnx::OpSchemaRegistry::Instance(),
                                          onnx::ShapeInferenceOptions(false, 0, true));

@@ -6,7 +6,8 @@
 // - Selection is exact: the k = round(sparsity x n) elements with the smallest |w| are zeroed,
 //   chosen with nth_element on (|w|, index) so ties break by index and the count is exact.
 //   scope=layer: k per weight tensor; scope=global: k over all eligible weights together (one
-//   magnitude threshold for the whole model).
+//   magnitude threshold for the whole model, found by a radix select over the magnitudes' bits:
+//   ties break by tensor, then index). Tensors are pruned one at a time (bounded memory).
 // - n-m=N:M keeps the N largest |w| of every M consecutive weights along the reduction (input)
 //   axis (MatMul axis 0, Gemm axis 1 with transB else 0, Conv the flattened Cin/g x kernel of each
 //   output channel, Gather the embedding axis) and ignores `sparsity` (it is 1 - N/M).
@@ -24,10 +25,13 @@
 #include <compress/tensor.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <map>
 #include <numeric>
 #include <set>
+#include <span>
 
 #include "passes/error_metrics.h"
 #include "passes/passes.h"
@@ -69,26 +73,22 @@ NmPattern parse_n_m(const std::string& text) {
 
 // One weight tensor to prune and every node reading it.
 struct Target {
-  WeightRef ref;                  // first reader (layout source)
+  WeightRef ref;  // first reader (layout source)
   std::vector<std::string> readers;
-  std::vector<float> values;
-  std::vector<float> original;
 };
 
 std::string label_of(const NodeProto& node) { return node.name().empty() ? node.op_type() : node.name(); }
 
-// Zeroes exactly `k` elements of `values` with the smallest (|v|, index).
-void zero_smallest(std::vector<float>& values, int64_t k) {
-  if (k <= 0) return;
-  std::vector<uint32_t> order(values.size());
-  std::iota(order.begin(), order.end(), 0u);
-  auto less = [&](uint32_t a, uint32_t b) {
-    const float fa = std::abs(values[a]), fb = std::abs(values[b]);
-    return fa < fb || (fa == fb && a < b);
-  };
-  if (k < static_cast<int64_t>(order.size())) std::nth_element(order.begin(), order.begin() + k, order.end(), less);
-  for (int64_t i = 0; i < k && i < static_cast<int64_t>(order.size()); ++i) values[order[i]] = 0.0f;
-}
+// The error of pruning, summed as elements are zeroed (no copy of the original weight).
+struct ZeroedSums {
+  double noise = 0;    // sum of the zeroed w^2
+  double max_abs = 0;  // largest zeroed |w|
+  void zero(float& v) {
+    noise += static_cast<double>(v) * v;
+    max_abs = std::max(max_abs, static_cast<double>(std::abs(v)));
+    v = 0.0f;
+  }
+};
 
 // Index of the j-th element of reduction group `g` (n:m groups run along the reduction axis).
 struct ReductionLayout {
@@ -120,7 +120,7 @@ ReductionLayout reduction_layout(const WeightRef& ref) {
   return r;
 }
 
-void apply_n_m(std::vector<float>& values, const ReductionLayout& r, const NmPattern& p) {
+void apply_n_m(std::span<float> values, const ReductionLayout& r, const NmPattern& p, ZeroedSums& zeroed) {
   std::vector<int64_t> idx(static_cast<size_t>(p.m));
   for (int64_t g = 0; g < r.groups; ++g) {
     for (int64_t start = 0; start < r.length; start += p.m) {
@@ -130,9 +130,60 @@ void apply_n_m(std::vector<float>& values, const ReductionLayout& r, const NmPat
         const float fa = std::abs(values[a]), fb = std::abs(values[b]);
         return fa > fb || (fa == fb && a < b);
       });
-      for (int64_t j = p.n; j < p.m; ++j) values[idx[j]] = 0.0f;
+      for (int64_t j = p.n; j < p.m; ++j) zeroed.zero(values[idx[j]]);
     }
   }
+}
+
+// The k smallest (|w|, tensor, index) over the tensors `for_each_values` visits, as a threshold:
+// every |w| below `magnitude`, and the first `ties_to_zero` equal to it in visiting order. |w| of
+// a float orders like its bit pattern, so a two-level radix select (high, then low 16 bits) finds
+// it exactly in two streaming passes with no copy or index array of the weights.
+struct MagnitudeCut {
+  uint32_t magnitude = 0;
+  int64_t ties_to_zero = 0;
+};
+
+uint32_t magnitude_bits(float v) { return std::bit_cast<uint32_t>(v) & 0x7fffffffu; }
+
+template <class ForEachValues>
+MagnitudeCut magnitude_cut(const ForEachValues& for_each_values, int64_t k, int64_t total) {
+  if (k <= 0) return {};
+  if (k >= total) return {0xffffffffu, 0};  // above every magnitude: all elements
+  constexpr size_t kBins = size_t{1} << 16;
+  std::vector<int64_t> high(kBins, 0);
+  for_each_values([&](std::span<const float> values) {
+    for (float v : values) ++high[magnitude_bits(v) >> 16];
+  });
+  // The bin holding the k-th smallest element, and how many lie below it.
+  auto locate = [](const std::vector<int64_t>& hist, int64_t rank, int64_t& below) {
+    size_t bin = 0;
+    while (below + hist[bin] < rank) below += hist[bin++];
+    return static_cast<uint32_t>(bin);
+  };
+  int64_t below = 0;
+  const uint32_t hi = locate(high, k, below);
+  std::vector<int64_t> low(kBins, 0);
+  for_each_values([&](std::span<const float> values) {
+    for (float v : values)
+      if (const uint32_t m = magnitude_bits(v); m >> 16 == hi) ++low[m & 0xffffu];
+  });
+  const uint32_t lo = locate(low, k, below);
+  return {(hi << 16) | lo, k - below};
+}
+
+// Zeroes what `cut` selects in one tensor; returns the ties still to zero in later tensors.
+int64_t apply_cut(std::span<float> values, const MagnitudeCut& cut, int64_t ties_left, ZeroedSums& zeroed) {
+  for (float& v : values) {
+    const uint32_t m = magnitude_bits(v);
+    if (m < cut.magnitude) {
+      zeroed.zero(v);
+    } else if (m == cut.magnitude && ties_left > 0) {
+      zeroed.zero(v);
+      --ties_left;
+    }
+  }
+  return ties_left;
 }
 
 class PruneMagnitudePass final : public Pass {
@@ -173,28 +224,45 @@ class PruneMagnitudePass final : public Pass {
     auto refs = collect_weights(model, context, ops, options.get_int("min-elements"), stats);
     std::vector<Target> targets = select(refs, nm, stats);
 
-    if (nm.enabled()) {
-      for (auto& t : targets) apply_n_m(t.values, reduction_layout(t.ref), nm);
-    } else if (global) {
-      prune_global(targets, sparsity);
-    } else {
-      for (auto& t : targets) zero_smallest(t.values, std::llround(sparsity * static_cast<double>(t.values.size())));
+    // Tensor by tensor, in place: the peak memory is the model, whatever its size.
+    MagnitudeCut global_cut;
+    if (global && !nm.enabled()) {
+      int64_t all = 0;
+      for (const Target& t : targets) all += element_count(*t.ref.tensor);
+      const auto for_each_values = [&](const auto& visit) {
+        std::vector<float> scratch;
+        for (const Target& t : targets) visit(float_view(*t.ref.tensor, scratch));
+      };
+      global_cut = magnitude_cut(for_each_values, std::llround(sparsity * static_cast<double>(all)), all);
     }
-
+    int64_t ties_left = global_cut.ties_to_zero;
     int64_t total = 0, zeros = 0, dense_bytes = 0, stored_bytes = 0;
     for (auto& t : targets) {
-      const int64_t n = static_cast<int64_t>(t.values.size());
-      const int64_t z = std::count(t.values.begin(), t.values.end(), 0.0f);
+      const std::span<float> values = float_data_in_place(*t.ref.tensor);
+      double signal = 0;
+      for (float v : values) signal += static_cast<double>(v) * v;
+      ZeroedSums zeroed;
+      if (nm.enabled()) {
+        apply_n_m(values, reduction_layout(t.ref), nm, zeroed);
+      } else if (global) {
+        ties_left = apply_cut(values, global_cut, ties_left, zeroed);
+      } else {
+        const int64_t n = static_cast<int64_t>(values.size());
+        const auto visit_this = [&](const auto& visit) { visit(std::span<const float>(values)); };
+        const MagnitudeCut cut = magnitude_cut(visit_this, std::llround(sparsity * static_cast<double>(n)), n);
+        apply_cut(values, cut, cut.ties_to_zero, zeroed);
+      }
+      const int64_t n = static_cast<int64_t>(values.size());
+      const int64_t z = std::count(values.begin(), values.end(), 0.0f);
       total += n;
       zeros += z;
-      *t.ref.tensor = make_float_tensor(t.ref.tensor->name(), t.ref.dims, t.values);
       const int64_t dense = 4 * n;
       int64_t stored = dense;
       std::string storage = "dense";
-      if (sparse_storage) storage = store(t, model, stats, stored);
+      if (sparse_storage) storage = store(t, values, model, stats, stored);
       dense_bytes += dense;
       stored_bytes += stored;
-      const auto err = reconstruction_error(t.original, t.values);
+      const auto err = reconstruction_error_from_sums(signal, zeroed.noise, zeroed.max_abs);
       stats.layers.push_back({{"name", t.ref.value},
                               {"readers", t.readers},
                               {"elements", n},
@@ -264,37 +332,15 @@ class PruneMagnitudePass final : public Pass {
       Target t;
       t.ref = first;
       for (const WeightRef* r : list) t.readers.push_back(label_of(*r->node));
-      t.values = to_floats(*first.tensor);
-      t.original = t.values;
       targets.push_back(std::move(t));
     }
     return targets;
   }
 
-  // One threshold for all targets: the k = round(sparsity x total) smallest (|w|, tensor, index).
-  static void prune_global(std::vector<Target>& targets, double sparsity) {
-    struct Entry {
-      float magnitude;
-      uint32_t tensor;
-      uint32_t index;
-    };
-    std::vector<Entry> all;
-    for (uint32_t t = 0; t < targets.size(); ++t)
-      for (uint32_t i = 0; i < targets[t].values.size(); ++i) all.push_back({std::abs(targets[t].values[i]), t, i});
-    const int64_t k = std::llround(sparsity * static_cast<double>(all.size()));
-    auto less = [](const Entry& a, const Entry& b) {
-      if (a.magnitude != b.magnitude) return a.magnitude < b.magnitude;
-      if (a.tensor != b.tensor) return a.tensor < b.tensor;
-      return a.index < b.index;
-    };
-    if (k < static_cast<int64_t>(all.size())) std::nth_element(all.begin(), all.begin() + k, all.end(), less);
-    for (int64_t i = 0; i < k && i < static_cast<int64_t>(all.size()); ++i)
-      targets[all[i].tensor].values[all[i].index] = 0.0f;
-  }
-
   // Moves the (already pruned) initializer to sparse_initializer when that is smaller; returns the
   // storage used and sets `stored` to its data bytes.
-  static std::string store(Target& t, Model& model, PassStats& stats, int64_t& stored) {
+  static std::string store(Target& t, std::span<const float> pruned, Model& model, PassStats& stats,
+                           int64_t& stored) {
     Graph& g = *t.ref.graph;
     auto dense_because = [&](const std::string& reason) {
       stats.count("dense_storage." + reason);
@@ -304,9 +350,9 @@ class PruneMagnitudePass final : public Pass {
     if (g.parent() != nullptr) return dense_because("in_subgraph");
     std::vector<float> values;
     std::vector<int64_t> indices;
-    for (size_t i = 0; i < t.values.size(); ++i)
-      if (t.values[i] != 0.0f) {
-        values.push_back(t.values[i]);
+    for (size_t i = 0; i < pruned.size(); ++i)
+      if (pruned[i] != 0.0f) {
+        values.push_back(pruned[i]);
         indices.push_back(static_cast<int64_t>(i));
       }
     const int64_t nnz = static_cast<int64_t>(values.size());

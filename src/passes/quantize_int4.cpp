@@ -212,31 +212,24 @@ class QuantizeInt4Pass final : public Pass {
     return plan;
   }
 
-  // Weight as [K, N] row-major: transposed for Gemm transB, times alpha.
-  static std::vector<float> matmul_weight(const Candidate& c, int64_t& k, int64_t& n) {
-    std::vector<float> w = to_floats(*c.ref.tensor);
+  // Weight as [K, N] row-major: the tensor's own floats when it already is (no copy), else
+  // transposed for Gemm transB and/or times alpha into `scratch`.
+  static std::span<const float> matmul_weight(const Candidate& c, int64_t& k, int64_t& n, std::vector<float>& scratch) {
     const int64_t d0 = c.ref.dims[0], d1 = c.ref.dims[1];
-    std::vector<float> out;
-    if (c.trans_b) {
-      k = d1;
-      n = d0;
-      out.resize(w.size());
-      for (int64_t i = 0; i < d0; ++i)
-        for (int64_t j = 0; j < d1; ++j) out[static_cast<size_t>(j * d0 + i)] = w[static_cast<size_t>(i * d1 + j)];
-    } else {
-      k = d0;
-      n = d1;
-      out = std::move(w);
-    }
-    if (c.alpha != 1.0f)
-      for (auto& v : out) v *= c.alpha;
-    return out;
+    k = c.trans_b ? d1 : d0;
+    n = c.trans_b ? d0 : d1;
+    if (!c.trans_b && c.alpha == 1.0f) return float_view(*c.ref.tensor, scratch);
+    std::vector<float> decoded;
+    const std::span<const float> w = float_view(*c.ref.tensor, decoded);
+    scratch.resize(w.size());
+    for (int64_t i = 0; i < d0; ++i)
+      for (int64_t j = 0; j < d1; ++j)
+        scratch[static_cast<size_t>(c.trans_b ? j * d0 + i : i * d1 + j)] = w[static_cast<size_t>(i * d1 + j)] * c.alpha;
+    return scratch;
   }
 
-  static void add_layer(PassStats& stats, const Candidate& c, const std::vector<float>& original,
-                        const std::vector<float>& restored, std::span<const float> scales, int64_t block,
-                        int64_t bytes_after, const std::string& format) {
-    const auto err = reconstruction_error(original, restored);
+  static void add_layer(PassStats& stats, const Candidate& c, const ReconstructionError& err,
+                        std::span<const float> scales, int64_t block, int64_t bytes_after, const std::string& format) {
     float lo = std::numeric_limits<float>::max(), hi = 0;
     for (float s : scales) {
       lo = std::min(lo, std::fabs(s));
@@ -269,7 +262,8 @@ class QuantizeInt4Pass final : public Pass {
       const auto key = std::make_tuple(c.owner, c.ref.value, c.trans_b, c.alpha);
       auto it = packed_names.find(key);
       if (it == packed_names.end()) {
-        const std::vector<float> w = matmul_weight(c, k, n);
+        std::vector<float> scratch;
+        const std::span<const float> w = matmul_weight(c, k, n, scratch);
         const int4::NBitsWeight q = int4::quantize_nbits(w, k, n, block, symmetric);
         const std::string base = c.ref.value + (c.trans_b ? "_t" : "");
         std::array<std::string, 3> names = {model.unique_name(base + "_q4"), model.unique_name(base + "_scales"), ""};
@@ -282,7 +276,9 @@ class QuantizeInt4Pass final : public Pass {
           c.owner->add_initializer(make_uint8_tensor(names[2], {static_cast<int64_t>(q.zero_points.size())}, q.zero_points));
           bytes += static_cast<int64_t>(q.zero_points.size());
         }
-        add_layer(stats, c, w, int4::dequantize_nbits(q), q.scales, block, bytes, "nbits");
+        double signal = 0, noise = 0, max_abs = 0;
+        int4::nbits_error_sums(w, q, signal, noise, max_abs);
+        add_layer(stats, c, reconstruction_error_from_sums(signal, noise, max_abs), q.scales, block, bytes, "nbits");
         stats.count("quantized");
         stats.count("weight_bytes_before", packed_bytes(*c.ref.tensor));
         stats.count("weight_bytes_after", bytes);
@@ -380,7 +376,7 @@ class QuantizeInt4Pass final : public Pass {
         *dql.add_attribute() = int_attr("axis", axis);
         *dql.add_attribute() = int_attr("block_size", block);
         dequantizers[c.owner].emplace_back(nullptr, std::move(dql));
-        add_layer(stats, c, w, int4::dequantize_dq(q, axis, block), q.scales, block, bytes, "dq");
+        add_layer(stats, c, reconstruction_error(w, int4::dequantize_dq(q, axis, block)), q.scales, block, bytes, "dq");
         stats.count("quantized");
         stats.count("weight_bytes_before", packed_bytes(*c.ref.tensor));
         stats.count("weight_bytes_after", bytes);

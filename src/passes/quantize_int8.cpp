@@ -42,6 +42,7 @@
 #include <compress/tensor.h>
 
 #include <algorithm>
+#include <limits>
 #include <array>
 #include <cmath>
 #include <unordered_map>
@@ -230,7 +231,11 @@ class QuantizeInt8Pass final : public Pass {
       const std::string name = label(*ref.node);
       auto [it, inserted] = finite.emplace(ref.tensor, true);
       if (inserted) {
-        for (float v : to_floats(*ref.tensor)) it->second = it->second && std::isfinite(v);
+        // |v| <= max is false for inf and NaN alike; no early exit, so the scan vectorizes.
+        std::vector<float> scratch;
+        bool all = true;
+        for (float v : float_view(*ref.tensor, scratch)) all &= std::abs(v) <= std::numeric_limits<float>::max();
+        it->second = all;
       }
       if (!it->second) {
         stats.skip(name, "non_finite");
@@ -310,19 +315,21 @@ class QuantizeInt8Pass final : public Pass {
 
   // Writes the quantized initializers of one encoding into its owner graph and records its stats.
   static void write_encoding(Model& model, Encoding& e, const Settings& s, PassStats& stats) {
-    const std::vector<float> w = to_floats(*e.tensor);
+    std::vector<float> scratch;
+    const std::span<const float> w = float_view(*e.tensor, scratch);
     const std::vector<int64_t> dims(e.tensor->dims().begin(), e.tensor->dims().end());
     const Int8Grid grid = grid_for(e, s);
-    const QuantizedWeight q = quantize_weight(w, dims, e.axis, s.symmetric, grid);
+    QuantizedWeight q = quantize_weight(w, dims, e.axis, s.symmetric, grid);
 
     // Stored layout: as is, or [K, N] for a transB Gemm weight [N, K].
     std::vector<int64_t> stored_dims = dims;
-    std::vector<int32_t> stored = q.values;
     if (e.transpose) {
       const int64_t n = dims[0], k = dims[1];
       stored_dims = {k, n};
+      std::string transposed(q.bytes.size(), '\0');
       for (int64_t i = 0; i < n; ++i)
-        for (int64_t j = 0; j < k; ++j) stored[static_cast<size_t>(j * n + i)] = q.values[static_cast<size_t>(i * k + j)];
+        for (int64_t j = 0; j < k; ++j) transposed[static_cast<size_t>(j * n + i)] = q.bytes[static_cast<size_t>(i * k + j)];
+      q.bytes = std::move(transposed);
     }
     const int64_t channels = static_cast<int64_t>(q.params.size());
     std::vector<int64_t> param_dims;  // scalar per tensor
@@ -342,7 +349,8 @@ class QuantizeInt8Pass final : public Pass {
 
     e.quantized = model.unique_name(e.value + "_quantized");
     e.scale = model.unique_name(e.value + "_scale");
-    e.owner->add_initializer(make_8bit_tensor(e.quantized, stored_dims, stored, grid.is_signed));
+    e.owner->add_initializer(make_raw_tensor(e.quantized, grid.is_signed ? TensorProto::INT8 : TensorProto::UINT8,
+                                             stored_dims, std::move(q.bytes)));
     e.owner->add_initializer(make_float_tensor(e.scale, param_dims, e.scales));
 
     // Zero point: omitted for symmetric DequantizeLinear (0 is the default); ConvInteger's is a scalar.
@@ -365,7 +373,7 @@ class QuantizeInt8Pass final : public Pass {
       }
     }
 
-    const ReconstructionError err = reconstruction_error(w, q.dequantized);
+    const ReconstructionError& err = q.error;
     nlohmann::json nodes = nlohmann::json::array(), ops = nlohmann::json::array();
     for (const WeightRef* r : e.readers) {
       nodes.push_back(label(*r->node));

@@ -430,9 +430,10 @@ PassStats quantize_int8_static(Model& model, const PassContext& context) {
   const bool signed_weights = options.get_string("weight-type") == "int8";
   const Int8Grid weight_grid = int8_grid(true, signed_weights, false);
   for (WeightPlan& wp : plan.weights) {
-    const std::vector<float> w = to_floats(*wp.tensor);
+    std::vector<float> scratch;
+    const std::span<const float> w = float_view(*wp.tensor, scratch);
     const std::vector<int64_t> dims(wp.tensor->dims().begin(), wp.tensor->dims().end());
-    const QuantizedWeight qw = quantize_weight(w, dims, wp.axis, true, weight_grid);
+    QuantizedWeight qw = quantize_weight(w, dims, wp.axis, true, weight_grid);
     for (const auto& p : qw.params) wp.scales.push_back(p.scale);
     const std::vector<int64_t> param_dims =
         wp.axis >= 0 ? std::vector<int64_t>{static_cast<int64_t>(wp.scales.size())} : std::vector<int64_t>{};
@@ -440,7 +441,8 @@ PassStats quantize_int8_static(Model& model, const PassContext& context) {
     const std::string zname = model.unique_name(wp.value + "_zero_point");
     wp.dequantized = model.unique_name(wp.value + "_dequantized");
     const std::vector<int32_t> zero_points(wp.scales.size(), (weight_grid.qmin + weight_grid.qmax) / 2);
-    g.add_initializer(make_8bit_tensor(qname, dims, qw.values, signed_weights));
+    g.add_initializer(make_raw_tensor(qname, signed_weights ? TensorProto::INT8 : TensorProto::UINT8, dims,
+                                      std::move(qw.bytes)));
     g.add_initializer(make_float_tensor(sname, param_dims, wp.scales));
     g.add_initializer(make_8bit_tensor(zname, param_dims, zero_points, signed_weights));
     g.add_node(make_node(model, "DequantizeLinear", wp.value + "_DequantizeLinear", {qname, sname, zname},
@@ -450,7 +452,7 @@ PassStats quantize_int8_static(Model& model, const PassContext& context) {
       g.set_input(*node, index, wp.dequantized);
       nodes.push_back(label(*node));
     }
-    const ReconstructionError err = reconstruction_error(w, qw.dequantized);
+    const ReconstructionError& err = qw.error;
     const auto [smin, smax] = std::minmax_element(wp.scales.begin(), wp.scales.end());
     stats.layers.push_back({{"name", wp.value},
                             {"kind", "weight"},

@@ -32,19 +32,12 @@ int64_t deflated_size(const char* data, size_t size, int level) {
   return total;
 }
 
-int64_t deflated_size_sampled(const char* data, size_t size, int level, int64_t stride) {
-  // Small pieces spread evenly: deflate's window is 32 KiB, so a 64 KiB piece compresses about
-  // as well as it does inside the stream, and spreading covers every part of the weights.
-  constexpr size_t kPiece = size_t{64} << 10;
-  const auto pieces = static_cast<int64_t>(size / kPiece);
-  if (stride <= 1 || pieces < 16 * stride) return deflated_size(data, size, level);
-  int64_t packed = 0, sampled = 0;
-#pragma omp parallel for reduction(+ : packed, sampled) schedule(dynamic)
-  for (int64_t i = stride / 2; i < pieces; i += stride) {
-    packed += deflate_chunk(data + static_cast<size_t>(i) * kPiece, kPiece, level);
-    sampled += static_cast<int64_t>(kPiece);
-  }
-  return static_cast<int64_t>(static_cast<double>(packed) * static_cast<double>(size) / static_cast<double>(sampled));
+int64_t deflated_pieces(const char* data, size_t count, int level) {
+  int64_t packed = 0;
+#pragma omp parallel for reduction(+ : packed) schedule(dynamic)
+  for (int64_t i = 0; i < static_cast<int64_t>(count); ++i)
+    packed += deflate_chunk(data + static_cast<size_t>(i) * kPieceBytes, kPieceBytes, level);
+  return packed;
 }
 
 }  // namespace deflate_size

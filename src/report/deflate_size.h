@@ -11,9 +11,13 @@ namespace deflate_size {
 /// pigz: within ~0.1% of one stream).
 int64_t deflated_size(const char* data, size_t size, int level);
 
-/// An estimate of deflated_size for big inputs: one 64 KiB piece in every `stride`, evenly spread,
-/// is compressed and the total scaled by size / sampled bytes (exact below 16 x stride pieces).
-int64_t deflated_size_sampled(const char* data, size_t size, int level, int64_t stride);
+/// The piece an estimate samples: deflate's window is 32 KiB, so a 64 KiB piece compresses about
+/// as well alone as it does inside the stream.
+constexpr size_t kPieceBytes = size_t{64} << 10;
+
+/// Sum of the zlib sizes of `count` consecutive kPieceBytes pieces at `data`, each compressed alone
+/// (on all cores).
+int64_t deflated_pieces(const char* data, size_t count, int level);
 
 /// Chunk size to feed deflated_size with when streaming a file (a multiple of the chunk).
 constexpr size_t kBlockBytes = size_t{64} << 20;

@@ -55,8 +55,7 @@ struct Row {
 std::vector<Row> summary_rows(const ModelStats& b, const ModelStats& a) {
   const EnergyEstimate eb = estimate_energy(b), ea = estimate_energy(a);
   return {{"file size", static_cast<double>(b.file.bytes), static_cast<double>(a.file.bytes), true},
-          {std::string("file size (zlib") + (a.file.zlib_level == 6 && b.file.zlib_level == 6 ? "" : ", fast") +
-               (a.file.zlib_estimated || b.file.zlib_estimated ? " est.)" : ")"),
+          {std::string("file size (zlib") + (a.file.zlib_estimated || b.file.zlib_estimated ? " est.)" : ")"),
            static_cast<double>(b.file.zlib_bytes), static_cast<double>(a.file.zlib_bytes), true},
           {"params", static_cast<double>(b.params), static_cast<double>(a.params), false},
           {"weight bytes", static_cast<double>(b.weight_bytes), static_cast<double>(a.weight_bytes), true},
@@ -244,39 +243,75 @@ std::string counters_text(const PassStats& stats) {
 
 }  // namespace
 
+namespace {
+
+// Offsets of kZlibSamplePieces pieces spread evenly over `size` bytes (the middle of each stride),
+// so the estimate covers every part of the weights.
+std::vector<size_t> sample_offsets(size_t size) {
+  const size_t pieces = size / deflate_size::kPieceBytes;
+  const size_t stride = pieces / static_cast<size_t>(kZlibSamplePieces);
+  std::vector<size_t> offsets;
+  for (size_t i = stride / 2; offsets.size() < static_cast<size_t>(kZlibSamplePieces); i += stride)
+    offsets.push_back(i * deflate_size::kPieceBytes);
+  return offsets;
+}
+
+// zlib bytes of `size` bytes from the pieces at `offsets` (gathered in `pieces`), scaled up.
+int64_t scaled_estimate(const std::vector<char>& pieces, size_t size, int level) {
+  const size_t count = pieces.size() / deflate_size::kPieceBytes;
+  const int64_t packed = deflate_size::deflated_pieces(pieces.data(), count, level);
+  return static_cast<int64_t>(static_cast<double>(packed) * static_cast<double>(size) /
+                              static_cast<double>(pieces.size()));
+}
+
+}  // namespace
+
 FileSize measure_bytes(const std::string& serialized, int64_t external_bytes, int zlib_level) {
-  const auto bytes = static_cast<int64_t>(serialized.size()) + external_bytes;
-  const int level = zlib_level ? zlib_level : bytes > kZlibFastAbove ? 1 : 6;
-  const bool sample = bytes > kZlibSampleAbove;
-  return {bytes,
-          deflate_size::deflated_size_sampled(serialized.data(), serialized.size(), level,
-                                              sample ? kZlibSampleStride : 1) +
-              external_bytes,
-          level, sample};
+  FileSize size;
+  size.bytes = static_cast<int64_t>(serialized.size()) + external_bytes;
+  size.zlib_level = zlib_level ? zlib_level : kZlibDefaultLevel;
+  size.zlib_estimated = static_cast<int64_t>(serialized.size()) > kZlibSampleAbove;
+  if (!size.zlib_estimated) {
+    size.zlib_bytes = deflate_size::deflated_size(serialized.data(), serialized.size(), size.zlib_level);
+  } else {
+    std::vector<char> pieces;
+    for (const size_t offset : sample_offsets(serialized.size()))
+      pieces.insert(pieces.end(), serialized.data() + offset, serialized.data() + offset + deflate_size::kPieceBytes);
+    size.zlib_bytes = scaled_estimate(pieces, serialized.size(), size.zlib_level);
+  }
+  size.zlib_bytes += external_bytes;
+  return size;
 }
 
 FileSize measure_files(const std::vector<std::filesystem::path>& files, int zlib_level) {
   FileSize size;
-  int64_t total = 0;
-  for (const auto& f : files) {
-    std::error_code ec;
-    if (!f.empty()) total += static_cast<int64_t>(std::filesystem::file_size(f, ec));
-  }
-  size.zlib_level = zlib_level ? zlib_level : total > kZlibFastAbove ? 1 : 6;
-  size.zlib_estimated = total > kZlibSampleAbove;
-  const int64_t stride = size.zlib_estimated ? kZlibSampleStride : 1;
+  size.zlib_level = zlib_level ? zlib_level : kZlibDefaultLevel;
   for (const auto& f : files) {
     if (f.empty()) continue;
     std::ifstream in(f, std::ios::binary);
-    if (!in) throw Error(ExitCode::kWriteFailed, f.string() + ": cannot read back");
     std::error_code ec;
     const auto file_bytes = static_cast<size_t>(std::filesystem::file_size(f, ec));
-    std::vector<char> buf(std::min(deflate_size::kBlockBytes, ec ? deflate_size::kBlockBytes : file_bytes + 1));
+    if (!in || ec) throw Error(ExitCode::kWriteFailed, f.string() + ": cannot read back");
+    size.bytes += static_cast<int64_t>(file_bytes);
+    if (static_cast<int64_t>(file_bytes) > kZlibSampleAbove) {
+      // Only the sampled pieces are read: the estimate costs the same for any file size.
+      size.zlib_estimated = true;
+      std::vector<char> pieces;
+      for (const size_t offset : sample_offsets(file_bytes)) {
+        const size_t at = pieces.size();
+        pieces.resize(at + deflate_size::kPieceBytes);
+        in.seekg(static_cast<std::streamoff>(offset));
+        if (!in.read(pieces.data() + at, static_cast<std::streamsize>(deflate_size::kPieceBytes)))
+          throw Error(ExitCode::kWriteFailed, f.string() + ": cannot read back");
+      }
+      size.zlib_bytes += scaled_estimate(pieces, file_bytes, size.zlib_level);
+      continue;
+    }
+    std::vector<char> buf(std::min(deflate_size::kBlockBytes, file_bytes + 1));
     while (in) {
       in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
       const auto got = static_cast<size_t>(in.gcount());
-      size.bytes += static_cast<int64_t>(got);
-      size.zlib_bytes += deflate_size::deflated_size_sampled(buf.data(), got, size.zlib_level, stride);
+      size.zlib_bytes += deflate_size::deflated_size(buf.data(), got, size.zlib_level);
     }
   }
   return size;

@@ -71,6 +71,33 @@ TEST(PruneMagnitude, GlobalScopeIsExactOverall) {
   EXPECT_LT(zeros(*find(m, "w2")), 256 / 4);
 }
 
+TEST(PruneMagnitude, GlobalScopeBreaksTiesByTensorThenIndex) {
+  // Every |w| is 1 or 2: the threshold falls inside the ties of 1, which are zeroed in w1 first
+  // (all 1024 of its ones), then w2 from its first index on.
+  std::vector<float> w1(64 * 32), w2(32 * 8);
+  for (size_t i = 0; i < w1.size(); ++i) w1[i] = i % 2 ? 2.0f : -1.0f;
+  for (size_t i = 0; i < w2.size(); ++i) w2[i] = i % 2 ? -2.0f : 1.0f;
+  Model m = testing::model_with_weights(
+      kTwoMatMuls, {make_float_tensor("w1", {64, 32}, w1), make_float_tensor("w2", {32, 8}, w2)});
+  run_pass(m, {{"sparsity", "0.5"}, {"scope", "global"}});  // k = 1152 = 1024 ones of w1 + 128 of w2
+  const auto p1 = to_floats(*find(m, "w1")), p2 = to_floats(*find(m, "w2"));
+  for (size_t i = 0; i < p1.size(); ++i) ASSERT_EQ(p1[i], i % 2 ? 2.0f : 0.0f) << i;
+  for (size_t i = 0; i < p2.size(); ++i) ASSERT_EQ(p2[i], i % 2 ? -2.0f : 0.0f) << i;  // all 128 ones of w2
+  Model again = testing::model_with_weights(
+      kTwoMatMuls, {make_float_tensor("w1", {64, 32}, w1), make_float_tensor("w2", {32, 8}, w2)});
+  run_pass(again, {{"sparsity", "0.45"}, {"scope", "global"}});  // k = 1037: 1024 of w1, w2's first 13
+  const auto q2 = to_floats(*find(again, "w2"));
+  int64_t zeroed = 0;
+  for (size_t i = 0; i < q2.size(); ++i) {
+    if (q2[i] == 0.0f) {
+      ++zeroed;
+      EXPECT_LT(i, 26u) << "ties of w2 are zeroed from its first index on";
+    }
+  }
+  EXPECT_EQ(zeroed, 13);
+  EXPECT_EQ(zeros(*find(again, "w1")), 1024);
+}
+
 TEST(PruneMagnitude, NmPatternAlongTheReductionAxis) {
   Model m = two_matmuls();
   const auto original = to_floats(*find(m, "w1"));

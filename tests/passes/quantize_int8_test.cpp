@@ -10,6 +10,7 @@
 #include <limits>
 #include <map>
 
+#include "passes/error_metrics.h"
 #include "passes/int8_quant.h"
 #include "core/attributes.h"
 #include "testing/builders.h"
@@ -92,6 +93,69 @@ g (float[2, 64] x, float[2, 64] x2) => (float[2, 32] y, float[2, 32] y2) {
 }
 )",
                                      {testing::random_tensor("w", {64, 32}, 1)});
+}
+
+TEST(Int8Quant, FastRoundingEqualsNearbyintOnHalvesAndBigValues) {
+  std::vector<float> xs = {0.5f, 1.5f, 2.5f, -0.5f, -1.5f, -2.5f, 126.5f, 127.5f, -127.5f, 0.49999997f,
+                           4194303.5f, -4194303.5f, 4194304.0f, 1e-30f, -0.0f};
+  for (int i = -300000; i <= 300000; ++i) xs.push_back(static_cast<float>(i) * 0.001953125f);  // step 2^-9
+  for (float x : xs) EXPECT_EQ(round_half_even_small(x), std::nearbyint(x)) << x;
+}
+
+// quantize_weight against the element-wise spec: choose_params on each channel's own range, then
+// quantize_value / dequantize_value per element.
+void expect_matches_spec(const std::vector<float>& w, const std::vector<int64_t>& dims, int64_t axis, bool symmetric,
+                         const Int8Grid& grid) {
+  const QuantizedWeight q = quantize_weight(w, dims, axis, symmetric, grid);
+  int64_t channels = 1, inner = static_cast<int64_t>(w.size());
+  if (axis >= 0) {
+    channels = dims[static_cast<size_t>(axis)];
+    inner = 1;
+    for (size_t d = static_cast<size_t>(axis) + 1; d < dims.size(); ++d) inner *= dims[d];
+  }
+  ASSERT_EQ(q.params.size(), static_cast<size_t>(channels));
+  for (int64_t c = 0; c < channels; ++c) {
+    float lo = std::numeric_limits<float>::infinity(), hi = -lo;
+    for (size_t i = 0; i < w.size(); ++i)
+      if ((static_cast<int64_t>(i) / inner) % channels == c) {
+        lo = std::min(lo, w[i]);
+        hi = std::max(hi, w[i]);
+      }
+    const QuantParams p = choose_params(lo, hi, symmetric, grid);
+    EXPECT_EQ(q.params[static_cast<size_t>(c)].scale, p.scale);
+    EXPECT_EQ(q.params[static_cast<size_t>(c)].zero_point, p.zero_point);
+  }
+  ASSERT_EQ(q.bytes.size(), w.size());
+  std::vector<float> dequantized(w.size());
+  for (size_t i = 0; i < w.size(); ++i) {
+    const QuantParams& p = q.params[static_cast<size_t>((static_cast<int64_t>(i) / inner) % channels)];
+    const int32_t expected = quantize_value(w[i], p, grid);
+    ASSERT_EQ(grid_value(q.bytes[i], grid), expected) << "element " << i;
+    dequantized[i] = dequantize_value(expected, p);
+  }
+  // The error sums run in another order (by rows, on all cores): equal to rounding.
+  const ReconstructionError spec = reconstruction_error(w, dequantized);
+  EXPECT_NEAR(q.error.relative_l2, spec.relative_l2, 1e-12 + 1e-9 * spec.relative_l2);
+  EXPECT_NEAR(q.error.sqnr_db, spec.sqnr_db, 1e-9);
+  EXPECT_EQ(q.error.max_abs, spec.max_abs);
+}
+
+TEST(Int8Quant, QuantizeWeightMatchesTheElementWiseSpecOnEveryAxis) {
+  std::vector<float> w(6 * 5 * 70 * 4);
+  for (size_t i = 0; i < w.size(); ++i)
+    w[i] = std::sin(0.37f * static_cast<float>(i)) * (1.0f + static_cast<float>(i % 7)) + (i % 97 == 0 ? 40.0f : 0.0f);
+  const std::vector<int64_t> dims = {6, 5, 70, 4};
+  for (int64_t axis = -1; axis < 4; ++axis) {
+    expect_matches_spec(w, dims, axis, true, int8_grid(true, true, false));
+    expect_matches_spec(w, dims, axis, true, int8_grid(true, false, false));
+    expect_matches_spec(w, dims, axis, false, int8_grid(false, false, false));
+    expect_matches_spec(w, dims, axis, true, int8_grid(true, true, true));
+  }
+  // Big enough to run on all cores, channels last ([K, N] along N).
+  std::vector<float> big(300 * 400);
+  for (size_t i = 0; i < big.size(); ++i) big[i] = std::cos(0.011f * static_cast<float>(i * i % 1009));
+  expect_matches_spec(big, {300, 400}, 1, true, int8_grid(true, false, false));
+  expect_matches_spec(big, {300, 400}, 0, false, int8_grid(false, false, false));
 }
 
 TEST(QuantizeInt8Kernel, RoundsHalfToEven) {

@@ -1,6 +1,9 @@
 #include <compress/report.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
 #include <random>
 
 #include "report/deflate_size.h"
@@ -302,14 +305,14 @@ TEST(FileSize, CountsZlibBytes) {
   EXPECT_EQ(f.bytes, 100000);
   EXPECT_GT(f.zlib_bytes, 0);
   EXPECT_LT(f.zlib_bytes, 1000);
-  EXPECT_EQ(f.zlib_level, 6);  // gzip's default below kZlibFastAbove
+  EXPECT_EQ(f.zlib_level, 6);  // gzip's default
   const FileSize fast = measure_bytes(std::string(100000, 'a'), 0, 1);
   EXPECT_EQ(fast.zlib_level, 1);
   EXPECT_GT(fast.zlib_bytes, 0);
 }
 
 TEST(FileSize, AboveTheSampleThresholdZlibIsAnEstimateCloseToTheFullCount) {
-  // 72 MiB of weight-like bytes (Gaussian float32): one 64 KiB piece in 32 is compressed and scaled.
+  // 72 MiB of weight-like bytes (Gaussian float32): 64 pieces of 64 KiB are compressed and scaled.
   std::mt19937 rng(5);
   std::normal_distribution<float> normal(0.0f, 0.05f);
   std::vector<float> weights((size_t{72} << 20) / 4);
@@ -320,6 +323,15 @@ TEST(FileSize, AboveTheSampleThresholdZlibIsAnEstimateCloseToTheFullCount) {
   const int64_t full = deflate_size::deflated_size(bytes.data(), bytes.size(), 1);
   EXPECT_NEAR(static_cast<double>(estimated.zlib_bytes), static_cast<double>(full), 0.01 * static_cast<double>(full));
   EXPECT_FALSE(measure_bytes(std::string(100000, 'a')).zlib_estimated);
+
+  // A file reads only the sampled pieces and gives the same estimate as its bytes in memory.
+  const auto path = std::filesystem::temp_directory_path() / ("compress-zlib-" + std::to_string(::getpid()) + ".bin");
+  std::ofstream(path, std::ios::binary) << bytes;
+  const FileSize from_file = measure_files({path}, 1);
+  std::filesystem::remove(path);
+  EXPECT_TRUE(from_file.zlib_estimated);
+  EXPECT_EQ(from_file.bytes, estimated.bytes);
+  EXPECT_EQ(from_file.zlib_bytes, estimated.zlib_bytes);
 }
 
 }  // namespace

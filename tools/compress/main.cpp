@@ -243,13 +243,23 @@ int64_t checker_max_opset() {
 }
 
 // Progress lines on stderr for models over 100 MB, TTY or not (a CI log must show life), at most
-// one every 2 s so a fast run stays quiet; none with -q.
+// one every 2 s so a fast run stays quiet; none with -q. With -v every step's wall time is logged
+// (any model size), so a slow run shows where its time went.
 class Progress {
  public:
-  explicit Progress(bool enabled) : enabled_(enabled) {}
+  Progress() = default;
+  ~Progress() { log_timing(); }
+  Progress(const Progress&) = delete;
+  Progress& operator=(const Progress&) = delete;
+
+  void enable(bool on) { enabled_ = on; }
+
   void step(const std::string& what) {
-    if (!enabled_) return;
+    log_timing();
+    current_ = what;
     const auto now = std::chrono::steady_clock::now();
+    started_ = now;
+    if (!enabled_) return;
     if (printed_ && now - last_ < std::chrono::seconds(2)) return;
     printed_ = true;
     last_ = now;
@@ -257,9 +267,16 @@ class Progress {
   }
 
  private:
-  bool enabled_;
+  void log_timing() const {
+    if (current_.empty()) return;
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started_;
+    spdlog::debug("timing: {:.3f} s until the end of '{}'", took.count(), current_);
+  }
+
+  bool enabled_ = false;
   bool printed_ = false;
-  std::chrono::steady_clock::time_point last_;
+  std::string current_;
+  std::chrono::steady_clock::time_point last_, started_;
 };
 constexpr int64_t kProgressAboveBytes = 100 * 1000 * 1000;
 
@@ -336,13 +353,15 @@ int run_compress(const Options& o, const std::vector<compress::PassInvocation>* 
   const bool gated = o.min_cosine || o.min_snr || o.max_accuracy_drop;
   if (gated && !o.verify) throw Error(ExitCode::kUsage, "--min-cosine, --min-snr and --max-accuracy-drop need --verify");
   const auto verify_opts = o.verify ? verify_options(o) : compress::VerifyOptions{};
+  Progress progress;
+  progress.step("loading " + o.input);
   compress::Model model = compress::Model::load(o.input);
+  progress.enable(!o.quiet && model.source_bytes() > kProgressAboveBytes);
+  progress.step("loaded " + o.input + " (" + std::to_string(model.source_bytes()) + " bytes), checking it");
   model.set_input_shapes(shapes);
   std::optional<compress::Model> original;
   if (o.verify) original.emplace(compress::Model::from_proto(model.proto()));
   if (o.verify) compress::check_verify_data(model, verify_opts);
-  Progress progress(!o.quiet && model.source_bytes() > kProgressAboveBytes);
-  progress.step("loaded " + o.input + " (" + std::to_string(model.source_bytes()) + " bytes)");
 
   bool input_valid = true;
   try {
@@ -373,6 +392,7 @@ int run_compress(const Options& o, const std::vector<compress::PassInvocation>* 
     previous = std::move(now);
   });
 
+  progress.step("checking the output");
   if (input_valid) {
     try {
       const std::string skipped = try_check(model);
@@ -387,6 +407,7 @@ int run_compress(const Options& o, const std::vector<compress::PassInvocation>* 
   // From here on the pipeline has run: a failure is reported first, then returned.
   std::optional<Error> failure;
   if (original) {
+    progress.step("verifying");
     try {
       const auto result = compress::verify_models(*original, model, verify_opts);
       const auto verdicts = compress::evaluate_gates(result, gates_of(o));
@@ -421,9 +442,11 @@ int run_compress(const Options& o, const std::vector<compress::PassInvocation>* 
     progress.step("writing " + o.output);
     staged.emplace(model.stage_save(o.output, save));
     report.output = o.output;
+    progress.step("output file size after zlib");
     report.after.file =
         compress::measure_files({staged->temps().model, staged->temps().data}, report.before.file.zlib_level);
   }
+  progress.step("writing reports");
   write_reports(o, report);
   if (failure) throw *failure;
   if (staged) staged->commit();
@@ -504,15 +527,18 @@ int run_inspect(const Options& o) {
   if (o.report_html == "-" && (o.json || o.csv))
     throw Error(ExitCode::kUsage, std::string(o.json ? "--json" : "--csv") + " and --report-html both write to stdout ('-')");
   const auto shapes = parse_shapes(o.input_shapes);
+  Progress progress;
+  progress.step("loading " + o.input);
   compress::Model model = compress::Model::load(o.input);
+  progress.enable(!o.quiet && model.source_bytes() > kProgressAboveBytes);
+  progress.step("loaded " + o.input + " (" + std::to_string(model.source_bytes()) + " bytes), checking it");
   try {
     const std::string skipped = try_check(model);
     if (!skipped.empty()) spdlog::warn("{}", skipped);
   } catch (const Error& e) {
     spdlog::warn("model does not pass the ONNX checker: {}", e.what());
   }
-  Progress progress(!o.quiet && model.source_bytes() > kProgressAboveBytes);
-  progress.step("loaded " + o.input + " (" + std::to_string(model.source_bytes()) + " bytes)");
+  progress.step("statistics (static shape analysis)");
   compress::ModelStats stats = compress::compute_stats(model, shapes);
   progress.step("file size after zlib");
   stats.file = compress::measure_files(model.source_files());
