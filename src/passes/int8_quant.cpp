@@ -1,7 +1,8 @@
 // quantize_weight: the per-channel 8-bit quantization the int8 passes share, fast and lean enough
 // for multi-GB models: the tensor is walked as [outer, channels, inner] blocks, each contiguous (no
-// index division per element), rows are quantized on all cores, and the only output per element is
-// its stored byte (the error statistics are summed on the way, no dequantized copy).
+// index division per element, loops that vectorize), and the only output per element is its stored
+// byte (the error statistics are summed on the way, no dequantized copy). One thread: threads gained
+// little on this memory-bound loop and lost 3-5x when the cores were shared (2-core CI machines).
 #include "passes/int8_quant.h"
 
 namespace compress {
@@ -54,9 +55,14 @@ QuantizedWeight quantize_weight(std::span<const float> w, std::span<const int64_
       continue;
     }
     for (int64_t c = 0; c < channels; ++c) {
-      const auto [mn, mx] = std::minmax_element(w.data() + at(o, c), w.data() + at(o, c) + inner);
-      lo[static_cast<size_t>(c)] = std::min(lo[static_cast<size_t>(c)], *mn);
-      hi[static_cast<size_t>(c)] = std::max(hi[static_cast<size_t>(c)], *mx);
+      const float* row = w.data() + at(o, c);
+      float mn = lo[static_cast<size_t>(c)], mx = hi[static_cast<size_t>(c)];
+      for (int64_t j = 0; j < inner; ++j) {  // plain min/max: vectorizes, unlike minmax_element
+        mn = std::min(mn, row[j]);
+        mx = std::max(mx, row[j]);
+      }
+      lo[static_cast<size_t>(c)] = mn;
+      hi[static_cast<size_t>(c)] = mx;
     }
   }
   QuantizedWeight out;
@@ -69,11 +75,9 @@ QuantizedWeight quantize_weight(std::span<const float> w, std::span<const int64_
   }
   out.bytes.resize(w.size());
   const float qlo = static_cast<float>(grid.qmin), qhi = static_cast<float>(grid.qmax);
-  const bool parallel = w.size() >= (size_t{1} << 16);
   double signal = 0, noise = 0, max_abs = 0;
   if (inner == 1 && channels > 1) {
     // Channels contiguous: one row of `channels` values, each with its own scale and zero point.
-#pragma omp parallel for if (parallel) schedule(static) reduction(+ : signal, noise) reduction(max : max_abs)
     for (int64_t o = 0; o < outer; ++o) {
       const size_t base = at(o, 0);
       for (size_t c = 0; c < scales.size(); ++c) {
@@ -89,7 +93,6 @@ QuantizedWeight quantize_weight(std::span<const float> w, std::span<const int64_
     }
   } else {
     const int64_t blocks = outer * channels;
-#pragma omp parallel for if (parallel) schedule(static) reduction(+ : signal, noise) reduction(max : max_abs)
     for (int64_t b = 0; b < blocks; ++b) {
       const size_t first = static_cast<size_t>(b * inner);
       const size_t c = static_cast<size_t>(b % channels);
