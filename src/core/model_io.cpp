@@ -16,6 +16,7 @@
 #include <map>
 
 #include "core/checked.h"
+#include "core/shape_check.h"
 #include "core/validate.h"
 
 namespace compress {
@@ -216,6 +217,8 @@ Model Model::load(const fs::path& path) {
   // malformed graphs (division by zero strides, unbounded recursion in functions).
   try {
     validate_model(*model.proto_);
+    onnx::ModelProto scratch = model.copy_without_large_data();
+    check_shape_consistency(scratch);
   } catch (const Error& e) {
     bad_input(path, e.what());
   }
