@@ -294,6 +294,8 @@ StagedSave Model::stage_save(const fs::path& path, const SaveOptions& options) {
   targets.model = write_target(path);
   if (external) {
     files.data = fs::path(path.string() + ".data");
+    if (fs::exists(fs::symlink_status(files.data, ec)) && !options.overwrite)
+      throw Error(ExitCode::kWriteFailed, files.data.string() + ": exists (use --force to overwrite)");
     if (const std::string why = output_file_problem(files.data); !why.empty())
       throw Error(ExitCode::kWriteFailed, files.data.string() + ": " + why);
     targets.data = write_target(files.data);
