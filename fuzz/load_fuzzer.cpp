@@ -26,13 +26,25 @@ const std::filesystem::path& input_path() {
   return path;
 }
 
-}  // namespace
-
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  {
+// The input file exists only while one input runs: removed on every way out of it, so neither the
+// run nor a fuzzer that stops between inputs leaves it in TMPDIR.
+struct InputFile {
+  InputFile(const uint8_t* data, size_t size) {
     std::ofstream out(input_path(), std::ios::binary | std::ios::trunc);
     out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
   }
+  ~InputFile() {
+    std::error_code ec;
+    std::filesystem::remove(input_path(), ec);
+  }
+  InputFile(const InputFile&) = delete;
+  InputFile& operator=(const InputFile&) = delete;
+};
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const InputFile file(data, size);
   static const bool quiet = [] {
     spdlog::set_level(spdlog::level::off);  // one log line per pass would dominate each run
     return true;

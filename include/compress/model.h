@@ -24,7 +24,7 @@ struct SaveOptions {
   ExternalData external_data = ExternalData::kAuto;
   /// With external data, tensors smaller than this stay inside the model file.
   int64_t external_min_bytes = 1024;
-  /// Replace an existing output file.
+  /// Replace an existing output file (and an existing external data file beside it).
   bool overwrite = false;
 };
 

@@ -100,7 +100,8 @@ void check_gates(const VerifyResult& result, const Gates& gates);
 /// Checks the data of `options` against `model`'s inputs before anything runs: --input names are
 /// model inputs, every input has a file or is a float input random data can fill, each .npy fits
 /// its input (rank, fixed dims, no float data for an integer input), the labels count matches the
-/// rows of the first output where its declared shape tells them. Throws Error(kUsage) naming the
+/// rows of the first output where its declared shape tells them, --save-outputs names a directory
+/// that exists or can be created, and is writable. Throws Error(kUsage) naming the
 /// flag, the input and both shapes; Error(kBadInput) for a .npy that cannot be read.
 void check_verify_data(const Model& model, const VerifyOptions& options);
 

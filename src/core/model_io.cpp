@@ -16,6 +16,7 @@
 #include <map>
 
 #include "core/checked.h"
+#include "core/shape_check.h"
 #include "core/validate.h"
 
 namespace compress {
@@ -235,6 +236,8 @@ Model Model::load(const fs::path& path) {
   // malformed graphs (division by zero strides, unbounded recursion in functions).
   try {
     validate_model(*model.proto_);
+    onnx::ModelProto scratch = model.copy_without_large_data();
+    check_shape_consistency(scratch);
   } catch (const Error& e) {
     bad_input(path, e.what());
   }
@@ -310,6 +313,8 @@ StagedSave Model::stage_save(const fs::path& path, const SaveOptions& options) {
   targets.model = write_target(path);
   if (external) {
     files.data = fs::path(path.string() + ".data");
+    if (fs::exists(fs::symlink_status(files.data, ec)) && !options.overwrite)
+      throw Error(ExitCode::kWriteFailed, files.data.string() + ": exists (use --force to overwrite)");
     if (const std::string why = output_file_problem(files.data); !why.empty())
       throw Error(ExitCode::kWriteFailed, files.data.string() + ": " + why);
     targets.data = write_target(files.data);

@@ -258,6 +258,11 @@ class Validator {
         reject(label(n) + ": attribute '" + a.name() + "' has no type");
       for (const auto& s : a.sparse_tensors()) check_sparse(s);
       if (a.has_sparse_tensor()) check_sparse(a.sparse_tensor());
+      // A subgraph's sparse initializers, as the main graph's (its nodes come through here too).
+      if (a.has_g())
+        for (const auto& s : a.g().sparse_initializer()) check_sparse(s);
+      for (const auto& sub : a.graphs())
+        for (const auto& s : sub.sparse_initializer()) check_sparse(s);
     }
     if (local_function || !onnx_domain(n.domain())) return;
     const auto version = opsets.find(domain);

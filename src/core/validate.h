@@ -15,7 +15,8 @@ inline constexpr int kMaxNesting = 64;
 /// required attributes, inputs or too many inputs/outputs for the op's schema; non-positive
 /// strides/dilations/kernel_shape/group/blocksize, negative pads; Scan without a usable
 /// num_scan_inputs; recursive model-local functions; nesting deeper than kMaxNesting; negative
-/// graph input dims; opset versions below 1; sparse tensors whose indices do not fit their dims.
+/// graph input dims; opset versions below 1; sparse tensors (initializers of any graph or subgraph,
+/// attributes) whose indices do not fit their dims.
 void validate_model(const onnx::ModelProto& model);
 
 }  // namespace compress

@@ -257,9 +257,42 @@ namespace {
 
 using Plans = std::unordered_map<const onnx::GraphProto*, std::unique_ptr<Evaluator::GraphPlan>>;
 
+// A sparse initializer as the dense tensor runtimes make of it on load. Indices are linear [nnz] or
+// coordinates [nnz, rank]; each is checked here too, for models that did not come through Model::load.
+Tensor densify(const onnx::SparseTensorProto& sparse) {
+  const std::string name = "evaluator: sparse initializer '" + sparse.values().name() + "'";
+  const Tensor values = from_proto(sparse.values());
+  const Tensor indices = from_proto(sparse.indices());
+  Tensor dense = Tensor::zeros(values.dtype, {sparse.dims().begin(), sparse.dims().end()});
+  const int64_t nnz = values.numel(), size = dense.numel(), rank = sparse.dims_size();
+  const bool linear = indices.dims.size() == 1 && indices.dims[0] == nnz;
+  if (!linear && !(indices.dims.size() == 2 && indices.dims[0] == nnz && indices.dims[1] == rank))
+    throw Error(ExitCode::kBadInput, name + ": indices do not match its " + std::to_string(nnz) + " values");
+  if (indices.is_float()) throw Error(ExitCode::kBadInput, name + ": indices are not integers");
+  const auto strides = strides_of(dense.dims);
+  for (int64_t k = 0; k < nnz; ++k) {
+    int64_t at = 0;
+    if (linear) {
+      at = indices.i[static_cast<size_t>(k)];
+    } else {
+      for (int64_t d = 0; d < rank; ++d) {
+        const int64_t c = indices.i[static_cast<size_t>(k * rank + d)];
+        if (c < 0 || c >= dense.dims[static_cast<size_t>(d)]) at = -1;
+        if (at >= 0) at += c * strides[static_cast<size_t>(d)];
+      }
+    }
+    if (at < 0 || at >= size) throw Error(ExitCode::kBadInput, name + ": an index is outside its dims");
+    if (dense.is_float()) dense.f[static_cast<size_t>(at)] = values.f[static_cast<size_t>(k)];
+    else dense.i[static_cast<size_t>(at)] = values.i[static_cast<size_t>(k)];
+  }
+  return dense;
+}
+
 void build_plan(const onnx::GraphProto& g, Plans& plans) {
   auto plan = std::make_unique<Evaluator::GraphPlan>();
   for (const auto& init : g.initializer()) plan->constants[init.name()] = std::make_shared<const Tensor>(from_proto(init));
+  for (const auto& sparse : g.sparse_initializer())
+    plan->constants[sparse.values().name()] = std::make_shared<const Tensor>(densify(sparse));
   std::unordered_set<std::string> keep;
   for (const auto& o : g.output()) {
     keep.insert(o.name());
@@ -437,6 +470,7 @@ Evaluator::Evaluator(const Model& model) : model_(model.proto()) {
   const auto& g = model_.graph();
   std::unordered_set<std::string> inits;
   for (const auto& i : g.initializer()) inits.insert(i.name());
+  for (const auto& i : g.sparse_initializer()) inits.insert(i.values().name());
   for (const auto& i : g.input())
     if (!inits.count(i.name())) inputs_.push_back(i.name());
   for (const auto& o : g.output()) outputs_.push_back(o.name());

@@ -20,6 +20,42 @@ void need_float(const OpCall& c, const Tensor& t) {
   if (!t.is_float()) c.unsupported("integer tensors are not supported here");
 }
 
+std::string dims_text(const std::vector<int64_t>& dims) {
+  std::string s = "[";
+  for (size_t i = 0; i < dims.size(); ++i) s += (i ? "," : "") + std::to_string(dims[i]);
+  return s + "]";
+}
+
+// Conv-like ops read X [N, C, spatial...] and W [M, C / group, kernel...] (ConvTranspose: W
+// [C, M / group, kernel...]): both of one rank, 3 to 5, checked before any dim is read.
+void need_conv_ranks(const OpCall& c, const Tensor& x, const Tensor* w) {
+  if (x.dims.size() < 3) c.bad("input X " + dims_text(x.dims) + " has rank " + std::to_string(x.dims.size()) + ", expected N x C x spatial dims (rank >= 3)");
+  if (w && w->dims.size() != x.dims.size())
+    c.bad("weight W " + dims_text(w->dims) + " has rank " + std::to_string(w->dims.size()) + ", input X " +
+          dims_text(x.dims) + " has rank " + std::to_string(x.dims.size()));
+}
+
+// kernel_shape, when given, must be W's spatial dims: the kernels index W by it.
+std::vector<int64_t> conv_kernel(const OpCall& c, const Tensor& w) {
+  const std::vector<int64_t> spatial(w.dims.begin() + 2, w.dims.end());
+  const auto kernel = c.attr_ints("kernel_shape", spatial);
+  if (kernel != spatial) c.bad("kernel_shape " + dims_text(kernel) + " does not match weight W " + dims_text(w.dims));
+  return kernel;
+}
+
+void need_bias(const OpCall& c, size_t input, int64_t channels) {
+  if (c.has(input) && c.input(input).numel() != channels)
+    c.bad("bias B " + dims_text(c.input(input).dims) + " needs " + std::to_string(channels) + " elements, one per output channel");
+}
+
+// An attribute of per-spatial-dim values must have `want` entries.
+std::vector<int64_t> spatial_attr(const OpCall& c, const char* name, size_t want, int64_t fill) {
+  auto v = c.attr_ints(name, std::vector<int64_t>(want, fill));
+  if (v.size() != want)
+    c.bad("attribute '" + std::string(name) + "' has " + std::to_string(v.size()) + " entries, expected " + std::to_string(want));
+  return v;
+}
+
 }  // namespace
 
 void op_Gemm(OpCall& c) {
@@ -113,12 +149,13 @@ struct Geometry {
 };
 
 Geometry geometry(const OpCall& c, const std::vector<int64_t>& x_dims, const std::vector<int64_t>& kernel, bool ceil_mode) {
+  if (x_dims.size() < 3) c.bad("input X " + dims_text(x_dims) + " has rank " + std::to_string(x_dims.size()) + ", expected N x C x spatial dims (rank >= 3)");
   const size_t sp = x_dims.size() - 2;
-  if (sp > 3 || sp < 1) c.unsupported(std::to_string(sp) + " spatial dims (1 to 3 supported)");
-  if (kernel.size() != sp) c.bad("kernel rank does not match the input");
-  const auto strides = c.attr_ints("strides", std::vector<int64_t>(sp, 1));
-  const auto dil = c.attr_ints("dilations", std::vector<int64_t>(sp, 1));
-  const auto pads = c.attr_ints("pads", std::vector<int64_t>(2 * sp, 0));
+  if (sp > 3) c.unsupported(std::to_string(sp) + " spatial dims (1 to 3 supported)");
+  if (kernel.size() != sp) c.bad("kernel_shape " + dims_text(kernel) + " does not match the " + std::to_string(sp) + " spatial dims of input X " + dims_text(x_dims));
+  const auto strides = spatial_attr(c, "strides", sp, 1);
+  const auto dil = spatial_attr(c, "dilations", sp, 1);
+  const auto pads = spatial_attr(c, "pads", 2 * sp, 0);
   const std::string auto_pad = c.attr_s("auto_pad", "NOTSET");
   Geometry g;
   const size_t lead = 3 - sp;
@@ -140,6 +177,10 @@ Geometry geometry(const OpCall& c, const std::vector<int64_t>& x_dims, const std
         g.pe[t] = pads[q + sp];
       }
       const int64_t span = g.in[t] + g.pb[t] + g.pe[t] - ext;
+      if (span < 0)
+        c.bad("kernel extent " + std::to_string(ext) + " (kernel " + std::to_string(g.k[t]) + ", dilation " +
+              std::to_string(g.d[t]) + ") is larger than the padded input " + std::to_string(g.in[t] + g.pb[t] + g.pe[t]) +
+              " along spatial dim " + std::to_string(q) + " of X " + dims_text(x_dims));
       if (ceil_mode) {
         g.out[t] = (span + g.s[t] - 1) / g.s[t] + 1;
         if ((g.out[t] - 1) * g.s[t] >= g.in[t] + g.pb[t]) --g.out[t];
@@ -200,10 +241,13 @@ void op_Conv(OpCall& c) {
   const Tensor& x = c.input(0);
   const Tensor& w = c.input(1);
   need_float(c, x);
+  need_conv_ranks(c, x, &w);
   const int64_t group = c.attr_i("group", 1);
   const int64_t n = x.dims[0], cin = x.dims[1], m = w.dims[0], cg = w.dims[1];
   if (cg * group != cin) c.bad("input channels " + std::to_string(cin) + " != " + std::to_string(cg) + " x group " + std::to_string(group));
-  const auto kernel = c.attr_ints("kernel_shape", std::vector<int64_t>(w.dims.begin() + 2, w.dims.end()));
+  if (m % group != 0) c.bad("output channels " + std::to_string(m) + " of W " + dims_text(w.dims) + " are not a multiple of group " + std::to_string(group));
+  need_bias(c, 2, m);
+  const auto kernel = conv_kernel(c, w);
   const Geometry g = geometry(c, x.dims, kernel, false);
   const size_t sp = x.dims.size() - 2;
   Tensor& o = c.out[0];
@@ -257,16 +301,23 @@ void op_ConvTranspose(OpCall& c) {
   const Tensor& x = c.input(0);
   const Tensor& w = c.input(1);
   need_float(c, x);
+  need_conv_ranks(c, x, &w);
   const int64_t group = c.attr_i("group", 1);
   const int64_t n = x.dims[0], cin = x.dims[1], mg = w.dims[1], m = mg * group, cg = cin / group;
+  if (cin % group != 0 || w.dims[0] != cin)
+    c.bad("input channels " + std::to_string(cin) + " of X " + dims_text(x.dims) + " must equal W's first dim " +
+          std::to_string(w.dims[0]) + " and be a multiple of group " + std::to_string(group));
+  need_bias(c, 2, m);
   const size_t sp = x.dims.size() - 2;
-  if (sp < 1 || sp > 3) c.unsupported(std::to_string(sp) + " spatial dims");
-  const auto kernel = c.attr_ints("kernel_shape", std::vector<int64_t>(w.dims.begin() + 2, w.dims.end()));
-  const auto strides = c.attr_ints("strides", std::vector<int64_t>(sp, 1));
-  const auto dil = c.attr_ints("dilations", std::vector<int64_t>(sp, 1));
-  const auto pads = c.attr_ints("pads", std::vector<int64_t>(2 * sp, 0));
-  const auto out_pad = c.attr_ints("output_padding", std::vector<int64_t>(sp, 0));
+  if (sp > 3) c.unsupported(std::to_string(sp) + " spatial dims");
+  const auto kernel = conv_kernel(c, w);
+  const auto strides = spatial_attr(c, "strides", sp, 1);
+  const auto dil = spatial_attr(c, "dilations", sp, 1);
+  const auto pads = spatial_attr(c, "pads", 2 * sp, 0);
+  const auto out_pad = spatial_attr(c, "output_padding", sp, 0);
   const auto out_shape = c.attr_ints("output_shape");
+  if (!out_shape.empty() && out_shape.size() < sp)
+    c.bad("output_shape " + dims_text(out_shape) + " has fewer entries than the " + std::to_string(sp) + " spatial dims");
   const std::string auto_pad = c.attr_s("auto_pad", "NOTSET");
   Geometry g;  // here `in` is the conv input (our output) and `out` the conv output (our input)
   const size_t lead = 3 - sp;
@@ -292,6 +343,8 @@ void op_ConvTranspose(OpCall& c) {
       }
       g.in[t] = full - g.pb[t] - g.pe[t];
     }
+    if (g.in[t] < 1)
+      c.bad("output spatial dim " + std::to_string(q) + " would be " + std::to_string(g.in[t]) + " (pads exceed the output)");
   }
   Tensor& o = c.out[0];
   o.dtype = x.dtype;
@@ -406,6 +459,7 @@ void pool(OpCall& c, bool max) {
 void global_pool(OpCall& c, bool max) {
   const Tensor& x = c.input(0);
   need_float(c, x);
+  if (x.dims.size() < 2) c.bad("input X " + dims_text(x.dims) + " has rank " + std::to_string(x.dims.size()) + ", expected N x C x spatial dims");
   const int64_t planes = x.dims[0] * x.dims[1];
   const int64_t sz = planes ? x.numel() / planes : 0;
   Tensor& o = c.out[0];
@@ -528,15 +582,26 @@ void op_Resize(OpCall& c) {
   if (c.opset >= 11 && c.has(3) && c.input(3).numel() > 0) {
     const auto sizes = as_ints(c.input(3));
     if (c.attr_s("keep_aspect_ratio_policy", "stretch") != "stretch") c.unsupported("keep_aspect_ratio_policy");
+    if (sizes.size() != rank)
+      c.bad("sizes " + dims_text(sizes) + " has " + std::to_string(sizes.size()) + " entries, input X " +
+            dims_text(x.dims) + " has rank " + std::to_string(rank));
     scales.resize(rank);
     for (size_t d = 0; d < rank; ++d) {
+      if (sizes[d] < 0 || (sizes[d] > 0 && x.dims[d] == 0))
+        c.bad("sizes " + dims_text(sizes) + " cannot resize input X " + dims_text(x.dims));
       out[d] = sizes[d];
       scales[d] = static_cast<float>(out[d]) / static_cast<float>(x.dims[d]);
       resized_len[d] = static_cast<float>(out[d]);
     }
   } else {
-    if (scales.size() != rank) c.bad("scales must have one entry per dim");
+    if (scales.size() != rank)
+      c.bad("scales has " + std::to_string(scales.size()) + " entries, input X " + dims_text(x.dims) + " has rank " +
+            std::to_string(rank) + " (one scale per dim)");
     for (size_t d = 0; d < rank; ++d) {
+      // Also bounds the output: the float product below must convert to an int64 dim.
+      if (!(scales[d] > 0.0f) || !std::isfinite(scales[d]) || static_cast<double>(x.dims[d]) * scales[d] > 1e9)
+        c.bad("scale " + std::to_string(scales[d]) + " for dim " + std::to_string(d) + " of input X " + dims_text(x.dims) +
+              " (scales must be > 0 and give a dim below 1e9)");
       resized_len[d] = static_cast<float>(x.dims[d]) * scales[d];
       out[d] = static_cast<int64_t>(std::floor(resized_len[d]));
     }

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "core/checked.h"
 #include "eval/broadcast.h"
 #include "eval/ops.h"
 
@@ -317,7 +318,10 @@ void op_Constant(OpCall& c) {
 
 void op_Expand(OpCall& c) {
   const Tensor& x = c.input(0);
+  if (c.input(1).dims.size() != 1) c.bad("shape input must be 1-D, has rank " + std::to_string(c.input(1).dims.size()));
   const auto shape = as_ints(c.input(1));
+  for (int64_t v : shape)
+    if (v < 0) c.bad("shape holds " + std::to_string(v) + " (dims must be >= 0)");
   const auto dims = broadcast_dims(c, x.dims, shape);
   std::vector<int64_t> index(static_cast<size_t>(numel_of(dims)));
   for_each_broadcast<1>(dims, {&x.dims}, [&](int64_t k, const std::array<int64_t, 1>& off) { index[k] = off[0]; });
@@ -327,8 +331,14 @@ void op_Expand(OpCall& c) {
 void op_Tile(OpCall& c) {
   const Tensor& x = c.input(0);
   const auto reps = as_ints(c.input(1));
+  if (reps.size() != x.dims.size())
+    c.bad("repeats has " + std::to_string(reps.size()) + " entries, input has rank " + std::to_string(x.dims.size()));
   std::vector<int64_t> dims = x.dims;
-  for (size_t k = 0; k < dims.size(); ++k) dims[k] *= reps.at(k);
+  for (size_t k = 0; k < dims.size(); ++k) {
+    const auto tiled = checked_mul(dims[k], reps[k]);
+    if (reps[k] < 0 || !tiled) c.bad("repeats holds " + std::to_string(reps[k]) + " (must be >= 0 and keep dims in int64)");
+    dims[k] = *tiled;
+  }
   const auto strides = strides_of(x.dims);
   std::vector<int64_t> index(static_cast<size_t>(numel_of(dims)));
   for_each_index(dims, [&](int64_t k, const std::vector<int64_t>& idx) {

@@ -3,6 +3,7 @@
 // of another length), found before anything runs and named by flag, input and both shapes.
 #include <compress/error.h>
 #include <compress/npy.h>
+#include <compress/output_file.h>
 #include <compress/tensor.h>
 #include <compress/verify.h>
 
@@ -11,6 +12,26 @@
 namespace compress {
 
 namespace {
+
+namespace fs = std::filesystem;
+
+// --save-outputs DIR is created when the outputs are written, after all the work: it must be a
+// directory, or not exist yet below a directory where it can be created, and be writable.
+void check_save_outputs(const fs::path& dir) {
+  if (dir.empty()) return;
+  const std::string flag = "--save-outputs " + dir.string();
+  std::error_code ec;
+  fs::path existing = dir;
+  while (!existing.empty() && !fs::exists(existing, ec)) existing = existing.parent_path();
+  if (existing.empty()) existing = ".";
+  if (!fs::is_directory(existing, ec))
+    throw Error(ExitCode::kUsage, flag + ": " + (existing == dir ? std::string("exists and is not a directory")
+                                                                 : "'" + existing.string() + "' is not a directory"));
+  // The probe creates and removes a temp file: the one test that also holds for root on a read-only
+  // file system.
+  if (const std::string why = output_file_problem(existing / "ref_probe.npy"); !why.empty())
+    throw Error(ExitCode::kUsage, flag + ": " + why);
+}
 
 std::string shape_text(const std::vector<std::string>& dims) {
   std::string s = "[";
@@ -80,6 +101,7 @@ void check_verify_data(const Model& model, const VerifyOptions& options) {
   std::error_code ec;
   if (!options.inputs_dir.empty() && !std::filesystem::is_directory(options.inputs_dir, ec))
     throw Error(ExitCode::kUsage, "--inputs " + options.inputs_dir.string() + ": no such directory");
+  check_save_outputs(options.save_outputs);
 
   int64_t samples = -1;  // leading axis of the first input that has one
   for (const auto* v : inputs) {

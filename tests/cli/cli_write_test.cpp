@@ -110,7 +110,7 @@ TEST_F(Cli, SymlinkToDevNullIsRefused) {
 TEST_F(Cli, ExternalDataSymlinkIsWrittenThroughAndTheModelReloads) {
   std::ofstream(dir_ / "weights.bin") << "old";
   fs::create_symlink("weights.bin", dir_ / "ext.onnx.data");
-  Result r = run("mlp.onnx -o ext.onnx --external-data");
+  Result r = run("mlp.onnx -o ext.onnx --external-data --force");
   ASSERT_EQ(r.code, 0) << r.err;
   ASSERT_TRUE(fs::is_symlink(fs::symlink_status(dir_ / "ext.onnx.data")));
   EXPECT_GT(fs::file_size(dir_ / "weights.bin"), 100000u);
@@ -128,6 +128,38 @@ TEST_F(Cli, ExternalDataPathThatIsADirectoryIsRefused) {
             "compress: error: -o ext.onnx.data: is a directory; refusing to replace it (use --dry-run to run "
             "without writing)\n");
   EXPECT_FALSE(fs::exists(dir_ / "ext.onnx"));
+}
+
+TEST_F(Cli, ExistingExternalDataFileIsRefusedWithoutForce) {
+  // Someone else's file where the weights would go: refused like an existing model, before any pass.
+  std::ofstream(dir_ / "ext.onnx.data") << "mine";
+  Result r = run("mlp.onnx -o ext.onnx --external-data -p quantize-int8");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "compress: error: output data file 'ext.onnx.data' exists (use --force to overwrite)\n");
+  EXPECT_FALSE(fs::exists(dir_ / "ext.onnx"));
+  EXPECT_EQ(read(dir_ / "ext.onnx.data"), "mine");
+  EXPECT_TRUE(temp_files(dir_).empty());
+  r = run("mlp.onnx -o ext.onnx --external-data --force");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_GT(fs::file_size(dir_ / "ext.onnx.data"), 100000u);
+}
+
+TEST_F(Cli, SaveOutputsDirectoryIsCheckedBeforeAnyWork) {
+  std::ofstream(dir_ / "file.txt") << "x";
+  Result r = run("verify mlp.onnx mlp.onnx --random --seed 1 --save-outputs file.txt");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "compress: error: --save-outputs file.txt: exists and is not a directory\n");
+  r = run("verify mlp.onnx mlp.onnx --random --seed 1 --save-outputs file.txt/sub");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "compress: error: --save-outputs file.txt/sub: 'file.txt' is not a directory\n");
+  r = run("verify mlp.onnx mlp.onnx --random --seed 1 --save-outputs /proc/compress-outputs");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err.rfind("compress: error: --save-outputs /proc/compress-outputs: directory '/proc' is not writable (", 0), 0u)
+      << r.err;
+  EXPECT_TRUE(r.out.empty());  // nothing was compared
+  r = run("verify mlp.onnx mlp.onnx --random --seed 1 --save-outputs new/sub");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_FALSE(fs::is_empty(dir_ / "new" / "sub"));
 }
 
 TEST_F(Cli, MissingOutputDirectoryIsAUsageErrorBeforeAnyPass) {

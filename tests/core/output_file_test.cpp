@@ -120,5 +120,26 @@ TEST_F(OutputFile, SaveRefusesANonRegularTargetEvenWhenOverwriting) {
   EXPECT_TRUE(fs::is_character_file("/dev/null"));
 }
 
+TEST_F(OutputFile, SaveKeepsAnExistingExternalDataFileUnlessOverwriting) {
+  Model model = tiny_model();
+  SaveOptions options;
+  options.external_data = SaveOptions::ExternalData::kAlways;
+  options.external_min_bytes = 0;
+  const fs::path out = dir_ / "m.onnx", data = dir_ / "m.onnx.data";
+  std::ofstream(data) << "mine";
+  try {
+    model.save(out, options);
+    FAIL() << "replaced an existing data file";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kWriteFailed);
+    EXPECT_EQ(std::string(e.what()), data.string() + ": exists (use --force to overwrite)");
+  }
+  EXPECT_EQ(read(data), "mine");
+  EXPECT_FALSE(fs::exists(out));
+  options.overwrite = true;
+  model.save(out, options);
+  EXPECT_NE(read(data), "mine");
+}
+
 }  // namespace
 }  // namespace compress

@@ -125,6 +125,41 @@ g (bool c, float[2] x) => (float[2] y) {
   EXPECT_EQ(rejection(m), "");
 }
 
+// An If whose then branch multiplies by `w`, a sparse initializer of that branch: [4, 4] with
+// values at the linear `indices`.
+Model sparse_in_branch(const std::vector<int64_t>& indices) {
+  Model m = Model::parse_text(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (bool c, float[1, 4] x) => (float[1, 4] y) {
+  y = If (c) <then_branch = t () => (float[1, 4] a) { a = MatMul(x, w) }, else_branch = e () => (float[1, 4] b) { b = Identity(x) }>
+}
+)");
+  auto* branch = m.proto().mutable_graph()->mutable_node(0)->mutable_attribute(0)->mutable_g();
+  auto* sparse = branch->add_sparse_initializer();
+  const std::vector<float> values{1.0f, 2.0f, 3.0f};
+  *sparse->mutable_values() = make_float_tensor("w", {3}, values);
+  *sparse->mutable_indices() = make_int64_tensor("w_indices", {static_cast<int64_t>(indices.size())}, indices);
+  sparse->add_dims(4);
+  sparse->add_dims(4);
+  return m;
+}
+
+TEST(Validate, ChecksSparseInitializersOfSubgraphs) {
+  EXPECT_EQ(rejection(sparse_in_branch({0, 5, 10})), "");
+  EXPECT_EQ(rejection(sparse_in_branch({0, 5, 99})), "sparse tensor 'w': index 99 is outside its dims");
+  EXPECT_EQ(rejection(sparse_in_branch({0, 5})), "sparse tensor 'w': indices must be [3] or [3, 2]");
+}
+
+TEST(Evaluator, DensifiesSparseInitializersOfSubgraphs) {
+  const Model m = sparse_in_branch({0, 5, 10});
+  const eval::Evaluator evaluator(m);
+  eval::TensorMap feeds;
+  feeds["c"] = eval::Tensor::ints({}, {1}, TensorProto::BOOL);
+  feeds["x"] = eval::Tensor::floats({1, 4}, {1.0f, 10.0f, 100.0f, 1000.0f});
+  const auto out = evaluator.run(feeds);
+  EXPECT_EQ(out.at("y").f, (std::vector<float>{1.0f, 20.0f, 300.0f, 0.0f}));
+}
+
 TEST(Validate, RejectsTransposePermThatIsNoPermutation) {
   Model m = Model::parse_text(R"(
 <ir_version: 8, opset_import: ["" : 13]>

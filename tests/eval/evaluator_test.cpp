@@ -331,6 +331,132 @@ g (float[2] x) => (float[2] y) { y = Relu(x) }
   }
 }
 
+// The kBadInput message of running a one-node graph on `feeds`; shapes come from the feeds only.
+std::string guard_error(const std::string& inputs, const std::string& node, TensorMap feeds, int opset = 13) {
+  const std::string text = "<ir_version: 8, opset_import: [\"\" : " + std::to_string(opset) + "]>\ng (" + inputs +
+                           ") => (float y) {\n  " + node + "\n}\n";
+  try {
+    run(text, std::move(feeds));
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kBadInput) << e.what();
+    return e.what();
+  }
+  ADD_FAILURE() << "accepted: " << node;
+  return "";
+}
+
+Tensor zeros(std::vector<int64_t> dims) { return Tensor::zeros(onnx::TensorProto::FLOAT, std::move(dims)); }
+
+TEST(EvaluatorGuards, ConvShapesAreCheckedBeforeIndexing) {
+  EXPECT_NE(guard_error("float x, float w", "y = Conv(x, w)", {{"x", zeros({1, 2, 3, 3})}, {"w", zeros({4, 2, 5, 5})}})
+                .find("kernel extent 5 (kernel 5, dilation 1) is larger than the padded input 3 along spatial dim 0"),
+            std::string::npos);
+  EXPECT_NE(guard_error("float x, float w", "y = Conv(x, w)", {{"x", zeros({1, 3, 8, 8})}, {"w", zeros({4, 2, 3, 3})}})
+                .find("input channels 3 != 2 x group 1"),
+            std::string::npos);
+  EXPECT_NE(guard_error("float x, float w", "y = Conv(x, w)", {{"x", zeros({1, 2})}, {"w", zeros({4, 2, 3, 3})}})
+                .find("has rank 2, expected N x C x spatial dims"),
+            std::string::npos);
+  EXPECT_NE(guard_error("float x, float w", "y = Conv(x, w)", {{"x", zeros({1, 2, 8, 8})}, {"w", zeros({4, 2, 3})}})
+                .find("weight W [4,2,3] has rank 3"),
+            std::string::npos);
+  EXPECT_NE(guard_error("float x, float w", "y = Conv <kernel_shape = [5, 5]> (x, w)",
+                        {{"x", zeros({1, 2, 8, 8})}, {"w", zeros({4, 2, 3, 3})}})
+                .find("kernel_shape [5,5] does not match weight W [4,2,3,3]"),
+            std::string::npos);
+  EXPECT_NE(guard_error("float x, float w", "y = Conv <strides = [1]> (x, w)",
+                        {{"x", zeros({1, 2, 8, 8})}, {"w", zeros({4, 2, 3, 3})}})
+                .find("attribute 'strides' has 1 entries, expected 2"),
+            std::string::npos);
+  EXPECT_NE(guard_error("float x, float w, float b", "y = Conv(x, w, b)",
+                        {{"x", zeros({1, 2, 8, 8})}, {"w", zeros({4, 2, 3, 3})}, {"b", zeros({3})}})
+                .find("bias B [3] needs 4 elements"),
+            std::string::npos);
+  EXPECT_NE(guard_error("float x, float w", "y = Conv <group = 2> (x, w)",
+                        {{"x", zeros({1, 4, 8, 8})}, {"w", zeros({3, 2, 3, 3})}})
+                .find("output channels 3 of W [3,2,3,3] are not a multiple of group 2"),
+            std::string::npos);
+  EXPECT_NE(guard_error("float x, float w", "y = ConvTranspose(x, w)", {{"x", zeros({1, 3, 4, 4})}, {"w", zeros({2, 2, 3, 3})}})
+                .find("must equal W's first dim 2"),
+            std::string::npos);
+  EXPECT_NE(guard_error("float x, float w", "y = ConvTranspose <pads = [4, 4, 4, 4]> (x, w)",
+                        {{"x", zeros({1, 2, 2, 2})}, {"w", zeros({2, 2, 3, 3})}})
+                .find("output spatial dim 0 would be -4"),
+            std::string::npos);
+}
+
+TEST(EvaluatorGuards, PoolingShapesAreCheckedBeforeIndexing) {
+  EXPECT_NE(guard_error("float x", "y = MaxPool <kernel_shape = [4, 4]> (x)", {{"x", zeros({1, 1, 3, 3})}})
+                .find("kernel extent 4 (kernel 4, dilation 1) is larger than the padded input 3"),
+            std::string::npos);
+  EXPECT_NE(guard_error("float x", "y = AveragePool <kernel_shape = [2, 2], pads = [0, 0]> (x)", {{"x", zeros({1, 1, 3, 3})}})
+                .find("attribute 'pads' has 2 entries, expected 4"),
+            std::string::npos);
+  EXPECT_NE(guard_error("float x", "y = MaxPool <kernel_shape = [2]> (x)", {{"x", zeros({1, 1, 3, 3})}})
+                .find("kernel_shape [2] does not match the 2 spatial dims"),
+            std::string::npos);
+  EXPECT_NE(guard_error("float x", "y = MaxPool <kernel_shape = [2]> (x)", {{"x", zeros({4})}}).find("has rank 1"),
+            std::string::npos);
+  EXPECT_NE(guard_error("float x", "y = GlobalAveragePool(x)", {{"x", zeros({4})}}).find("has rank 1"), std::string::npos);
+}
+
+TEST(EvaluatorGuards, ResizeScalesAndSizesMustFitTheInput) {
+  const TensorMap x{{"x", zeros({1, 1, 2, 2})}, {"r", Tensor::floats({0}, {})}};
+  auto with = [&](const std::string& name, Tensor t) {
+    TensorMap f = x;
+    f[name] = std::move(t);
+    return f;
+  };
+  EXPECT_NE(guard_error("float x, float r, float s", "y = Resize(x, r, s)", with("s", Tensor::floats({2}, {2, 2})))
+                .find("scales has 2 entries, input X [1,1,2,2] has rank 4"),
+            std::string::npos);
+  EXPECT_NE(guard_error("float x, float r, float s", "y = Resize(x, r, s)", with("s", Tensor::floats({4}, {1, 1, -2, 2})))
+                .find("scale -2.000000 for dim 2"),
+            std::string::npos);
+  EXPECT_NE(guard_error("float x, float r, float s", "y = Resize(x, r, s)", with("s", Tensor::floats({4}, {1, 1, 1e30f, 2})))
+                .find("give a dim below 1e9"),
+            std::string::npos);
+  TensorMap sized = with("n", Tensor::ints({3}, {1, 1, 4}));
+  sized["s"] = Tensor::floats({0}, {});
+  EXPECT_NE(guard_error("float x, float r, float s, int64 n", "y = Resize(x, r, s, n)", sized)
+                .find("sizes [1,1,4] has 3 entries, input X [1,1,2,2] has rank 4"),
+            std::string::npos);
+  sized["n"] = Tensor::ints({4}, {1, 1, -4, 4});
+  EXPECT_NE(guard_error("float x, float r, float s, int64 n", "y = Resize(x, r, s, n)", sized).find("cannot resize"),
+            std::string::npos);
+}
+
+TEST(EvaluatorGuards, ExpandAndTileShapesAreChecked) {
+  EXPECT_NE(guard_error("float x, int64 s", "y = Expand(x, s)", {{"x", zeros({2, 3})}, {"s", Tensor::ints({2}, {4, 3})}})
+                .find("shapes cannot broadcast (dim 0: 2 vs 4)"),
+            std::string::npos);
+  EXPECT_NE(guard_error("float x, int64 s", "y = Expand(x, s)", {{"x", zeros({2, 3})}, {"s", Tensor::ints({2}, {1, -3})}})
+                .find("shape holds -3"),
+            std::string::npos);
+  EXPECT_NE(guard_error("float x, int64 s", "y = Expand(x, s)", {{"x", zeros({2, 3})}, {"s", Tensor::ints({1, 2}, {2, 3})}})
+                .find("shape input must be 1-D"),
+            std::string::npos);
+  EXPECT_NE(guard_error("float x, int64 r", "y = Tile(x, r)", {{"x", zeros({2, 3})}, {"r", Tensor::ints({1}, {2})}})
+                .find("repeats has 1 entries, input has rank 2"),
+            std::string::npos);
+}
+
+TEST(EvaluatorGuards, IndexedScatterAndGatherOpsAreRefusedAsUnsupported) {
+  // The evaluator has no kernels for these: they are refused before any run, never half-executed.
+  for (const std::string op : {"GatherND", "GatherElements", "ScatterND", "ScatterElements"}) {
+    const std::string node = op.rfind("Scatter", 0) == 0 ? "y = " + op + "(x, i, u)" : "y = " + op + "(x, i)";
+    const Model m = Model::parse_text("<ir_version: 8, opset_import: [\"\" : 13]>\ng (float x, int64 i, float u) => (float y) {\n  " +
+                                      node + "\n}\n");
+    try {
+      Evaluator ev(m);
+      ADD_FAILURE() << op << " accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ExitCode::kUnsupported) << op;
+      EXPECT_NE(std::string(e.what()).find("unsupported op " + op), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(Evaluator, ProtoRoundTripKeepsTypeAndValues) {
   const Tensor t = Tensor::ints({2, 2}, {-8, 7, 0, 3}, onnx::TensorProto::INT8);
   const Tensor back = from_proto(to_proto(t, "t"));

@@ -340,7 +340,11 @@ int run_compress(const Options& o, const std::vector<compress::PassInvocation>* 
     if (!o.dry_run) check_output_path("-o", o.output, false);
     if (fs::exists(fs::symlink_status(o.output, ec)) && !o.force && !o.dry_run)
       throw Error(ExitCode::kUsage, "output '" + o.output + "' exists (use --force to overwrite)");
-    if (!o.dry_run && o.external_data) check_output_path("-o", o.output + ".data", false);
+    if (!o.dry_run && o.external_data) {
+      check_output_path("-o", o.output + ".data", false);
+      if (fs::exists(fs::symlink_status(o.output + ".data", ec)) && !o.force)
+        throw Error(ExitCode::kUsage, "output data file '" + o.output + ".data' exists (use --force to overwrite)");
+    }
   }
   check_output_path("--report-json", o.report_json, true);
   check_output_path("--report-md", o.report_md, true);
