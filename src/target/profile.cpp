@@ -12,9 +12,12 @@
 //   a DequantizeLinear), fp16w (float16 weights Cast to float32). Integer weights of uint8 use ".u8".
 // - activation QuantizeLinear/DequantizeLinear that the target fuses cost nothing (no node either);
 //   otherwise "quantize.element" per element. DynamicQuantizeLinear: "quantize.dynamic.element".
+//   On a fusing profile an activation QuantizeLinear at the edge of a channels-last integer region
+//   (see layout_transposes) adds the Transpose the runtime inserts there: "layout.transpose" per
+//   Transpose and "layout.transpose.element" per element.
 // - on a fusing profile (qdq_fused), element-wise epilogues the runtime folds into the kernel before
 //   them cost nothing: Cast/Mul/Add after MatMulInteger/ConvInteger, a bias Add or activation after a
-//   float Conv/MatMul/Gemm.
+//   float Conv/MatMul/Gemm, a BatchNormalization after a float Conv.
 // - any other layer with FLOPs: "elementwise.element" per FLOP; every executed layer "node"; every
 //   model "session" (the fixed cost of one run).
 // A term the profile has no cost for costs nothing; the fit script lists every term it saw.
@@ -88,9 +91,12 @@ struct GraphIndex {
   }
   // An element-wise node the runtime folds into the kernel before it (ONNX Runtime: the Cast and the
   // scale Muls after MatMulInteger/ConvInteger become DynamicQuantizeMatMul / MatMulIntegerToFloat;
-  // a constant bias Add and an activation after a float Conv/MatMul/Gemm become FusedConv/FusedGemm).
+  // a constant bias Add and an activation after a float Conv/MatMul/Gemm become FusedConv/FusedGemm;
+  // a BatchNormalization after a float Conv is folded into its weights at load).
   bool epilogue(const onnx::NodeProto& n, int depth = 0) const {
-    static const std::set<std::string> kEpilogue = {"Cast", "Mul", "Add", "Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid"};
+    static const std::set<std::string> kEpilogue = {"Cast",      "Mul",     "Add",        "Relu",
+                                                    "Clip",      "LeakyRelu", "Sigmoid", "HardSigmoid",
+                                                    "BatchNormalization"};
     if (depth > 4 || !kEpilogue.count(n.op_type()) || n.input_size() == 0) return false;
     for (const auto& in : n.input()) {
       auto it = producer.find(in);
@@ -100,7 +106,7 @@ struct GraphIndex {
       if (r == readers.end() || r->second.size() != 1) continue;
       if (p.op_type() == "MatMulInteger" || p.op_type() == "ConvInteger") return true;
       if ((p.op_type() == "Conv" || p.op_type() == "MatMul" || p.op_type() == "Gemm") && !fused(p) &&
-          n.op_type() != "Cast" && n.op_type() != "Mul")
+          n.op_type() != "Cast" && n.op_type() != "Mul" && (n.op_type() != "BatchNormalization" || p.op_type() == "Conv"))
         return true;
       if (epilogue(p, depth + 1)) return true;
     }
@@ -112,7 +118,55 @@ struct GraphIndex {
     return n.input_size() > 0 && n.op_type() != "QuantizeLinear" && n.op_type() != "DequantizeLinear" &&
            activation_dq(n.input(0));
   }
+  // The node that wrote the float value behind a QuantizeLinear -> DequantizeLinear pair, or the
+  // producer of `v` itself.
+  const onnx::NodeProto* source(const std::string& v) const {
+    const onnx::NodeProto* p = made_by(v, "DequantizeLinear");
+    if (p == nullptr) {
+      auto it = producer.find(v);
+      return it == producer.end() ? nullptr : it->second;
+    }
+    const onnx::NodeProto* q = made_by(p->input(0), "QuantizeLinear");
+    if (q == nullptr) return nullptr;
+    auto it = producer.find(q->input(0));
+    return it == producer.end() ? nullptr : it->second;
+  }
 };
+
+// The channels-last (NHWC) regions of a QDQ graph on a target that runs its fused integer convs and
+// pools channels-last (ONNX Runtime CPU at its default optimization level: QLinearConv,
+// QLinearAveragePool/GlobalAveragePool and uint8 MaxPool run NHWC, and a Transpose is inserted where
+// such a region meets a channels-first reader). A node is in a region when it is a fused
+// Conv/pool, or a fused node whose data input comes from the region (element-wise integer kernels
+// that the runtime's transpose optimizer moves the layout through). Each activation QuantizeLinear
+// at a region's edge costs one Transpose of its elements: entering (its value comes from outside and
+// a channels-last node reads it) or leaving (its value comes from inside and something outside reads it).
+std::unordered_map<const onnx::NodeProto*, int64_t> layout_transposes(const onnx::GraphProto& g, const GraphIndex& index) {
+  static const std::set<std::string> kChannelsLast = {"Conv", "MaxPool", "AveragePool", "GlobalAveragePool"};
+  static const std::set<std::string> kLayoutFree = {"Add", "Mul", "Relu", "Clip", "Concat", "Sigmoid", "LeakyRelu"};
+  std::set<const onnx::NodeProto*> region;
+  for (const auto& n : g.node()) {
+    if (!index.fused(n)) continue;
+    const onnx::NodeProto* from = index.source(n.input(0));
+    if (kChannelsLast.count(n.op_type()) || (kLayoutFree.count(n.op_type()) && from != nullptr && region.count(from)))
+      region.insert(&n);
+  }
+  std::unordered_map<const onnx::NodeProto*, int64_t> out;  // QuantizeLinear -> transposes
+  for (const auto& q : g.node()) {
+    if (q.op_type() != "QuantizeLinear") continue;
+    auto p = index.producer.find(q.input(0));
+    const bool inside = p != index.producer.end() && region.count(p->second);
+    bool read_inside = false, read_outside = false;
+    if (auto dqs = index.readers.find(q.output(0)); dqs != index.readers.end())
+      for (const onnx::NodeProto* dq : dqs->second) {
+        if (dq->op_type() != "DequantizeLinear") continue;
+        if (auto rs = index.readers.find(dq->output(0)); rs != index.readers.end())
+          for (const onnx::NodeProto* r : rs->second) (region.count(r) ? read_inside : read_outside) = true;
+      }
+    if ((!inside && read_inside) || (inside && read_outside)) out[&q] = 1;
+  }
+  return out;
+}
 
 std::string format_of(const LayerStats& layer, const onnx::NodeProto* node, const GraphIndex* index,
                       const TargetProfile& p, bool& dequantize_weights) {
@@ -170,6 +224,8 @@ std::vector<std::string> TargetProfile::builtin_names() {
 
 LatencyTerms predict_latency(const Model& model, ModelStats& stats, const TargetProfile& profile) {
   const GraphIndex index(model.proto().graph());
+  const auto transposes = profile.qdq_fused ? layout_transposes(model.proto().graph(), index)
+                                            : std::unordered_map<const onnx::NodeProto*, int64_t>{};
   LatencyTerms total;
   auto cost = [&](const std::string& term) {
     auto it = profile.cost_us.find(term);
@@ -213,6 +269,10 @@ LatencyTerms predict_latency(const Model& model, ModelStats& stats, const Target
       }
       if (fused) runs = false;
       else terms["quantize.element"] = static_cast<double>(layer.flops);
+      if (auto t = transposes.find(node); node != nullptr && t != transposes.end()) {
+        terms["layout.transpose"] = static_cast<double>(t->second);
+        terms["layout.transpose.element"] = static_cast<double>(layer.flops);
+      }
     } else if (op == "DynamicQuantizeLinear") {
       terms["quantize.dynamic.element"] = static_cast<double>(layer.flops);
     } else if (profile.qdq_fused && node != nullptr && index.epilogue(*node)) {

@@ -104,5 +104,55 @@ g (float[2, 4] x) => (float[2, 3] y) {
   EXPECT_EQ(plain.at("node"), 3);
 }
 
+TEST(TargetProfile, BatchNormAndReluAfterAFloatConvFoldIntoIt) {
+  // ONNX Runtime folds a BatchNormalization into the Conv before it at load and fuses the Relu:
+  // one kernel runs, not three.
+  const char* text = R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 2, 4, 4] x) => (float[1, 3, 4, 4] y) {
+  c = Conv <pads = [1, 1, 1, 1]> (x, w)
+  n = BatchNormalization(c, g, b, mu, var)
+  y = Relu(n)
+}
+)";
+  const std::vector<float> ones(3, 1.0f), zeros(3, 0.0f);
+  Model m = testing::model_with_weights(
+      text, {make_float_tensor("w", {3, 2, 3, 3}, std::vector<float>(54, 0.1f)), make_float_tensor("g", {3}, ones),
+             make_float_tensor("b", {3}, zeros), make_float_tensor("mu", {3}, zeros), make_float_tensor("var", {3}, ones)});
+  ModelStats stats = compute_stats(m, {});
+  const LatencyTerms terms = predict_latency(m, stats, unit_profile(true));
+  EXPECT_EQ(terms.at("node"), 1);
+}
+
+TEST(TargetProfile, ChannelsLastIntegerRegionCostsATransposeAtEachEdge) {
+  // Float Conv -> Q/DQ -> integer Conv -> Q/DQ -> Flatten: ONNX Runtime runs the integer Conv channels-last
+  // and inserts a Transpose where the region starts (after the float Conv) and where it ends (Flatten).
+  const char* text = R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 2, 4, 4] x) => (float[1, 48] y) {
+  a = Conv <pads = [1, 1, 1, 1]> (x, w1)
+  aq = QuantizeLinear(a, s, z)
+  ad = DequantizeLinear(aq, s, z)
+  w2d = DequantizeLinear(w2q, ws)
+  b = Conv <pads = [1, 1, 1, 1]> (ad, w2d)
+  bq = QuantizeLinear(b, s, z)
+  bd = DequantizeLinear(bq, s, z)
+  y = Flatten(bd)
+}
+)";
+  Model m = testing::model_with_weights(
+      text, {make_float_tensor("w1", {3, 2, 3, 3}, std::vector<float>(54, 0.1f)), make_int8_tensor("w2q", {3, 3, 3, 3}, std::vector<int8_t>(81, 1)),
+             make_float_tensor("ws", {}, std::vector<float>{0.01f}), make_float_tensor("s", {}, std::vector<float>{0.1f}),
+             make_uint8_tensor("z", {}, std::vector<uint8_t>{0})});
+  ModelStats stats = compute_stats(m, {});
+  TargetProfile fusing = unit_profile(true);
+  fusing.cost_us["layout.transpose"] = 5.0;
+  const LatencyTerms terms = predict_latency(m, stats, fusing);
+  EXPECT_EQ(terms.at("layout.transpose"), 2);
+  EXPECT_EQ(terms.at("layout.transpose.element"), 96);  // 3 x 4 x 4 entering and leaving
+  const LatencyTerms plain = predict_latency(m, stats, unit_profile(false));
+  EXPECT_EQ(plain.count("layout.transpose"), 0u);  // no fused integer kernels, no channels-last region
+}
+
 }  // namespace
 }  // namespace compress
