@@ -15,11 +15,12 @@
 // CPUs without VNNI (see quantize_int8.cpp), and 2 x 255 x 64 < 32768, so the 7-bit form computes the same
 // answers on every x86-64 CPU while keeping the fast kernels. The other forms: weight-type=uint8, [1, 255]
 // with zero point 128 (exact everywhere too, but ONNX Runtime runs u8 x u8 QLinearConv/QGemm through a
-// slower kernel: digits CNN static int8 at batch 32 on an AVX2 EPYC, 1.27x fp32 vs 0.86x for int7,
+// slower kernel: digits CNN static int8 at batch 32 on an AVX2 EPYC, 1.24x fp32 vs 0.85x for int7,
 // BENCHMARKS.md) and weight-type=int8, [-127, 127] with zero point 0 (for VNNI CPUs; saturates on AVX2).
-// QLinearConv needs one zero point for all channels; each form has one. Biases of Conv and Gemm: int32, scale = x_scale * w_scale[c], zero point 0,
-// as ONNX Runtime's quantizer writes them: ONNX Runtime's Conv/Gemm QDQ selectors fuse a node only when
-// every input comes from a DequantizeLinear, so a float bias would leave the node in float.
+// QLinearConv needs one zero point for all channels; each form has one.
+// Biases of Conv and Gemm: int32, scale = x_scale * w_scale[c], zero point 0, as ONNX Runtime's quantizer
+// writes them: ONNX Runtime's Conv/Gemm QDQ selectors fuse a node only when every input comes from a
+// DequantizeLinear, so a float bias would leave the node in float.
 //
 // Placement (ONNX Runtime's QDQ quantizer): every float activation input and the output of Conv,
 // MatMul, Gemm, Add, Mul, MaxPool, AveragePool, GlobalAveragePool and Concat gets one Q -> DQ pair that

@@ -29,6 +29,7 @@
 #include <cstdio>
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "report/layer_name.h"
 
@@ -94,9 +95,9 @@ struct GraphIndex {
   // a constant bias Add and an activation after a float Conv/MatMul/Gemm become FusedConv/FusedGemm;
   // a BatchNormalization after a float Conv is folded into its weights at load).
   bool epilogue(const onnx::NodeProto& n, int depth = 0) const {
-    static const std::set<std::string> kEpilogue = {"Cast",      "Mul",     "Add",        "Relu",
-                                                    "Clip",      "LeakyRelu", "Sigmoid", "HardSigmoid",
-                                                    "BatchNormalization"};
+    static const std::set<std::string> kEpilogue = {"Cast",    "Mul",         "Add",
+                                                    "Relu",    "Clip",        "LeakyRelu",
+                                                    "Sigmoid", "HardSigmoid", "BatchNormalization"};
     if (depth > 4 || !kEpilogue.count(n.op_type()) || n.input_size() == 0) return false;
     for (const auto& in : n.input()) {
       auto it = producer.find(in);
@@ -141,7 +142,7 @@ struct GraphIndex {
 // that the runtime's transpose optimizer moves the layout through). Each activation QuantizeLinear
 // at a region's edge costs one Transpose of its elements: entering (its value comes from outside and
 // a channels-last node reads it) or leaving (its value comes from inside and something outside reads it).
-std::unordered_map<const onnx::NodeProto*, int64_t> layout_transposes(const onnx::GraphProto& g, const GraphIndex& index) {
+std::unordered_set<const onnx::NodeProto*> layout_transposes(const onnx::GraphProto& g, const GraphIndex& index) {
   static const std::set<std::string> kChannelsLast = {"Conv", "MaxPool", "AveragePool", "GlobalAveragePool"};
   static const std::set<std::string> kLayoutFree = {"Add", "Mul", "Relu", "Clip", "Concat", "Sigmoid", "LeakyRelu"};
   std::set<const onnx::NodeProto*> region;
@@ -151,7 +152,7 @@ std::unordered_map<const onnx::NodeProto*, int64_t> layout_transposes(const onnx
     if (kChannelsLast.count(n.op_type()) || (kLayoutFree.count(n.op_type()) && from != nullptr && region.count(from)))
       region.insert(&n);
   }
-  std::unordered_map<const onnx::NodeProto*, int64_t> out;  // QuantizeLinear -> transposes
+  std::unordered_set<const onnx::NodeProto*> out;  // QuantizeLinears followed by a Transpose
   for (const auto& q : g.node()) {
     if (q.op_type() != "QuantizeLinear") continue;
     auto p = index.producer.find(q.input(0));
@@ -163,7 +164,7 @@ std::unordered_map<const onnx::NodeProto*, int64_t> layout_transposes(const onnx
         if (auto rs = index.readers.find(dq->output(0)); rs != index.readers.end())
           for (const onnx::NodeProto* r : rs->second) (region.count(r) ? read_inside : read_outside) = true;
       }
-    if ((!inside && read_inside) || (inside && read_outside)) out[&q] = 1;
+    if ((!inside && read_inside) || (inside && read_outside)) out.insert(&q);
   }
   return out;
 }
@@ -225,7 +226,7 @@ std::vector<std::string> TargetProfile::builtin_names() {
 LatencyTerms predict_latency(const Model& model, ModelStats& stats, const TargetProfile& profile) {
   const GraphIndex index(model.proto().graph());
   const auto transposes = profile.qdq_fused ? layout_transposes(model.proto().graph(), index)
-                                            : std::unordered_map<const onnx::NodeProto*, int64_t>{};
+                                            : std::unordered_set<const onnx::NodeProto*>{};
   LatencyTerms total;
   auto cost = [&](const std::string& term) {
     auto it = profile.cost_us.find(term);
@@ -269,8 +270,8 @@ LatencyTerms predict_latency(const Model& model, ModelStats& stats, const Target
       }
       if (fused) runs = false;
       else terms["quantize.element"] = static_cast<double>(layer.flops);
-      if (auto t = transposes.find(node); node != nullptr && t != transposes.end()) {
-        terms["layout.transpose"] = static_cast<double>(t->second);
+      if (node != nullptr && transposes.count(node)) {
+        terms["layout.transpose"] = 1;
         terms["layout.transpose.element"] = static_cast<double>(layer.flops);
       }
     } else if (op == "DynamicQuantizeLinear") {
