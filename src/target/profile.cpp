@@ -17,7 +17,11 @@
 //   Transpose and "layout.transpose.element" per element.
 // - on a fusing profile (qdq_fused), element-wise epilogues the runtime folds into the kernel before
 //   them cost nothing: Cast/Mul/Add after MatMulInteger/ConvInteger, a bias Add or activation after a
-//   float Conv/MatMul/Gemm, a BatchNormalization after a float Conv.
+//   float Conv/MatMul/Gemm, a BatchNormalization after a float Conv, an activation after a
+//   BatchNormalization the runtime did not fold (ONNX Runtime runs it as an NCHWc conv of its own).
+// - on a fusing profile, a float16 <-> float32 Cast whose float16 side is a node the runtime computes
+//   in float32 costs nothing: ONNX Runtime CPU has no float16 kernel for it, inserts the opposite Cast
+//   and removes the pair (see float_casts). A BatchNormalization behind such a Cast is not folded.
 // - any other layer with FLOPs: "elementwise.element" per FLOP; every executed layer "node"; every
 //   model "session" (the fixed cost of one run).
 // A term the profile has no cost for costs nothing; the fit script lists every term it saw.
@@ -31,6 +35,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/attributes.h"
 #include "report/layer_name.h"
 
 namespace compress {
@@ -95,6 +100,11 @@ struct GraphIndex {
   // a constant bias Add and an activation after a float Conv/MatMul/Gemm become FusedConv/FusedGemm;
   // a BatchNormalization after a float Conv is folded into its weights at load).
   bool epilogue(const onnx::NodeProto& n, int depth = 0) const {
+    static const std::set<std::string> kActivation = {"Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid"};
+    if (kActivation.count(n.op_type()) && n.input_size() > 0) {
+      const onnx::NodeProto* p = through_free_casts(n.input(0));
+      if (p != nullptr && p->op_type() == "BatchNormalization" && !epilogue(*p, depth + 1)) return true;
+    }
     static const std::set<std::string> kEpilogue = {"Cast",    "Mul",         "Add",
                                                     "Relu",    "Clip",        "LeakyRelu",
                                                     "Sigmoid", "HardSigmoid", "BatchNormalization"};
@@ -113,6 +123,15 @@ struct GraphIndex {
     }
     return false;
   }
+  // The producer of `v`, looking through the float Casts the runtime removes.
+  const onnx::NodeProto* through_free_casts(const std::string& v) const {
+    auto it = producer.find(v);
+    for (int depth = 0; it != producer.end() && free_casts.count(it->second) && depth < 4; ++depth)
+      it = producer.find(it->second->input(0));
+    return it == producer.end() ? nullptr : it->second;
+  }
+  // Float Casts that cost nothing (see float_casts); filled by predict_latency, which knows dtypes.
+  std::unordered_set<const onnx::NodeProto*> free_casts;
   // A node that runs inside an integer kernel on a QDQ-fusing target: its data input comes from an
   // activation DequantizeLinear.
   bool fused(const onnx::NodeProto& n) const {
@@ -165,6 +184,38 @@ std::unordered_set<const onnx::NodeProto*> layout_transposes(const onnx::GraphPr
           for (const onnx::NodeProto* r : rs->second) (region.count(r) ? read_inside : read_outside) = true;
       }
     if ((!inside && read_inside) || (inside && read_outside)) out.insert(&q);
+  }
+  return out;
+}
+
+// The float16 <-> float32 Casts that ONNX Runtime CPU removes. It has float16 kernels for data
+// movement only, so a float16 Conv, BatchNormalization, Relu, pool, ... gets an inserted Cast to
+// float32 before it and back after it, and the runtime deletes each inserted Cast that meets the
+// opposite Cast of the graph (measured on the grid's float16 conv block: `Cast Conv Cast
+// BatchNormalization Cast Relu Conv Relu Cast MaxPool` runs as `Conv Conv(BN, Relu) Conv(Relu)
+// MaxPool`, no Cast). A Cast to float16 is free when every reader is such a node, a Cast to float32
+// when its producer is.
+std::unordered_set<const onnx::NodeProto*> float_casts(const ModelStats& stats, const GraphIndex& index) {
+  static const std::set<std::string> kFloat16Native = {"Reshape", "Flatten",  "Squeeze", "Unsqueeze", "Transpose",
+                                                       "Concat",  "Slice",    "Split",   "Gather",    "Identity",
+                                                       "Shape",   "Expand",   "Tile",    "Pad",       "Cast"};
+  auto float32_only = [&](const onnx::NodeProto* n) { return n != nullptr && !kFloat16Native.count(n->op_type()); };
+  std::unordered_set<const onnx::NodeProto*> out;
+  for (const LayerStats& layer : stats.layers) {
+    if (layer.op_type != "Cast") continue;
+    auto found = index.by_layer.find(layer.name);
+    if (found == index.by_layer.end()) continue;
+    const onnx::NodeProto& n = *found->second;
+    const int64_t to = int_attribute(n, "to", 0);
+    bool free = false;
+    if (to == TensorProto::FLOAT16 && layer.compute_dtype == "float32") {
+      auto r = index.readers.find(n.output(0));
+      free = r != index.readers.end() && !r->second.empty() && std::all_of(r->second.begin(), r->second.end(), float32_only);
+    } else if (to == TensorProto::FLOAT && layer.compute_dtype == "float16") {
+      auto p = index.producer.find(n.input(0));
+      free = p != index.producer.end() && float32_only(p->second);
+    }
+    if (free) out.insert(&n);
   }
   return out;
 }
@@ -224,7 +275,8 @@ std::vector<std::string> TargetProfile::builtin_names() {
 }
 
 LatencyTerms predict_latency(const Model& model, ModelStats& stats, const TargetProfile& profile) {
-  const GraphIndex index(model.proto().graph());
+  GraphIndex index(model.proto().graph());
+  if (profile.qdq_fused) index.free_casts = float_casts(stats, index);
   const auto transposes = profile.qdq_fused ? layout_transposes(model.proto().graph(), index)
                                             : std::unordered_set<const onnx::NodeProto*>{};
   LatencyTerms total;
@@ -276,7 +328,7 @@ LatencyTerms predict_latency(const Model& model, ModelStats& stats, const Target
       }
     } else if (op == "DynamicQuantizeLinear") {
       terms["quantize.dynamic.element"] = static_cast<double>(layer.flops);
-    } else if (profile.qdq_fused && node != nullptr && index.epilogue(*node)) {
+    } else if (profile.qdq_fused && node != nullptr && (index.free_casts.count(node) || index.epilogue(*node))) {
       runs = false;
     } else if (layer.flops > 0) {
       terms["elementwise.element"] = static_cast<double>(layer.flops);

@@ -124,6 +124,33 @@ g (float[1, 2, 4, 4] x) => (float[1, 3, 4, 4] y) {
   EXPECT_EQ(terms.at("node"), 1);
 }
 
+TEST(TargetProfile, Float16CastsAroundFloat32OnlyKernelsAreFreeAndBatchNormBehindOneRuns) {
+  // ONNX Runtime CPU runs a float16 Conv, BatchNormalization and Relu in float32: its own Casts meet
+  // the graph's and both go. The BatchNormalization behind a Cast is not folded into the Conv; it runs
+  // as a kernel of its own with the Relu fused. Flatten has a float16 kernel: the Cast after it stays.
+  const char* text = R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 2, 4, 4] x) => (float[1, 48] y) {
+  xh = Cast <to = 10> (x)
+  c = Conv <pads = [1, 1, 1, 1]> (xh, w)
+  cf = Cast <to = 1> (c)
+  n = BatchNormalization(cf, g, b, mu, var)
+  nh = Cast <to = 10> (n)
+  r = Relu(nh)
+  f = Flatten(r)
+  y = Cast <to = 1> (f)
+}
+)";
+  const std::vector<float> ones(3, 1.0f), zeros(3, 0.0f);
+  Model m = testing::model_with_weights(
+      text, {make_float16_tensor("w", {3, 2, 3, 3}, std::vector<float>(54, 0.1f)), make_float_tensor("g", {3}, ones),
+             make_float_tensor("b", {3}, zeros), make_float_tensor("mu", {3}, zeros), make_float_tensor("var", {3}, ones)});
+  ModelStats stats = compute_stats(m, {});
+  EXPECT_EQ(predict_latency(m, stats, unit_profile(true)).at("node"), 4);  // Conv, BatchNormalization, Flatten, last Cast
+  ModelStats plain_stats = compute_stats(m, {});
+  EXPECT_EQ(predict_latency(m, plain_stats, unit_profile(false)).at("node"), 8);  // a target that runs the graph as written
+}
+
 TEST(TargetProfile, ChannelsLastIntegerRegionCostsATransposeAtEachEdge) {
   // Float Conv -> Q/DQ -> integer Conv -> Q/DQ -> Flatten: ONNX Runtime runs the integer Conv channels-last
   // and inserts a Transpose where the region starts (after the float Conv) and where it ends (Flatten).
