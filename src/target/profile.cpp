@@ -16,12 +16,17 @@
 //   (see layout_transposes) adds the Transpose the runtime inserts there: "layout.transpose" per
 //   Transpose and "layout.transpose.element" per element.
 // - on a fusing profile (qdq_fused), element-wise epilogues the runtime folds into the kernel before
-//   them cost nothing: Cast/Mul/Add after MatMulInteger/ConvInteger, a bias Add or activation after a
-//   float Conv/MatMul/Gemm, a BatchNormalization after a float Conv, an activation after a
-//   BatchNormalization the runtime did not fold (ONNX Runtime runs it as an NCHWc conv of its own).
+//   them cost nothing: a bias Add or activation after a float Conv/MatMul/Gemm, a
+//   BatchNormalization after a float Conv, an activation after a BatchNormalization that a Cast
+//   keeps from the float Conv before it (ONNX Runtime runs that BatchNormalization as an NCHWc conv
+//   of its own).
 // - on a fusing profile, a float16 <-> float32 Cast whose float16 side is a node the runtime computes
 //   in float32 costs nothing: ONNX Runtime CPU has no float16 kernel for it, inserts the opposite Cast
 //   and removes the pair (see float_casts). A BatchNormalization behind such a Cast is not folded.
+// - on a fusing profile, DynamicQuantizeLinear -> MatMulInteger (constant weights) -> Cast -> Mul ->
+//   bias Add, with the Mul of the two scales, is one node (ONNX Runtime's DynamicQuantizeMatMul): the
+//   DynamicQuantizeLinear keeps its per-element cost, the rest costs nothing, an activation after it
+//   runs. ConvInteger has no such fusion: its DynamicQuantizeLinear, scale Muls, Cast and Add all run.
 // - any other layer with FLOPs: "elementwise.element" per FLOP; every executed layer "node"; every
 //   model "session" (the fixed cost of one run).
 // A term the profile has no cost for costs nothing; the fit script lists every term it saw.
@@ -95,15 +100,46 @@ struct GraphIndex {
       if (auto it = constants.find(dq->input(0)); it != constants.end()) return it->second->data_type();
     return 0;
   }
-  // An element-wise node the runtime folds into the kernel before it (ONNX Runtime: the Cast and the
-  // scale Muls after MatMulInteger/ConvInteger become DynamicQuantizeMatMul / MatMulIntegerToFloat;
-  // a constant bias Add and an activation after a float Conv/MatMul/Gemm become FusedConv/FusedGemm;
+  // A DynamicQuantizeLinear that only MatMulIntegers with constant weights read: ONNX Runtime fuses
+  // it with them into DynamicQuantizeMatMul (checked on the grid's dynamic MatMul, Gemm and MLP
+  // block; its dynamic Convs keep every node).
+  bool feeds_dynamic_matmul(const onnx::NodeProto& dql) const {
+    auto r = readers.find(dql.output(0));
+    return r != readers.end() && !r->second.empty() &&
+           std::all_of(r->second.begin(), r->second.end(), [&](const onnx::NodeProto* m) {
+             return m->op_type() == "MatMulInteger" && m->input_size() > 1 && constants.count(m->input(1)) &&
+                    m->input(0) == dql.output(0);
+           });
+  }
+  // A node that DynamicQuantizeMatMul absorbs: the Mul of the input's and the weights' scales, and
+  // the Cast, Mul and bias Add after the MatMulInteger.
+  bool in_dynamic_matmul(const onnx::NodeProto& n, int depth = 0) const {
+    if (depth > 4 || (n.op_type() != "Cast" && n.op_type() != "Mul" && n.op_type() != "Add")) return false;
+    for (const auto& in : n.input()) {
+      const onnx::NodeProto* dql = made_by(in, "DynamicQuantizeLinear");
+      if (dql != nullptr && n.op_type() == "Mul" && dql->output_size() > 1 && in == dql->output(1) && feeds_dynamic_matmul(*dql))
+        return true;
+      auto it = producer.find(in);
+      auto r = readers.find(in);
+      if (it == producer.end() || r == readers.end() || r->second.size() != 1) continue;
+      const onnx::NodeProto& p = *it->second;
+      if (p.op_type() == "MatMulInteger") {
+        const onnx::NodeProto* q = made_by(p.input(0), "DynamicQuantizeLinear");
+        if (n.op_type() == "Cast" && q != nullptr && feeds_dynamic_matmul(*q)) return true;
+      } else if (n.op_type() != "Cast" && p.op_type() != "Add" && in_dynamic_matmul(p, depth + 1)) {
+        return true;
+      }
+    }
+    return false;
+  }
+  // An element-wise node the runtime folds into the kernel before it (ONNX Runtime: a constant bias Add and an activation after a float Conv/MatMul/Gemm become FusedConv/FusedGemm;
   // a BatchNormalization after a float Conv is folded into its weights at load).
   bool epilogue(const onnx::NodeProto& n, int depth = 0) const {
     static const std::set<std::string> kActivation = {"Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid"};
     if (kActivation.count(n.op_type()) && n.input_size() > 0) {
       const onnx::NodeProto* p = through_free_casts(n.input(0));
-      if (p != nullptr && p->op_type() == "BatchNormalization" && !epilogue(*p, depth + 1)) return true;
+      const onnx::NodeProto* c = p != nullptr && p->op_type() == "BatchNormalization" ? through_free_casts(p->input(0)) : nullptr;
+      if (c != nullptr && c->op_type() == "Conv" && !fused(*c) && !epilogue(*p, depth + 1)) return true;
     }
     static const std::set<std::string> kEpilogue = {"Cast",    "Mul",         "Add",
                                                     "Relu",    "Clip",        "LeakyRelu",
@@ -115,7 +151,6 @@ struct GraphIndex {
       const onnx::NodeProto& p = *it->second;
       auto r = readers.find(in);
       if (r == readers.end() || r->second.size() != 1) continue;
-      if (p.op_type() == "MatMulInteger" || p.op_type() == "ConvInteger") return true;
       if ((p.op_type() == "Conv" || p.op_type() == "MatMul" || p.op_type() == "Gemm") && !fused(p) &&
           n.op_type() != "Cast" && n.op_type() != "Mul" && (n.op_type() != "BatchNormalization" || p.op_type() == "Conv"))
         return true;
@@ -328,7 +363,8 @@ LatencyTerms predict_latency(const Model& model, ModelStats& stats, const Target
       }
     } else if (op == "DynamicQuantizeLinear") {
       terms["quantize.dynamic.element"] = static_cast<double>(layer.flops);
-    } else if (profile.qdq_fused && node != nullptr && (index.free_casts.count(node) || index.epilogue(*node))) {
+      runs = !(profile.qdq_fused && node != nullptr && index.feeds_dynamic_matmul(*node));
+    } else if (profile.qdq_fused && node != nullptr && (index.free_casts.count(node) || index.epilogue(*node) || index.in_dynamic_matmul(*node))) {
       runs = false;
     } else if (layer.flops > 0) {
       terms["elementwise.element"] = static_cast<double>(layer.flops);

@@ -151,6 +151,46 @@ g (float[1, 2, 4, 4] x) => (float[1, 48] y) {
   EXPECT_EQ(predict_latency(m, plain_stats, unit_profile(false)).at("node"), 8);  // a target that runs the graph as written
 }
 
+TEST(TargetProfile, DynamicMatMulIsOneNodeAndDynamicConvIsNot) {
+  // ONNX Runtime fuses DynamicQuantizeLinear, MatMulInteger, Cast, both scale Muls and the bias Add
+  // into one DynamicQuantizeMatMul; the Relu after it runs. ConvInteger gets no such fusion.
+  const char* text = R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 4] x) => (float[1, 3] y) {
+  xq, xs, xz = DynamicQuantizeLinear(x)
+  i = MatMulInteger(xq, wq, xz, wz)
+  f = Cast <to = 1> (i)
+  s = Mul(xs, ws)
+  m = Mul(f, s)
+  a = Add(m, b)
+  y = Relu(a)
+}
+)";
+  Model m = testing::model_with_weights(
+      text, {make_uint8_tensor("wq", {4, 3}, std::vector<uint8_t>(12, 130)), make_uint8_tensor("wz", {}, std::vector<uint8_t>{128}),
+             make_float_tensor("ws", {}, std::vector<float>{0.1f}), make_float_tensor("b", {3}, std::vector<float>(3, 0.0f))});
+  ModelStats stats = compute_stats(m, {});
+  const LatencyTerms terms = predict_latency(m, stats, unit_profile(true));
+  EXPECT_EQ(terms.at("node"), 2);  // DynamicQuantizeMatMul and Relu
+  EXPECT_EQ(terms.at("quantize.dynamic.element"), 4);  // the input is still quantized every run
+
+  const char* conv = R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 2, 4, 4] x) => (float[1, 3, 4, 4] y) {
+  xq, xs, xz = DynamicQuantizeLinear(x)
+  i = ConvInteger <pads = [1, 1, 1, 1]> (xq, wq, xz, wz)
+  f = Cast <to = 1> (i)
+  s = Mul(xs, ws)
+  y = Mul(f, s)
+}
+)";
+  Model c = testing::model_with_weights(
+      conv, {make_uint8_tensor("wq", {3, 2, 3, 3}, std::vector<uint8_t>(54, 130)), make_uint8_tensor("wz", {}, std::vector<uint8_t>{128}),
+             make_float_tensor("ws", {}, std::vector<float>{0.1f})});
+  ModelStats conv_stats = compute_stats(c, {});
+  EXPECT_EQ(predict_latency(c, conv_stats, unit_profile(true)).at("node"), 5);
+}
+
 TEST(TargetProfile, ChannelsLastIntegerRegionCostsATransposeAtEachEdge) {
   // Float Conv -> Q/DQ -> integer Conv -> Q/DQ -> Flatten: ONNX Runtime runs the integer Conv channels-last
   // and inserts a Transpose where the region starts (after the float Conv) and where it ends (Flatten).
