@@ -90,7 +90,7 @@ def main():
               "fit_median_rel_err": round(float(np.median(np.abs(rel))), 4),
               "fit_p90_rel_err": round(float(np.quantile(np.abs(rel), 0.9)), 4),
               "timing_noise_median": round(float(np.median(noise)), 4),
-              "note": "costs for the weight type the grid lacked (uint8 QDQ/MatMulInteger, int8 ConvInteger) are not measured: set equal to the other type's"}
+              "note": "costs for the weight type the grid lacked (uint8 MatMulInteger, int8 ConvInteger) are not measured: set equal to the other type's"}
     native = {"qdq_fused": True, "weight_dequantize_fused": False, "matmul_integer": True, "conv_integer": True,
               "matmul_nbits": True, "fp16_kernels": "MatMul/Conv run float16 through MLAS where available, else cast",
               "int8_weights": ["u8s8", "u8u8"]}

@@ -88,10 +88,13 @@ for m in (1, 16, 64):
         SHAPES[f"matmul_{m}x{k}x{n}"] = lambda m=m, k=k, n=n: matmul(m, k, n)
 for m in (1, 32):
     SHAPES[f"gemm_{m}x512x512"] = lambda m=m: gemm(m, 512, 512)
-for cin, cout, hw, k in ((16, 16, 32, 3), (32, 64, 16, 3), (64, 64, 8, 1), (8, 32, 32, 3), (64, 128, 8, 3), (128, 128, 16, 1)):
+# Small spatial sizes too: there ONNX Runtime's fixed cost per kernel and per Transpose dominates.
+for cin, cout, hw, k in ((16, 16, 32, 3), (32, 64, 16, 3), (64, 64, 8, 1), (8, 32, 32, 3), (64, 128, 8, 3), (128, 128, 16, 1),
+                         (8, 16, 8, 3), (32, 32, 4, 3), (24, 48, 6, 3)):
     SHAPES[f"conv_{cin}x{cout}x{hw}k{k}"] = lambda cin=cin, cout=cout, hw=hw, k=k: conv(cin, cout, hw, k)
 SHAPES["convblock_16x32x32"] = lambda: conv_block(16, 32, 32)
 SHAPES["convblock_32x64x16"] = lambda: conv_block(32, 64, 16)
+SHAPES["convblock_8x24x12"] = lambda: conv_block(8, 24, 12)
 SHAPES["mlpblock_8x256x1024"] = lambda: mlp_block(8, 256, 1024)
 SHAPES["mlpblock_1x512x2048"] = lambda: mlp_block(1, 512, 2048)
 
@@ -100,6 +103,7 @@ FORMATS = {
     "int8_weight_only": "quantize-int8:min-elements=1",
     "int8_dynamic": "quantize-int8:mode=dynamic:min-elements=1",
     "int8_static": "quantize-int8:mode=static:calibration={cal}",
+    "int8_static_u8": "quantize-int8:mode=static:weight-type=uint8:calibration={cal}",
     "fp16": "fp16",
     "fp16_weights_only": "fp16:weights-only=true",
     "int4": "quantize-int4:min-elements=1",

@@ -22,7 +22,9 @@
 // Runtime's u8 x s8 kernel on AVX2 without VNNI adds pairs of u8*s8 products in int16 with saturation
 // (255*127*2 > 32767; one MatMulInteger of 255s and 127s over K=64 gives 1,048,544, not 2,072,640), so an
 // int8 output would compute different answers on different CPUs. u8 x u8 is summed in 32 bits on every
-// x86-64 CPU. weight-type=int8 keeps the faster u8 x s8 form for VNNI machines.
+// x86-64 CPU. weight-type=int8 keeps the faster u8 x s8 form for VNNI machines; int7 is that form with
+// weights in [-64, 64] (reduce-range), whose pair sums (2 x 255 x 64 < 32768) cannot saturate anywhere.
+// weight-type=auto (the default) is uint8 for dynamic and int7 for static (quantize_static.cpp says why).
 //
 // Skipped (counted as skipped.<reason>): what collect_weights rejects (excluded, weight_not_constant,
 // weight_is_graph_input, weight_not_float32, too_small, weight_not_2d), weights that are not finite
@@ -32,12 +34,12 @@
 // A weight read by several quantized nodes is quantized once; readers that are not rewritten keep
 // the float original, which is removed once nothing reads it.
 //
-// static: calibrated uint8 activations and uint8 (or int8) weights in QDQ form, see src/passes/quantize_static.cpp.
+// static: calibrated uint8 activations and 7-bit int8 (or uint8, int8) weights in QDQ form, see src/passes/quantize_static.cpp.
 //
 // Options: mode (weight-only | dynamic | static), per-channel (true), symmetric (true), reduce-range (false),
-// weight-type (uint8 | int8: dynamic and static), min-elements (1024), exclude ([]); static only: calibration (samples directory), method (minmax |
-// percentile | entropy), percentile (99.999), self-check (true). symmetric, reduce-range and min-elements
-// do not apply to static.
+// weight-type (auto | uint8 | int8 | int7: dynamic and static), min-elements (1024), exclude ([]); static only: calibration (samples directory), method (minmax |
+// percentile | entropy), percentile (99.999), self-check (true). symmetric and min-elements do not apply to
+// static.
 #include <compress/error.h>
 #include <compress/tensor.h>
 
@@ -126,11 +128,12 @@ class QuantizeInt8Pass final : public Pass {
     percentile.min = 50;
     percentile.max = 100;
     OptionSpec weight_type =
-        option("weight-type", OptionSpec::Type::kEnum, "uint8",
+        option("weight-type", OptionSpec::Type::kEnum, "auto",
                "dynamic/static integer weights: uint8 (zero point 128 when symmetric; u8 x u8 kernels sum in 32 bits on "
-               "every x86-64 CPU) or int8 (faster u8 x s8 kernels, but their pair sums saturate int16 on CPUs without "
-               "VNNI: use only for AVX-512 VNNI / AVX-VNNI targets)");
-    weight_type.choices = {"uint8", "int8"};
+               "every x86-64 CPU), int8 (faster u8 x s8 kernels, but their pair sums saturate int16 on CPUs without "
+               "VNNI: use only for AVX-512 VNNI / AVX-VNNI targets), int7 (int8 in [-64, 64]: the u8 x s8 kernels, "
+               "which cannot saturate at that range) or auto (static: int7, dynamic: uint8)");
+    weight_type.choices = {"auto", "uint8", "int8", "int7"};
     OptionSpec min_elements =
         option("min-elements", OptionSpec::Type::kInt, "1024", "weights with fewer elements stay float");
     min_elements.min = 1;
@@ -164,8 +167,9 @@ class QuantizeInt8Pass final : public Pass {
     s.dynamic = options.get_string("mode") == "dynamic";
     s.per_channel = options.get_bool("per-channel");
     s.symmetric = options.get_bool("symmetric");
-    s.reduce_range = options.get_bool("reduce-range");
-    s.unsigned_weights = options.get_string("weight-type") == "uint8";
+    const std::string weight_type = options.get_string("weight-type");
+    s.reduce_range = options.get_bool("reduce-range") || weight_type == "int7";
+    s.unsigned_weights = weight_type == "uint8" || weight_type == "auto";
     const int64_t min_elements = options.get_int("min-elements");
 
     PassStats stats;

@@ -10,13 +10,17 @@
 // max), percentile or entropy (src/passes/calibration.h, 2048-bin histograms over [-absmax, absmax],
 // a second evaluation pass). Weights: symmetric, per output channel (Conv axis 0, MatMul B axis 1,
 // Gemm 0 with transB else 1; per tensor with per-channel=false or for MatMul weights that are not 2-D),
-// explicit zero points: uint8 [1, 255] with zero point 128 by default (weight-type=uint8), int8 [-127, 127]
-// with zero point 0 for weight-type=int8. ONNX Runtime fuses both into QLinearConv/QLinearMatMul/QGemm, but
-// its u8 x s8 kernels saturate int16 pair sums on AVX2 CPUs without VNNI (see quantize_int8.cpp): the
-// uint8 form computes the same answers on every x86-64 CPU. Its zero points are equal across channels, as
-// QLinearConv requires of uint8 weights. Biases of Conv and Gemm: int32, scale = x_scale * w_scale[c], zero point 0,
-// as ONNX Runtime's quantizer writes them: ONNX Runtime's Conv/Gemm QDQ selectors fuse a node only when
-// every input comes from a DequantizeLinear, so a float bias would leave the node in float.
+// explicit zero points. By default (weight-type=auto = int7) int8 in [-64, 64] with zero point 0, ONNX
+// Runtime's reduce_range: its u8 x s8 kernels add pairs of u8*s8 products in int16 with saturation on AVX2
+// CPUs without VNNI (see quantize_int8.cpp), and 2 x 255 x 64 < 32768, so the 7-bit form computes the same
+// answers on every x86-64 CPU while keeping the fast kernels. The other forms: weight-type=uint8, [1, 255]
+// with zero point 128 (exact everywhere too, but ONNX Runtime runs u8 x u8 QLinearConv/QGemm through a
+// slower kernel: digits CNN static int8 at batch 32 on an AVX2 EPYC, 1.24x fp32 vs 0.85x for int7,
+// BENCHMARKS.md) and weight-type=int8, [-127, 127] with zero point 0 (for VNNI CPUs; saturates on AVX2).
+// QLinearConv needs one zero point for all channels; each form has one.
+// Biases of Conv and Gemm: int32, scale = x_scale * w_scale[c], zero point 0, as ONNX Runtime's quantizer
+// writes them: ONNX Runtime's Conv/Gemm QDQ selectors fuse a node only when every input comes from a
+// DequantizeLinear, so a float bias would leave the node in float.
 //
 // Placement (ONNX Runtime's QDQ quantizer): every float activation input and the output of Conv,
 // MatMul, Gemm, Add, Mul, MaxPool, AveragePool, GlobalAveragePool and Concat gets one Q -> DQ pair that
@@ -46,7 +50,8 @@
 // and that is not visible in the calibrated ranges, only in the outputs.
 //
 // Options: calibration (samples directory, required), method (minmax | percentile | entropy),
-// percentile (99.999), per-channel (true), weight-type (uint8), self-check (true), exclude ([]).
+// percentile (99.999), per-channel (true), weight-type (auto = int7), reduce-range (7-bit weights of any
+// weight-type), self-check (true), exclude ([]).
 #include "passes/quantize_static.h"
 
 #include <compress/error.h>
@@ -426,9 +431,11 @@ PassStats quantize_int8_static(Model& model, const PassContext& context) {
     stats.count("activations_quantized");
   }
 
-  // Weights: symmetric, explicit zero points, uint8 unless weight-type=int8.
-  const bool signed_weights = options.get_string("weight-type") == "int8";
-  const Int8Grid weight_grid = int8_grid(true, signed_weights, false);
+  // Weights: symmetric, explicit zero points; int7 (int8 in [-64, 64]) unless weight-type says otherwise.
+  const std::string weight_type = options.get_string("weight-type");
+  const bool signed_weights = weight_type != "uint8";
+  const bool seven_bit = weight_type == "int7" || weight_type == "auto" || options.get_bool("reduce-range");
+  const Int8Grid weight_grid = int8_grid(true, signed_weights, seven_bit);
   for (WeightPlan& wp : plan.weights) {
     std::vector<float> scratch;
     const std::span<const float> w = float_view(*wp.tensor, scratch);

@@ -12,9 +12,21 @@
 //   a DequantizeLinear), fp16w (float16 weights Cast to float32). Integer weights of uint8 use ".u8".
 // - activation QuantizeLinear/DequantizeLinear that the target fuses cost nothing (no node either);
 //   otherwise "quantize.element" per element. DynamicQuantizeLinear: "quantize.dynamic.element".
+//   On a fusing profile an activation QuantizeLinear at the edge of a channels-last integer region
+//   (see layout_transposes) adds the Transpose the runtime inserts there: "layout.transpose" per
+//   Transpose and "layout.transpose.element" per element.
 // - on a fusing profile (qdq_fused), element-wise epilogues the runtime folds into the kernel before
-//   them cost nothing: Cast/Mul/Add after MatMulInteger/ConvInteger, a bias Add or activation after a
-//   float Conv/MatMul/Gemm.
+//   them cost nothing: a bias Add or activation after a float Conv/MatMul/Gemm, a
+//   BatchNormalization after a float Conv, an activation after a BatchNormalization that a Cast
+//   keeps from the float Conv before it (ONNX Runtime runs that BatchNormalization as an NCHWc conv
+//   of its own).
+// - on a fusing profile, a float16 <-> float32 Cast whose float16 side is a node the runtime computes
+//   in float32 costs nothing: ONNX Runtime CPU has no float16 kernel for it, inserts the opposite Cast
+//   and removes the pair (see float_casts). A BatchNormalization behind such a Cast is not folded.
+// - on a fusing profile, DynamicQuantizeLinear -> MatMulInteger (constant weights) -> Cast -> Mul ->
+//   bias Add, with the Mul of the two scales, is one node (ONNX Runtime's DynamicQuantizeMatMul): the
+//   DynamicQuantizeLinear keeps its per-element cost, the rest costs nothing, an activation after it
+//   runs. ConvInteger has no such fusion: its DynamicQuantizeLinear, scale Muls, Cast and Add all run.
 // - any other layer with FLOPs: "elementwise.element" per FLOP; every executed layer "node"; every
 //   model "session" (the fixed cost of one run).
 // A term the profile has no cost for costs nothing; the fit script lists every term it saw.
@@ -26,7 +38,9 @@
 #include <cstdio>
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
 
+#include "core/attributes.h"
 #include "report/layer_name.h"
 
 namespace compress {
@@ -86,11 +100,50 @@ struct GraphIndex {
       if (auto it = constants.find(dq->input(0)); it != constants.end()) return it->second->data_type();
     return 0;
   }
-  // An element-wise node the runtime folds into the kernel before it (ONNX Runtime: the Cast and the
-  // scale Muls after MatMulInteger/ConvInteger become DynamicQuantizeMatMul / MatMulIntegerToFloat;
-  // a constant bias Add and an activation after a float Conv/MatMul/Gemm become FusedConv/FusedGemm).
+  // A DynamicQuantizeLinear that only MatMulIntegers with constant weights read: ONNX Runtime fuses
+  // it with them into DynamicQuantizeMatMul (checked on the grid's dynamic MatMul, Gemm and MLP
+  // block; its dynamic Convs keep every node).
+  bool feeds_dynamic_matmul(const onnx::NodeProto& dql) const {
+    auto r = readers.find(dql.output(0));
+    return r != readers.end() && !r->second.empty() &&
+           std::all_of(r->second.begin(), r->second.end(), [&](const onnx::NodeProto* m) {
+             return m->op_type() == "MatMulInteger" && m->input_size() > 1 && constants.count(m->input(1)) &&
+                    m->input(0) == dql.output(0);
+           });
+  }
+  // A node that DynamicQuantizeMatMul absorbs: the Mul of the input's and the weights' scales, and
+  // the Cast, Mul and bias Add after the MatMulInteger.
+  bool in_dynamic_matmul(const onnx::NodeProto& n, int depth = 0) const {
+    if (depth > 4 || (n.op_type() != "Cast" && n.op_type() != "Mul" && n.op_type() != "Add")) return false;
+    for (const auto& in : n.input()) {
+      const onnx::NodeProto* dql = made_by(in, "DynamicQuantizeLinear");
+      if (dql != nullptr && n.op_type() == "Mul" && dql->output_size() > 1 && in == dql->output(1) && feeds_dynamic_matmul(*dql))
+        return true;
+      auto it = producer.find(in);
+      auto r = readers.find(in);
+      if (it == producer.end() || r == readers.end() || r->second.size() != 1) continue;
+      const onnx::NodeProto& p = *it->second;
+      if (p.op_type() == "MatMulInteger") {
+        const onnx::NodeProto* q = made_by(p.input(0), "DynamicQuantizeLinear");
+        if (n.op_type() == "Cast" && q != nullptr && feeds_dynamic_matmul(*q)) return true;
+      } else if (n.op_type() != "Cast" && p.op_type() != "Add" && in_dynamic_matmul(p, depth + 1)) {
+        return true;
+      }
+    }
+    return false;
+  }
+  // An element-wise node the runtime folds into the kernel before it (ONNX Runtime: a constant bias Add and an activation after a float Conv/MatMul/Gemm become FusedConv/FusedGemm;
+  // a BatchNormalization after a float Conv is folded into its weights at load).
   bool epilogue(const onnx::NodeProto& n, int depth = 0) const {
-    static const std::set<std::string> kEpilogue = {"Cast", "Mul", "Add", "Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid"};
+    static const std::set<std::string> kActivation = {"Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid"};
+    if (kActivation.count(n.op_type()) && n.input_size() > 0) {
+      const onnx::NodeProto* p = through_free_casts(n.input(0));
+      const onnx::NodeProto* c = p != nullptr && p->op_type() == "BatchNormalization" ? through_free_casts(p->input(0)) : nullptr;
+      if (c != nullptr && c->op_type() == "Conv" && !fused(*c) && !epilogue(*p, depth + 1)) return true;
+    }
+    static const std::set<std::string> kEpilogue = {"Cast",    "Mul",         "Add",
+                                                    "Relu",    "Clip",        "LeakyRelu",
+                                                    "Sigmoid", "HardSigmoid", "BatchNormalization"};
     if (depth > 4 || !kEpilogue.count(n.op_type()) || n.input_size() == 0) return false;
     for (const auto& in : n.input()) {
       auto it = producer.find(in);
@@ -98,21 +151,109 @@ struct GraphIndex {
       const onnx::NodeProto& p = *it->second;
       auto r = readers.find(in);
       if (r == readers.end() || r->second.size() != 1) continue;
-      if (p.op_type() == "MatMulInteger" || p.op_type() == "ConvInteger") return true;
       if ((p.op_type() == "Conv" || p.op_type() == "MatMul" || p.op_type() == "Gemm") && !fused(p) &&
-          n.op_type() != "Cast" && n.op_type() != "Mul")
+          n.op_type() != "Cast" && n.op_type() != "Mul" && (n.op_type() != "BatchNormalization" || p.op_type() == "Conv"))
         return true;
       if (epilogue(p, depth + 1)) return true;
     }
     return false;
   }
+  // The producer of `v`, looking through the float Casts the runtime removes.
+  const onnx::NodeProto* through_free_casts(const std::string& v) const {
+    auto it = producer.find(v);
+    for (int depth = 0; it != producer.end() && free_casts.count(it->second) && depth < 4; ++depth)
+      it = producer.find(it->second->input(0));
+    return it == producer.end() ? nullptr : it->second;
+  }
+  // Float Casts that cost nothing (see float_casts); filled by predict_latency, which knows dtypes.
+  std::unordered_set<const onnx::NodeProto*> free_casts;
   // A node that runs inside an integer kernel on a QDQ-fusing target: its data input comes from an
   // activation DequantizeLinear.
   bool fused(const onnx::NodeProto& n) const {
     return n.input_size() > 0 && n.op_type() != "QuantizeLinear" && n.op_type() != "DequantizeLinear" &&
            activation_dq(n.input(0));
   }
+  // The node that wrote the float value behind a QuantizeLinear -> DequantizeLinear pair, or the
+  // producer of `v` itself.
+  const onnx::NodeProto* source(const std::string& v) const {
+    const onnx::NodeProto* p = made_by(v, "DequantizeLinear");
+    if (p == nullptr) {
+      auto it = producer.find(v);
+      return it == producer.end() ? nullptr : it->second;
+    }
+    const onnx::NodeProto* q = made_by(p->input(0), "QuantizeLinear");
+    if (q == nullptr) return nullptr;
+    auto it = producer.find(q->input(0));
+    return it == producer.end() ? nullptr : it->second;
+  }
 };
+
+// The channels-last (NHWC) regions of a QDQ graph on a target that runs its fused integer convs and
+// pools channels-last (ONNX Runtime CPU at its default optimization level: QLinearConv,
+// QLinearAveragePool/GlobalAveragePool and uint8 MaxPool run NHWC, and a Transpose is inserted where
+// such a region meets a channels-first reader). A node is in a region when it is a fused
+// Conv/pool, or a fused node whose data input comes from the region (element-wise integer kernels
+// that the runtime's transpose optimizer moves the layout through). Each activation QuantizeLinear
+// at a region's edge costs one Transpose of its elements: entering (its value comes from outside and
+// a channels-last node reads it) or leaving (its value comes from inside and something outside reads it).
+std::unordered_set<const onnx::NodeProto*> layout_transposes(const onnx::GraphProto& g, const GraphIndex& index) {
+  static const std::set<std::string> kChannelsLast = {"Conv", "MaxPool", "AveragePool", "GlobalAveragePool"};
+  static const std::set<std::string> kLayoutFree = {"Add", "Mul", "Relu", "Clip", "Concat", "Sigmoid", "LeakyRelu"};
+  std::set<const onnx::NodeProto*> region;
+  for (const auto& n : g.node()) {
+    if (!index.fused(n)) continue;
+    const onnx::NodeProto* from = index.source(n.input(0));
+    if (kChannelsLast.count(n.op_type()) || (kLayoutFree.count(n.op_type()) && from != nullptr && region.count(from)))
+      region.insert(&n);
+  }
+  std::unordered_set<const onnx::NodeProto*> out;  // QuantizeLinears followed by a Transpose
+  for (const auto& q : g.node()) {
+    if (q.op_type() != "QuantizeLinear") continue;
+    auto p = index.producer.find(q.input(0));
+    const bool inside = p != index.producer.end() && region.count(p->second);
+    bool read_inside = false, read_outside = false;
+    if (auto dqs = index.readers.find(q.output(0)); dqs != index.readers.end())
+      for (const onnx::NodeProto* dq : dqs->second) {
+        if (dq->op_type() != "DequantizeLinear") continue;
+        if (auto rs = index.readers.find(dq->output(0)); rs != index.readers.end())
+          for (const onnx::NodeProto* r : rs->second) (region.count(r) ? read_inside : read_outside) = true;
+      }
+    if ((!inside && read_inside) || (inside && read_outside)) out.insert(&q);
+  }
+  return out;
+}
+
+// The float16 <-> float32 Casts that ONNX Runtime CPU removes. It has float16 kernels for data
+// movement only, so a float16 Conv, BatchNormalization, Relu, pool, ... gets an inserted Cast to
+// float32 before it and back after it, and the runtime deletes each inserted Cast that meets the
+// opposite Cast of the graph (measured on the grid's float16 conv block: `Cast Conv Cast
+// BatchNormalization Cast Relu Conv Relu Cast MaxPool` runs as `Conv Conv(BN, Relu) Conv(Relu)
+// MaxPool`, no Cast). A Cast to float16 is free when every reader is such a node, a Cast to float32
+// when its producer is.
+std::unordered_set<const onnx::NodeProto*> float_casts(const ModelStats& stats, const GraphIndex& index) {
+  static const std::set<std::string> kFloat16Native = {"Reshape", "Flatten",  "Squeeze", "Unsqueeze", "Transpose",
+                                                       "Concat",  "Slice",    "Split",   "Gather",    "Identity",
+                                                       "Shape",   "Expand",   "Tile",    "Pad",       "Cast"};
+  auto float32_only = [&](const onnx::NodeProto* n) { return n != nullptr && !kFloat16Native.count(n->op_type()); };
+  std::unordered_set<const onnx::NodeProto*> out;
+  for (const LayerStats& layer : stats.layers) {
+    if (layer.op_type != "Cast") continue;
+    auto found = index.by_layer.find(layer.name);
+    if (found == index.by_layer.end()) continue;
+    const onnx::NodeProto& n = *found->second;
+    const int64_t to = int_attribute(n, "to", 0);
+    bool free = false;
+    if (to == TensorProto::FLOAT16 && layer.compute_dtype == "float32") {
+      auto r = index.readers.find(n.output(0));
+      free = r != index.readers.end() && !r->second.empty() && std::all_of(r->second.begin(), r->second.end(), float32_only);
+    } else if (to == TensorProto::FLOAT && layer.compute_dtype == "float16") {
+      auto p = index.producer.find(n.input(0));
+      free = p != index.producer.end() && float32_only(p->second);
+    }
+    if (free) out.insert(&n);
+  }
+  return out;
+}
 
 std::string format_of(const LayerStats& layer, const onnx::NodeProto* node, const GraphIndex* index,
                       const TargetProfile& p, bool& dequantize_weights) {
@@ -169,7 +310,10 @@ std::vector<std::string> TargetProfile::builtin_names() {
 }
 
 LatencyTerms predict_latency(const Model& model, ModelStats& stats, const TargetProfile& profile) {
-  const GraphIndex index(model.proto().graph());
+  GraphIndex index(model.proto().graph());
+  if (profile.qdq_fused) index.free_casts = float_casts(stats, index);
+  const auto transposes = profile.qdq_fused ? layout_transposes(model.proto().graph(), index)
+                                            : std::unordered_set<const onnx::NodeProto*>{};
   LatencyTerms total;
   auto cost = [&](const std::string& term) {
     auto it = profile.cost_us.find(term);
@@ -213,9 +357,14 @@ LatencyTerms predict_latency(const Model& model, ModelStats& stats, const Target
       }
       if (fused) runs = false;
       else terms["quantize.element"] = static_cast<double>(layer.flops);
+      if (node != nullptr && transposes.count(node)) {
+        terms["layout.transpose"] = 1;
+        terms["layout.transpose.element"] = static_cast<double>(layer.flops);
+      }
     } else if (op == "DynamicQuantizeLinear") {
       terms["quantize.dynamic.element"] = static_cast<double>(layer.flops);
-    } else if (profile.qdq_fused && node != nullptr && index.epilogue(*node)) {
+      runs = !(profile.qdq_fused && node != nullptr && index.feeds_dynamic_matmul(*node));
+    } else if (profile.qdq_fused && node != nullptr && (index.free_casts.count(node) || index.epilogue(*node) || index.in_dynamic_matmul(*node))) {
       runs = false;
     } else if (layer.flops > 0) {
       terms["elementwise.element"] = static_cast<double>(layer.flops);

@@ -6,6 +6,7 @@
 #include <compress/tensor.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <random>
@@ -195,11 +196,20 @@ TEST(QuantizeInt8Static, ConvReluConvGetsQdqPairsAndFoldsTheRelu) {
   EXPECT_EQ(to_int64s(*find_initializer(g, q_r->input(2)))[0], 0);
   EXPECT_EQ(find_initializer(g, q_r->input(2))->data_type(), TensorProto::UINT8);
 
-  // Weights: uint8 per output channel (axis 0), every zero point 128 (QLinearConv needs them equal).
+  // Weights (weight-type=auto = int7): int8 in [-64, 64] per output channel (axis 0), every zero point 0,
+  // each channel's largest weight on the grid's end.
   const NodeProto* dq_w1 = producer_of(g, conv1->input(1));
   const TensorProto* w1q = find_initializer(g, dq_w1->input(0));
-  EXPECT_EQ(w1q->data_type(), TensorProto::UINT8);
-  EXPECT_EQ(to_int64s(*find_initializer(g, dq_w1->input(2))), std::vector<int64_t>(4, 128));
+  EXPECT_EQ(w1q->data_type(), TensorProto::INT8);
+  EXPECT_EQ(to_int64s(*find_initializer(g, dq_w1->input(2))), std::vector<int64_t>(4, 0));
+  const std::vector<int64_t> w1_values = to_int64s(*w1q);
+  ASSERT_EQ(w1_values.size() % 4, 0u);
+  const size_t per_channel = w1_values.size() / 4;
+  for (size_t c = 0; c < 4; ++c) {
+    int64_t absmax = 0;
+    for (size_t k = 0; k < per_channel; ++k) absmax = std::max(absmax, std::abs(w1_values[c * per_channel + k]));
+    EXPECT_EQ(absmax, 64) << "channel " << c;
+  }
   EXPECT_EQ(find_initializer(g, dq_w1->input(1))->dims(0), 4);
   EXPECT_EQ(dq_w1->attribute(0).name(), "axis");
   EXPECT_EQ(dq_w1->attribute(0).i(), 0);
@@ -413,12 +423,36 @@ TEST(QuantizeInt8Static, WeightTypeInt8StoresSignedWeightsWithZeroPointZero) {
   const NodeProto* dq_w2 = producer_of(g, conv2->input(1));
   EXPECT_EQ(find_initializer(g, dq_w2->input(0))->data_type(), TensorProto::INT8);
   EXPECT_EQ(to_int64s(*find_initializer(g, dq_w2->input(2))), std::vector<int64_t>(3, 0));
-  // Both weight types are the same grid: the dequantized weights agree exactly.
+  // uint8 with zero point 128 and int8 with zero point 0 are the same grid: the dequantized weights agree exactly.
   Model u = Model::from_proto(original.proto());
-  run_static(u, &samples);
+  run_static(u, &samples, {{"weight-type", "uint8"}});
   const auto signed_out = eval::Evaluator(m).run(samples).at("y").f;
   const auto unsigned_out = eval::Evaluator(u).run(samples).at("y").f;
   EXPECT_EQ(signed_out, unsigned_out);
+}
+
+TEST(QuantizeInt8Static, WeightTypeUint8StoresZeroPoint128) {
+  Model m = conv_relu_conv();
+  eval::TensorMap samples{{"x", random_samples({4, 2, 6, 6}, 3)}};
+  run_static(m, &samples, {{"weight-type", "uint8"}});
+  m.check();
+  const auto& g = m.proto().graph();
+  const NodeProto* dq_w2 = producer_of(g, producer_of(g, "y")->input(1));
+  EXPECT_EQ(find_initializer(g, dq_w2->input(0))->data_type(), TensorProto::UINT8);
+  EXPECT_EQ(to_int64s(*find_initializer(g, dq_w2->input(2))), std::vector<int64_t>(3, 128));
+}
+
+TEST(QuantizeInt8Static, Int7IsInt8WithReduceRange) {
+  // weight-type=auto and int7 are int8 + reduce-range: the same weights.
+  Model a = conv_relu_conv();
+  Model b = Model::from_proto(a.proto());
+  Model c = Model::from_proto(a.proto());
+  eval::TensorMap samples{{"x", random_samples({4, 2, 6, 6}, 3)}};
+  run_static(a, &samples);
+  run_static(b, &samples, {{"weight-type", "int7"}});
+  run_static(c, &samples, {{"weight-type", "int8"}, {"reduce-range", "true"}});
+  EXPECT_EQ(a.proto().SerializeAsString(), b.proto().SerializeAsString());
+  EXPECT_EQ(a.proto().SerializeAsString(), c.proto().SerializeAsString());
 }
 
 TEST(QuantizeInt8Static, ConstantNodeWeight) {
