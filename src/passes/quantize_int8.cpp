@@ -44,9 +44,9 @@
 #include <compress/tensor.h>
 
 #include <algorithm>
-#include <limits>
 #include <array>
 #include <cmath>
+#include <limits>
 #include <unordered_map>
 #include <unordered_set>
 
