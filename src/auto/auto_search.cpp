@@ -10,6 +10,8 @@
 //    smallest output cosine on the first `sensitivity_samples` search samples. A choice that does not
 //    lower the cost (for latency: predicted slower on the target) or that the pass refuses is listed
 //    with its reason and not used, and its error is not measured.
+//    Layers are measured in graph order and each candidate runs only from the layer on, from a
+//    checkpoint of the float model's activations that moves forward (src/auto/prefix_runner.h).
 // 3. Allocation: per layer, the choices on the Pareto front of (saving, error) become
 //    upgrade steps (none -> fp16 -> int8 -> int4, say), merged where a later step saves more per unit
 //    of error than an earlier one, so each layer's steps have falling ratios. All steps are sorted by
@@ -26,6 +28,7 @@
 #include <compress/verify.h>
 
 #include "auto/objective.h"
+#include "auto/prefix_runner.h"
 #include "core/log.h"
 #include "passes/weights.h"
 #include "report/layer_name.h"
@@ -121,7 +124,10 @@ class Search {
   Metrics measure(const Model& candidate, const SampleSet& set) const {
     const eval::Evaluator ev(candidate);
     int64_t n = 0;
-    const eval::TensorMap out = run_on_samples(ev, set.inputs, n);
+    return metrics(run_on_samples(ev, set.inputs, n), set);
+  }
+
+  Metrics metrics(const eval::TensorMap& out, const SampleSet& set) const {
     Metrics m;
     for (const auto& [name, ref] : set.reference) {
       auto it = out.find(name);
@@ -304,31 +310,39 @@ AutoResult auto_search(const Model& model, const eval::TensorMap& samples, const
   const auto refs = collect_weights(scratch, PassContext(PassOptions(), settings.global_excludes),
                                     {"MatMul", "Gemm", "Conv", "ConvTranspose", "Gather", "LSTM", "GRU", "RNN"}, 1,
                                     ignored);
-  std::vector<Candidate> candidates;
+  // In graph order, so the sensitivity runs' float checkpoint only moves forward.
+  std::map<const onnx::NodeProto*, int> position;
+  for (int i = 0; i < scratch.proto().graph().node_size(); ++i) position[&scratch.proto().graph().node(i)] = i;
+  std::vector<std::pair<int, Candidate>> found;
   std::set<std::string> seen;
   for (const auto& ref : refs) {
     const std::string name = layer_name(*ref.node, "");
     if (!seen.insert(name).second) continue;
     int64_t params = 1;
     for (int64_t d : ref.dims) params *= d;
-    candidates.push_back({name, ref.node->op_type(), params, {}, {}});
+    auto at = position.find(ref.node);  // subgraph nodes have none: they come first
+    found.push_back({at == position.end() ? -1 : at->second, {name, ref.node->op_type(), params, {}, {}}});
   }
+  std::stable_sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<Candidate> candidates;
+  for (auto& f : found) candidates.push_back(std::move(f.second));
 
   const auto original_bytes = static_cast<double>(model.proto().ByteSizeLong());
   const double original_cost = objective.cost(model);
   const bool by_size = objective.name() == "size";
+  PrefixRunner sensitivity(model, sens_set.inputs);
   for (auto& c : candidates) {
     for (size_t choice : allowed) {
       std::map<std::string, size_t> plan{{c.layer, choice}};
       try {
-        const Model candidate = search.apply(Search::recipe_of(plan));
+        Model candidate = search.apply(Search::recipe_of(plan));
         const double saving_bytes = original_bytes - static_cast<double>(candidate.proto().ByteSizeLong());
         const double saving = by_size ? saving_bytes : original_cost - objective.cost(candidate);
         if (!(saving > 0)) {
           c.unusable[choice] = {{"unused", objective.no_saving_reason(saving)}, {"saving", saving}, {"saving_bytes", saving_bytes}};
           continue;
         }
-        const Metrics m = search.measure(candidate, sens_set);
+        const Metrics m = search.metrics(sensitivity.run(std::move(candidate)), sens_set);
         c.measured[choice] = {saving, saving_bytes, std::max(0.0, 1.0 - m.min_cosine)};
       } catch (const Error& e) {
         c.unusable[choice] = {{"unused", e.what()}};
@@ -342,6 +356,10 @@ AutoResult auto_search(const Model& model, const eval::TensorMap& samples, const
   report["target"] = objective.target();
   report["saving_unit"] = objective.unit();
   report["input_shapes"] = shapes;
+  report["sensitivity_runs"] = {{"from_float_checkpoint", sensitivity.partial_runs()},
+                                {"full", sensitivity.full_runs()},
+                                {"nodes_skipped", sensitivity.skipped_nodes()},
+                                {"nodes_run", sensitivity.run_nodes()}};
   report["budget"] = settings.min_cosine ? nlohmann::json{{"min_cosine", *settings.min_cosine}}
                                          : nlohmann::json{{"max_accuracy_drop", *settings.max_accuracy_drop}};
   report["allow"] = allow;
