@@ -283,6 +283,16 @@ TEST_F(Cli, AutoLatencyObjectiveNamesObjectiveAndTargetInEveryReport) {
   EXPECT_NE(read(dir_ / "r.md").find("(objective latency on ort-cpu-vnni)"), std::string::npos);
 }
 
+TEST_F(Cli, AutoKeepsTheModelFloatWhenEveryChoiceIsPredictedSlower) {
+  // On ort-cpu weight-only int8 is dequantized every run: slower for every layer of the MLP.
+  Result r = run("auto mlp.onnx -o a.onnx --input input=" + digits_data("digits_test_x_mlp.npy") +
+                 " --min-cosine 0.999 --objective latency --allow int8 --recipe-out plan.json -q");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("verdict: kept float: no allowed choice is predicted faster on ort-cpu"), std::string::npos) << r.out;
+  EXPECT_EQ(read(dir_ / "a.onnx"), input_bytes_);
+  EXPECT_EQ(nlohmann::json::parse(read(dir_ / "plan.json")), nlohmann::json::parse(R"({"passes": []})"));
+}
+
 TEST_F(Cli, AutoRecipeNamesUnnamedNodesAndReproducesTheOutput) {
   onnx::ModelProto unnamed;
   ASSERT_TRUE(unnamed.ParseFromString(input_bytes_));
