@@ -4,6 +4,7 @@
 #include <compress/evaluator.h>
 #include <compress/model.h>
 #include <compress/pipeline.h>
+#include <compress/report.h>
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
@@ -18,8 +19,17 @@ struct AutoSettings {
   /// labels) the accuracy drop of the first output <= max_accuracy_drop points.
   std::optional<double> min_cosine;
   std::optional<double> max_accuracy_drop;
-  /// Per-layer choices the search may use (auto_choice_names()).
-  std::vector<std::string> allow = {"int8", "int4", "fp16"};
+  /// What the allocation minimizes: size (serialized bytes), latency (the target profile's predicted
+  /// ms) or energy (the report's estimate on that target).
+  std::string objective = "size";
+  /// A built-in target profile (TargetProfile::builtin_names()), for latency and energy.
+  std::string target = "ort-cpu";
+  /// Concrete input dims for the latency and energy counts; an input not given takes its samples'
+  /// dims with the sample axis set to 1 (one inference).
+  ShapeOverrides input_shapes;
+  /// Per-layer choices the search may use (auto_choice_names()); empty: the objective's default,
+  /// auto_default_allow().
+  std::vector<std::string> allow;
   /// Node names or op types (globs) no choice may touch.
   std::vector<std::string> global_excludes;
   /// How many search samples measure each layer's sensitivity (the first ones of the search part).
@@ -40,10 +50,15 @@ struct AutoResult {
 
 /// The names `AutoSettings::allow` may hold, each one pass with fixed options.
 std::vector<std::string> auto_choice_names();
+/// The choices an empty `allow` means: int8, int4, fp16; latency and energy add int8-dynamic, the
+/// one int8 form a CPU target runs faster than float (weight-only int8 is dequantized every run).
+std::vector<std::string> auto_default_allow(const std::string& objective);
 
 /// Measures every candidate layer x allowed choice on the search samples, then takes layers in the
-/// order of bytes saved per unit of output error and keeps the longest prefix that meets the budget on
-/// the search samples and then on the held-out samples (every 4th sample). `samples` holds one tensor
+/// order of the objective's saving per unit of output error and keeps the longest prefix that meets
+/// the budget on the search samples and then on the held-out samples (every 4th sample). Choices that
+/// do not lower the objective's cost (predicted slower, for latency) are never taken; when no choice
+/// is left the model stays float (met, empty recipe, the report's "kept_float" says why). `samples` holds one tensor
 /// per model input, samples on axis 0; `labels` (optional) one integer per sample. Throws
 /// Error(kUsage) for bad settings or too few samples.
 AutoResult auto_search(const Model& model, const eval::TensorMap& samples, const eval::Tensor* labels,

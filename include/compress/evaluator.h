@@ -67,6 +67,25 @@ class Evaluator {
   /// Throws Error(kBadInput) for a missing input, Error(kUnsupported) for an op variant not handled.
   TensorMap run(const TensorMap& feeds) const;
 
+  /// The main graph paused before one of its nodes: the values that node and the later ones read (graph
+  /// inputs and earlier outputs; constants are the evaluator's own) plus graph outputs already made,
+  /// shared rather than copied. A checkpoint of one model can finish another whose nodes before `next`
+  /// and the constants they read are the same: compress auto computes the float model's activations up
+  /// to a layer once and runs only the changed rest of each variant of that layer.
+  struct Checkpoint {
+    int next = 0;  // index into the main graph's node list
+    std::unordered_map<std::string, std::shared_ptr<const Tensor>> values;
+  };
+  /// A checkpoint before node 0 holding `feeds` (every input must be given, as for run()).
+  Checkpoint start(const TensorMap& feeds) const;
+  /// Runs the main graph's nodes [state.next, stop) and drops the values no node from `stop` on reads:
+  /// the state holds what one inference holds at that point. `stop` below state.next is an error.
+  void advance(Checkpoint& state, int stop) const;
+  /// Runs this model's nodes from `state.next` to the end on (a shared copy of) the state's values and
+  /// returns the graph outputs; run(feeds) == finish(start(feeds)). Throws like run(), e.g. when a
+  /// node reads a value the state does not hold.
+  TensorMap finish(const Checkpoint& state) const;
+
   /// Optional profiling hook: when set, run() times every executed node (subgraph nodes included) and
   /// calls it with the node and its wall time in seconds. Unset (the default), nothing is timed.
   using NodeProfiler = std::function<void(const onnx::NodeProto& node, double seconds)>;

@@ -72,8 +72,9 @@ using SampleSets = std::map<std::string, std::shared_ptr<const eval::TensorMap>>
 /// Everything a pass may read besides the model.
 class PassContext {
  public:
-  /// `only_nodes`, when set, restricts the pass to nodes of those exact names (every other node counts
-  /// as excluded).
+  /// `only_nodes`, when set, restricts the pass to the nodes with those exact layer names (the node's
+  /// name, or "<op_type>:<first output>" when it has none, as the report names layers); every other
+  /// node counts as excluded.
   PassContext(PassOptions options, std::vector<std::string> global_excludes, SampleSets samples = {},
               std::shared_ptr<const std::set<std::string>> only_nodes = nullptr)
       : options_(std::move(options)),

@@ -19,8 +19,9 @@ namespace compress {
 struct PassInvocation {
   std::string name;
   std::vector<std::pair<std::string, std::string>> options;
-  /// When not empty, the pass touches only the nodes with these exact names (`nodes=[a,b]` in text,
-  /// a "nodes" array in a recipe): per-layer plans such as `compress auto` writes.
+  /// When not empty, the pass touches only the nodes with these exact layer names (`nodes=[a,b]` in
+  /// text, a "nodes" array in a recipe; an unnamed node as "<op_type>:<first output>", the report's
+  /// name for it): per-layer plans such as `compress auto` writes.
   std::vector<std::string> nodes;
 };
 

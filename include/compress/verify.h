@@ -69,6 +69,11 @@ eval::TensorMap load_inputs(const eval::Evaluator& evaluator, const VerifyOption
 /// Runs the model on every sample of `inputs` (leading axis = samples; sample by sample when the
 /// model's batch dim is fixed to 1) and returns the outputs stacked; `samples` receives the count.
 eval::TensorMap run_on_samples(const eval::Evaluator& evaluator, const eval::TensorMap& inputs, int64_t& samples);
+/// The feeds run_on_samples runs, cast to the model's input types: all samples at once unless an
+/// input's leading dim is fixed to 1 while `inputs` holds more, then one feed per sample.
+std::vector<eval::TensorMap> sample_feeds(const eval::Evaluator& evaluator, const eval::TensorMap& inputs, int64_t& samples);
+/// The outputs of those feeds' runs, stacked along axis 0 as run_on_samples returns them.
+eval::TensorMap stack_outputs(std::vector<eval::TensorMap> runs);
 /// Runs both models on the same inputs and measures every output the two have in common.
 /// Throws Error(kBadInput) for missing or mismatched inputs, Error(kUnsupported) for ops the
 /// evaluator lacks.

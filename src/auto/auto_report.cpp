@@ -42,10 +42,33 @@ std::string chosen_summary(const nlohmann::json& layers, int64_t& float_layers) 
   return s.empty() ? "none" : s;
 }
 
+// The output error, or why the choice is not used: "slower" (predicted slower on the target),
+// "more-uJ", "no-saving", "-" (the pass refused it).
 std::string choice_cell(const nlohmann::json& c) {
-  if (c.contains("unused")) return "-";
+  if (c.contains("unused")) {
+    const std::string why = c["unused"].get<std::string>();
+    if (why == "predicted_slower") return "slower";
+    if (why == "more_energy") return "more-uJ";
+    if (why == "no_saving") return "no-saving";
+    return "-";
+  }
   char buf[48];
   std::snprintf(buf, sizeof buf, "%.2e", c["output_error"].get<double>());
+  return buf;
+}
+
+std::string objective_text(const nlohmann::json& a) {
+  const std::string objective = a.at("objective").get<std::string>();
+  return objective == "size" ? objective : objective + " on " + a.value("target", std::string("?"));
+}
+
+// "0.8977 -> 0.7012 ms (0.781x)" for the float and the chosen model, empty when not measured.
+std::string cost_text(const nlohmann::json& a) {
+  if (!a.contains("objective_cost") || !a["objective_cost"].contains("chosen")) return "";
+  const double before = a["objective_cost"]["float"].get<double>(), after = a["objective_cost"]["chosen"].get<double>();
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "%.6g -> %.6g %s (%.3fx)", before, after, a.value("saving_unit", std::string()).c_str(),
+                before > 0 ? after / before : 0.0);
   return buf;
 }
 
@@ -54,10 +77,12 @@ std::string choice_cell(const nlohmann::json& c) {
 std::string render_auto_text(const nlohmann::json& a) {
   std::ostringstream o;
   const auto& s = a.at("samples");
-  o << "\nauto: budget " << budget_text(a) << "; objective " << a.at("objective").get<std::string>() << "\n";
+  o << "\nauto: budget " << budget_text(a) << "; objective " << objective_text(a) << "\n";
   o << "  samples: " << s["total"] << " (" << s["search"] << " search, " << s["held_out"] << " held out, "
     << s["sensitivity"] << " for sensitivity; " << s["split"].get<std::string>() << ")\n";
-  if (a.contains("met")) {
+  if (a.contains("kept_float")) {
+    o << "  verdict: kept float: " << a["kept_float"].get<std::string>() << "\n";
+  } else if (a.contains("met")) {
     int64_t floats = 0;
     const std::string chosen = chosen_summary(a["layers"], floats);
     o << "  verdict: " << (a["met"].get<bool>() ? "budget met on the held-out samples" : "NO compressed model meets the budget")
@@ -68,12 +93,19 @@ std::string render_auto_text(const nlohmann::json& a) {
     }
     o << "  layers: " << chosen << ", float x" << floats << " (" << a["chosen_steps"] << " of " << a["steps"]
       << " steps, " << a["evaluations"].size() << " evaluations)\n";
+    if (const std::string cost = cost_text(a); !cost.empty()) o << "  " << a["objective"].get<std::string>() << ": " << cost << "\n";
   }
-  o << "  sensitivity (output error = 1 - min cosine with only that layer changed; ranked by bytes saved per error):\n";
+  o << "  sensitivity (output error = 1 - min cosine with only that layer changed; ranked by "
+    << a.value("saving_unit", std::string("bytes")) << " saved per error):\n";
+  const auto& allow = a.at("allow");
   char line[256];
-  std::snprintf(line, sizeof line, "    %-40s %-14s %10s  %-9s %-9s %-9s %-9s %-9s  %s\n", "layer", "op", "params", "int8",
-                "int4", "fp16", "low-rank", "prune", "chosen");
+  std::snprintf(line, sizeof line, "    %-40s %-14s %10s ", "layer", "op", "params");
   o << line;
+  for (const auto& choice : allow) {
+    std::snprintf(line, sizeof line, " %-12s", choice.get<std::string>().c_str());
+    o << line;
+  }
+  o << "  chosen\n";
   size_t shown = 0;
   for (const auto& l : a.at("layers")) {
     if (++shown > 40) {
@@ -81,12 +113,15 @@ std::string render_auto_text(const nlohmann::json& a) {
       break;
     }
     const auto& c = l["choices"];
-    const auto cell = [&](const char* k) { return c.contains(k) ? choice_cell(c[k]) : std::string(""); };
-    std::snprintf(line, sizeof line, "    %-40s %-14s %10lld  %-9s %-9s %-9s %-9s %-9s  %s\n", l["name"].get<std::string>().c_str(),
-                  l["op"].get<std::string>().c_str(), static_cast<long long>(l["params"].get<int64_t>()), cell("int8").c_str(),
-                  cell("int4").c_str(), cell("fp16").c_str(), cell("low-rank").c_str(), cell("prune").c_str(),
-                  l["chosen"].is_null() ? "float" : l["chosen"].get<std::string>().c_str());
+    std::snprintf(line, sizeof line, "    %-40s %-14s %10lld ", l["name"].get<std::string>().c_str(), l["op"].get<std::string>().c_str(),
+                  static_cast<long long>(l["params"].get<int64_t>()));
     o << line;
+    for (const auto& choice : allow) {
+      const std::string k = choice.get<std::string>();
+      std::snprintf(line, sizeof line, " %-12s", c.contains(k) ? choice_cell(c[k]).c_str() : "");
+      o << line;
+    }
+    o << "  " << (l["chosen"].is_null() ? "float" : l["chosen"].get<std::string>()) << "\n";
   }
   return o.str();
 }
@@ -94,25 +129,36 @@ std::string render_auto_text(const nlohmann::json& a) {
 std::string render_auto_markdown(const nlohmann::json& a) {
   std::ostringstream o;
   const auto& s = a.at("samples");
-  o << "\n### auto\n\nBudget: " << budget_text(a) << " (objective " << a.at("objective").get<std::string>() << "); samples "
+  o << "\n### auto\n\nBudget: " << budget_text(a) << " (objective " << objective_text(a) << "); samples "
     << s["total"] << ": " << s["search"] << " search, " << s["held_out"] << " held out.\n\n";
-  if (a.contains("met")) {
+  if (a.contains("kept_float")) {
+    o << "**Kept float**: " << a["kept_float"].get<std::string>() << ".\n\n";
+  } else if (a.contains("met")) {
     int64_t floats = 0;
     const std::string chosen = chosen_summary(a["layers"], floats);
     o << "**" << (a["met"].get<bool>() ? "Budget met on the held-out samples" : "No compressed model meets the budget")
       << "**";
     if (a.contains("held_out")) o << ": held out " << metrics_text(a["held_out"]);
-    o << ". Layers: " << chosen << ", float x" << floats << ".\n\n";
+    o << ". Layers: " << chosen << ", float x" << floats << ".";
+    if (const std::string cost = cost_text(a); !cost.empty()) o << " " << a["objective"].get<std::string>() << ": " << cost << ".";
+    o << "\n\n";
   }
-  o << "| layer | op | params | int8 | int4 | fp16 | chosen |\n|---|---|---:|---:|---:|---:|---|\n";
+  const auto& allow = a.at("allow");
+  o << "| layer | op | params |";
+  for (const auto& choice : allow) o << " " << choice.get<std::string>() << " |";
+  o << " chosen |\n|---|---|---:|";
+  for (size_t k = 0; k < allow.size(); ++k) o << "---:|";
+  o << "---|\n";
   size_t shown = 0;
   for (const auto& l : a.at("layers")) {
     if (++shown > 20) break;
     const auto& c = l["choices"];
-    const auto cell = [&](const char* k) { return c.contains(k) ? choice_cell(c[k]) : std::string(""); };
-    o << "| `" << l["name"].get<std::string>() << "` | " << l["op"].get<std::string>() << " | " << l["params"] << " | "
-      << cell("int8") << " | " << cell("int4") << " | " << cell("fp16") << " | "
-      << (l["chosen"].is_null() ? "float" : l["chosen"].get<std::string>()) << " |\n";
+    o << "| `" << l["name"].get<std::string>() << "` | " << l["op"].get<std::string>() << " | " << l["params"] << " |";
+    for (const auto& choice : allow) {
+      const std::string k = choice.get<std::string>();
+      o << " " << (c.contains(k) ? choice_cell(c[k]) : std::string()) << " |";
+    }
+    o << " " << (l["chosen"].is_null() ? "float" : l["chosen"].get<std::string>()) << " |\n";
   }
   return o.str();
 }

@@ -3,12 +3,16 @@
 // 1. Split: every 4th sample (index % 4 == 3) is held out; the rest is the search part. The float
 //    model's outputs on both parts are the reference.
 // 2. Sensitivity: for every layer that reads a constant weight (MatMul, Gemm, Conv, ConvTranspose,
-//    Gather, LSTM/GRU/RNN; named nodes only, since a plan names its nodes) and every allowed choice,
-//    the choice's pass runs on a copy of the model restricted to that node (`nodes=[name]`); the saving
-//    is the drop in serialized bytes, the error 1 - the smallest output cosine on the first
-//    `sensitivity_samples` search samples. A choice that saves nothing or that the pass refuses is
-//    listed with its reason and not used.
-// 3. Allocation (objective size): per layer, the choices on the Pareto front of (saving, error) become
+//    Gather, LSTM/GRU/RNN; by the report's layer name, src/report/layer_name.h, so unnamed nodes are
+//    candidates too) and every allowed choice, the choice's pass runs on a copy of the model
+//    restricted to that node (`nodes=[layer]`); the saving is the drop in the objective's cost
+//    (src/auto/objective.h: bytes, predicted ms or estimated uJ on the target), the error 1 - the
+//    smallest output cosine on the first `sensitivity_samples` search samples. A choice that does not
+//    lower the cost (for latency: predicted slower on the target) or that the pass refuses is listed
+//    with its reason and not used, and its error is not measured.
+//    Layers are measured in graph order and each candidate runs only from the layer on, from a
+//    checkpoint of the float model's activations that moves forward (src/auto/prefix_runner.h).
+// 3. Allocation: per layer, the choices on the Pareto front of (saving, error) become
 //    upgrade steps (none -> fp16 -> int8 -> int4, say), merged where a later step saves more per unit
 //    of error than an earlier one, so each layer's steps have falling ratios. All steps are sorted by
 //    saving per error; plan(k) is the first k steps. Errors of layers roughly add up, so the metric is
@@ -18,12 +22,16 @@
 // 4. The plan becomes a recipe, one pass per choice with its `nodes` list, run by the ordinary
 //    pipeline, so `compress IN -o OUT --recipe` reproduces the output byte for byte.
 // Nothing meets the budget (k = 0): met = false and the report holds the least compressed candidate.
+// No usable choice at all (no steps): the float model is the answer, met with an empty recipe.
 #include <compress/auto.h>
 #include <compress/error.h>
 #include <compress/verify.h>
 
+#include "auto/objective.h"
+#include "auto/prefix_runner.h"
 #include "core/log.h"
 #include "passes/weights.h"
+#include "report/layer_name.h"
 
 #include <algorithm>
 #include <cmath>
@@ -48,6 +56,7 @@ const std::vector<Choice>& choices() {
       {"prune", "prune-magnitude", {{"sparsity", "0.75"}, {"storage", "sparse"}}},
       {"fp16", "fp16", {{"weights-only", "true"}}},
       {"int8", "quantize-int8", {}},
+      {"int8-dynamic", "quantize-int8", {{"mode", "dynamic"}}},
       {"int4", "quantize-int4", {}},
   };
   return all;
@@ -115,7 +124,10 @@ class Search {
   Metrics measure(const Model& candidate, const SampleSet& set) const {
     const eval::Evaluator ev(candidate);
     int64_t n = 0;
-    const eval::TensorMap out = run_on_samples(ev, set.inputs, n);
+    return metrics(run_on_samples(ev, set.inputs, n), set);
+  }
+
+  Metrics metrics(const eval::TensorMap& out, const SampleSet& set) const {
     Metrics m;
     for (const auto& [name, ref] : set.reference) {
       auto it = out.find(name);
@@ -162,13 +174,20 @@ class Search {
   mutable std::string first_output_;
 };
 
+struct Measured {
+  double saving = 0;  // in the objective's unit
+  double saving_bytes = 0;
+  double error = 0;
+};
+
 struct Candidate {
   std::string layer;
   std::string op;
   int64_t params = 0;
-  // Per choice index: saving in bytes and error, or the reason it is not used.
-  std::map<size_t, std::pair<double, double>> measured;
-  std::map<size_t, std::string> unusable;
+  // Per choice index: what it saves and costs in error, or why it is not used ({"unused": reason}
+  // with its savings where it was built).
+  std::map<size_t, Measured> measured;
+  std::map<size_t, nlohmann::json> unusable;
 };
 
 struct Step {
@@ -182,7 +201,7 @@ struct Step {
 // Per layer: the Pareto front of its choices as upgrade steps with falling saving-per-error.
 std::vector<Step> layer_steps(size_t layer, const Candidate& c) {
   std::vector<std::pair<double, std::pair<double, size_t>>> options;  // saving, (error, choice)
-  for (const auto& [choice, se] : c.measured) options.push_back({se.first, {se.second, choice}});
+  for (const auto& [choice, m] : c.measured) options.push_back({m.saving, {m.error, choice}});
   std::sort(options.begin(), options.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
   std::vector<std::pair<double, std::pair<double, size_t>>> front;  // by falling saving, falling error
   double best_error = std::numeric_limits<double>::infinity();
@@ -217,14 +236,20 @@ std::vector<std::string> auto_choice_names() {
   return names;
 }
 
+std::vector<std::string> auto_default_allow(const std::string& objective) {
+  if (objective == "size") return {"int8", "int4", "fp16"};
+  return {"int8", "int8-dynamic", "int4", "fp16"};
+}
+
 AutoResult auto_search(const Model& model, const eval::TensorMap& samples, const eval::Tensor* labels,
                        const AutoSettings& settings) {
   if (settings.min_cosine.has_value() == settings.max_accuracy_drop.has_value())
     throw Error(ExitCode::kUsage, "auto needs exactly one budget: --min-cosine X or --max-accuracy-drop POINTS");
   if (settings.max_accuracy_drop && labels == nullptr)
     throw Error(ExitCode::kUsage, "--max-accuracy-drop needs --labels");
+  const std::vector<std::string> allow = settings.allow.empty() ? auto_default_allow(settings.objective) : settings.allow;
   std::set<size_t> allowed;
-  for (const auto& name : settings.allow) {
+  for (const auto& name : allow) {
     const auto names = auto_choice_names();
     auto it = std::find(names.begin(), names.end(), name);
     if (it == names.end()) {
@@ -253,6 +278,16 @@ AutoResult auto_search(const Model& model, const eval::TensorMap& samples, const
   const int64_t sens_count = std::min<int64_t>(settings.sensitivity_samples, static_cast<int64_t>(search_rows.size()));
   const std::vector<int64_t> sens_rows(search_rows.begin(), search_rows.begin() + sens_count);
 
+  // One inference's input dims for the latency and energy counts: the samples' own, sample axis 1.
+  ShapeOverrides shapes = settings.input_shapes;
+  for (const auto& [name, t] : samples) {
+    if (shapes.count(name) || t.dims.empty()) continue;
+    std::vector<int64_t> dims = t.dims;
+    if (dims[0] == total) dims[0] = 1;
+    shapes[name] = dims;
+  }
+  const AutoObjective objective(settings.objective, settings.target, shapes);
+
   Search search(model, settings);
   SampleSet search_set = make_set("search", samples, labels, total, search_rows);
   SampleSet held_set = make_set("held_out", samples, labels, total, held_rows);
@@ -269,58 +304,70 @@ AutoResult auto_search(const Model& model, const eval::TensorMap& samples, const
     ~RestoreLevel() { logger()->set_level(level); }
   } restore{level};
 
-  // Candidates: named nodes that read a constant weight.
+  // Candidates: nodes that read a constant weight, by their report layer name (what `nodes` matches).
   Model scratch = Model::from_proto(model.proto());
   PassStats ignored;
   const auto refs = collect_weights(scratch, PassContext(PassOptions(), settings.global_excludes),
                                     {"MatMul", "Gemm", "Conv", "ConvTranspose", "Gather", "LSTM", "GRU", "RNN"}, 1,
                                     ignored);
-  std::vector<Candidate> candidates;
+  // In graph order, so the sensitivity runs' float checkpoint only moves forward.
+  std::map<const onnx::NodeProto*, int> position;
+  for (int i = 0; i < scratch.proto().graph().node_size(); ++i) position[&scratch.proto().graph().node(i)] = i;
+  std::vector<std::pair<int, Candidate>> found;
   std::set<std::string> seen;
-  int64_t unnamed = 0;
   for (const auto& ref : refs) {
-    const std::string& name = ref.node->name();
-    if (name.empty()) {
-      ++unnamed;
-      continue;
-    }
+    const std::string name = layer_name(*ref.node, "");
     if (!seen.insert(name).second) continue;
     int64_t params = 1;
     for (int64_t d : ref.dims) params *= d;
-    candidates.push_back({name, ref.node->op_type(), params, {}, {}});
+    auto at = position.find(ref.node);  // subgraph nodes have none: they come first
+    found.push_back({at == position.end() ? -1 : at->second, {name, ref.node->op_type(), params, {}, {}}});
   }
+  std::stable_sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<Candidate> candidates;
+  for (auto& f : found) candidates.push_back(std::move(f.second));
 
   const auto original_bytes = static_cast<double>(model.proto().ByteSizeLong());
+  const double original_cost = objective.cost(model);
+  const bool by_size = objective.name() == "size";
+  PrefixRunner sensitivity(model, sens_set.inputs);
   for (auto& c : candidates) {
     for (size_t choice : allowed) {
       std::map<std::string, size_t> plan{{c.layer, choice}};
       try {
-        const Model candidate = search.apply(Search::recipe_of(plan));
-        const double saving = original_bytes - static_cast<double>(candidate.proto().ByteSizeLong());
-        if (saving <= 0) {
-          c.unusable[choice] = "no_saving";
+        Model candidate = search.apply(Search::recipe_of(plan));
+        const double saving_bytes = original_bytes - static_cast<double>(candidate.proto().ByteSizeLong());
+        const double saving = by_size ? saving_bytes : original_cost - objective.cost(candidate);
+        if (!(saving > 0)) {
+          c.unusable[choice] = {{"unused", objective.no_saving_reason(saving)}, {"saving", saving}, {"saving_bytes", saving_bytes}};
           continue;
         }
-        const Metrics m = search.measure(candidate, sens_set);
-        c.measured[choice] = {saving, std::max(0.0, 1.0 - m.min_cosine)};
+        const Metrics m = search.metrics(sensitivity.run(std::move(candidate)), sens_set);
+        c.measured[choice] = {saving, saving_bytes, std::max(0.0, 1.0 - m.min_cosine)};
       } catch (const Error& e) {
-        c.unusable[choice] = e.what();
+        c.unusable[choice] = {{"unused", e.what()}};
       }
     }
   }
 
   AutoResult result;
   nlohmann::json& report = result.report;
-  report["objective"] = "size";
+  report["objective"] = objective.name();
+  report["target"] = objective.target();
+  report["saving_unit"] = objective.unit();
+  report["input_shapes"] = shapes;
+  report["sensitivity_runs"] = {{"from_float_checkpoint", sensitivity.partial_runs()},
+                                {"full", sensitivity.full_runs()},
+                                {"nodes_skipped", sensitivity.skipped_nodes()},
+                                {"nodes_run", sensitivity.run_nodes()}};
   report["budget"] = settings.min_cosine ? nlohmann::json{{"min_cosine", *settings.min_cosine}}
                                          : nlohmann::json{{"max_accuracy_drop", *settings.max_accuracy_drop}};
-  report["allow"] = settings.allow;
+  report["allow"] = allow;
   report["samples"] = {{"total", total},
                        {"search", search_set.count},
                        {"held_out", held_set.count},
                        {"sensitivity", sens_set.count},
                        {"split", "samples with index % 4 == 3 are held out (the last one with 2-3 samples)"}};
-  report["unnamed_layers_skipped"] = unnamed;
 
   std::vector<Step> steps;
   for (size_t i = 0; i < candidates.size(); ++i)
@@ -341,9 +388,9 @@ AutoResult auto_search(const Model& model, const eval::TensorMap& samples, const
     for (size_t i : order) {
       const Candidate& c = candidates[i];
       nlohmann::json per_choice = nlohmann::json::object();
-      for (const auto& [choice, se] : c.measured)
-        per_choice[choices()[choice].name] = {{"saving_bytes", se.first}, {"output_error", se.second}};
-      for (const auto& [choice, why] : c.unusable) per_choice[choices()[choice].name] = {{"unused", why}};
+      for (const auto& [choice, m] : c.measured)
+        per_choice[choices()[choice].name] = {{"saving", m.saving}, {"saving_bytes", m.saving_bytes}, {"output_error", m.error}};
+      for (const auto& [choice, why] : c.unusable) per_choice[choices()[choice].name] = why;
       auto chosen = plan.find(c.layer);
       layers.push_back({{"name", c.layer},
                         {"op", c.op},
@@ -356,6 +403,24 @@ AutoResult auto_search(const Model& model, const eval::TensorMap& samples, const
   };
   if (settings.dry_run) {
     report["layers"] = layer_table({});
+    return result;
+  }
+  report["objective_cost"] = {{"float", original_cost}};
+  if (steps.empty()) {
+    // Nothing to trade error for: the float model is the most compressed (or fastest) one in budget.
+    std::string why = candidates.empty() ? "the model has no layer that reads a constant weight"
+                      : by_size            ? "no allowed choice makes any layer smaller"
+                      : objective.name() == "latency"
+                          ? "no allowed choice is predicted faster on " + objective.target() + ": each is predicted slower or equal"
+                          : "no allowed choice lowers the energy estimate on " + objective.target();
+    report["kept_float"] = why + " (auto.layers lists every choice with its saving and reason)";
+    report["layers"] = layer_table({});
+    report["steps"] = 0;
+    report["chosen_steps"] = 0;
+    report["evaluations"] = nlohmann::json::array();
+    report["met"] = true;
+    report["recipe"] = recipe_to_json({});
+    result.met = true;
     return result;
   }
 
@@ -401,6 +466,7 @@ AutoResult auto_search(const Model& model, const eval::TensorMap& samples, const
   if (shown > 0) {
     report["held_out"] = evaluate(shown, held_set).to_json();
     report["search"] = evaluate(shown, search_set).to_json();
+    report["objective_cost"]["chosen"] = objective.cost(search.apply(Search::recipe_of(plan)));
   }
   report["evaluations"] = evaluations;
   report["met"] = result.met;

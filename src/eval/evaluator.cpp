@@ -4,8 +4,10 @@
 #include <compress/evaluator.h>
 #include <compress/tensor.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <set>
 #include <unordered_set>
@@ -247,6 +249,7 @@ int64_t wrap_int(int64_t v, int32_t dtype) {
 
 struct Evaluator::GraphPlan {
   std::vector<const onnx::NodeProto*> nodes;
+  std::vector<int> graph_index;  // per planned node, its index in the graph's node list
   std::vector<OpFn> fns;
   std::vector<std::vector<std::string>> free_after;
   std::unordered_map<std::string, std::shared_ptr<const Tensor>> constants;
@@ -321,6 +324,7 @@ void build_plan(const onnx::GraphProto& g, Plans& plans) {
     }
     const size_t at = plan->nodes.size();
     plan->nodes.push_back(&node);
+    plan->graph_index.push_back(n);
     plan->fns.push_back(fn);
     for (const auto& i : node.input())
       if (!i.empty()) last_use[i] = at;
@@ -381,12 +385,16 @@ class BufferPool {
   std::multimap<size_t, std::vector<float>> free_;
 };
 
+// Runs the planned nodes [begin, end) of `g` (the whole graph by default) and returns the graph
+// outputs when the range reaches the end (nothing otherwise).
 std::vector<Tensor> execute(const Plans& plans, const onnx::GraphProto& g, Scope& scope, int64_t opset,
-                            const Evaluator::NodeProfiler* profiler) {
+                            const Evaluator::NodeProfiler* profiler, size_t begin = 0,
+                            size_t end = std::numeric_limits<size_t>::max()) {
   const auto& plan = *plans.at(&g);
   BufferPool pool;
   scope.plan = &plan;
-  for (size_t n = 0; n < plan.nodes.size(); ++n) {
+  end = std::min(end, plan.nodes.size());
+  for (size_t n = begin; n < end; ++n) {
     const auto& node = *plan.nodes[n];
     OpCall call{node, {}, {}, opset, {}};
     call.in.reserve(static_cast<size_t>(node.input_size()));
@@ -434,6 +442,7 @@ std::vector<Tensor> execute(const Plans& plans, const onnx::GraphProto& g, Scope
     }
   }
   std::vector<Tensor> outputs;
+  if (end < plan.nodes.size()) return outputs;
   for (const auto& name : plan.outputs) {
     const Tensor* t = scope.find(name);
     if (!t) throw Error(ExitCode::kBadInput, "evaluator: graph output '" + name + "' was never computed");
@@ -493,6 +502,43 @@ int32_t Evaluator::input_dtype(const std::string& name) const {
   for (const auto& i : model_.graph().input())
     if (i.name() == name) return i.type().tensor_type().elem_type();
   throw Error(ExitCode::kBadInput, "model has no input '" + name + "'");
+}
+
+namespace {
+
+// The first planned node at or after graph node `index`.
+size_t planned_at(const Evaluator::GraphPlan& plan, int index) {
+  return static_cast<size_t>(std::lower_bound(plan.graph_index.begin(), plan.graph_index.end(), index) - plan.graph_index.begin());
+}
+
+}  // namespace
+
+Evaluator::Checkpoint Evaluator::start(const TensorMap& feeds) const {
+  for (const auto& name : inputs_)
+    if (!feeds.count(name)) throw Error(ExitCode::kBadInput, "evaluator: no value for model input '" + name + "'");
+  Checkpoint state;
+  for (const auto& [name, t] : feeds) state.values[name] = std::make_shared<Tensor>(t);
+  return state;
+}
+
+void Evaluator::advance(Checkpoint& state, int stop) const {
+  if (stop < state.next) throw Error(ExitCode::kInternal, "evaluator: cannot advance a checkpoint backwards");
+  const GraphPlan& plan = *plans_.at(&model_.graph());
+  Scope scope;
+  scope.values = std::move(state.values);
+  execute(plans_, model_.graph(), scope, opset_, nullptr, planned_at(plan, state.next), planned_at(plan, stop));
+  state.values = std::move(scope.values);
+  state.next = stop;
+}
+
+TensorMap Evaluator::finish(const Checkpoint& state) const {
+  const GraphPlan& plan = *plans_.at(&model_.graph());
+  Scope scope;
+  scope.values = state.values;
+  auto outs = execute(plans_, model_.graph(), scope, opset_, profiler_ ? &profiler_ : nullptr, planned_at(plan, state.next));
+  TensorMap result;
+  for (size_t k = 0; k < outs.size(); ++k) result[outputs_[k]] = std::move(outs[k]);
+  return result;
 }
 
 TensorMap Evaluator::run(const TensorMap& feeds) const {

@@ -89,9 +89,9 @@ eval::TensorMap make_feeds(const eval::Evaluator& ev, const VerifyOptions& o, st
   return feeds;
 }
 
-// Runs one model: all samples at once unless an input's leading dim is fixed to 1 while the feed
-// holds more; then sample by sample, outputs stacked.
-eval::TensorMap run_model(const eval::Evaluator& ev, const eval::TensorMap& shared, int64_t& samples) {
+}  // namespace
+
+std::vector<eval::TensorMap> sample_feeds(const eval::Evaluator& ev, const eval::TensorMap& shared, int64_t& samples) {
   eval::TensorMap feeds;
   bool per_sample = false;
   samples = 1;
@@ -104,14 +104,31 @@ eval::TensorMap run_model(const eval::Evaluator& ev, const eval::TensorMap& shar
       if (declared[0] == 1 && t.dims[0] > 1 && declared.size() == t.dims.size()) per_sample = true;
     }
   }
-  if (!per_sample) return ev.run(feeds);
-  eval::TensorMap stacked;
+  if (!per_sample) return {feeds};
+  std::vector<eval::TensorMap> runs;
   for (int64_t k = 0; k < samples; ++k) {
     eval::TensorMap one;
     for (const auto& [name, t] : feeds) one[name] = t.dims.empty() || t.dims[0] != samples ? t : slice_sample(t, k);
-    for (auto& [name, t] : ev.run(one)) append_sample(stacked[name], t);
+    runs.push_back(std::move(one));
   }
+  return runs;
+}
+
+eval::TensorMap stack_outputs(std::vector<eval::TensorMap> runs) {
+  if (runs.size() == 1) return std::move(runs.front());
+  eval::TensorMap stacked;
+  for (const auto& run : runs)
+    for (const auto& [name, t] : run) append_sample(stacked[name], t);
   return stacked;
+}
+
+namespace {
+
+// Runs one model on every feed sample_feeds makes, outputs stacked.
+eval::TensorMap run_model(const eval::Evaluator& ev, const eval::TensorMap& shared, int64_t& samples) {
+  std::vector<eval::TensorMap> outs;
+  for (const auto& feeds : sample_feeds(ev, shared, samples)) outs.push_back(ev.run(feeds));
+  return stack_outputs(std::move(outs));
 }
 
 Tensor widened(const Tensor& t) { return Tensor::floats(t.dims, t.is_float() ? t.f : std::vector<float>(t.i.begin(), t.i.end())); }

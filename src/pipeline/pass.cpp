@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "report/layer_name.h"
+
 namespace compress {
 
 namespace {
@@ -50,7 +52,8 @@ bool glob_match(std::string_view pattern, std::string_view text) {
 }
 
 bool PassContext::is_excluded(const onnx::NodeProto& node) const {
-  if (only_nodes_ && !only_nodes_->count(node.name())) return true;
+  // By layer name, so a plan can name unnamed nodes the way the report lists them.
+  if (only_nodes_ && !only_nodes_->count(layer_name(node, ""))) return true;
   std::vector<std::string> globs = global_excludes_;
   if (options_.has("exclude")) {
     for (auto& g : options_.get_list("exclude")) globs.push_back(std::move(g));

@@ -26,28 +26,47 @@ g (float[N, 64] x) => (float[N, 64] y) {
 }
 )";
 
-Model planted_model() {
+// The planted model as the text format leaves it: every node unnamed.
+Model unnamed_planted_model() {
   TensorProto w1 = testing::random_tensor("w1", {64, 64}, 1, 0.2f);
   TensorProto w2 = testing::random_tensor("w2", {64, 64}, 2, 0.2f);
   TensorProto w3 = testing::random_tensor("w3", {64, 64}, 3, 0.2f);
   std::vector<float> v1 = to_floats(w1), v2 = to_floats(w2);
   for (int r = 0; r < 64; ++r) v1[static_cast<size_t>(r * 64 + 7)] *= 0.01f;
   for (int c = 0; c < 64; ++c) v2[static_cast<size_t>(7 * 64 + c)] = 100.0f * 0.2f;
-  Model m = testing::model_with_weights(kThreeLayers, {make_float_tensor("w1", {64, 64}, v1),
-                                                       make_float_tensor("w2", {64, 64}, v2), w3});
-  // The text format leaves node names empty: a plan names its nodes.
+  return testing::model_with_weights(kThreeLayers, {make_float_tensor("w1", {64, 64}, v1),
+                                                    make_float_tensor("w2", {64, 64}, v2), w3});
+}
+
+Model planted_model() {
+  Model m = unnamed_planted_model();
   auto* g = m.proto().mutable_graph();
   for (int i = 0; i < g->node_size(); ++i) g->mutable_node(i)->set_name("n_" + g->node(i).output(0));
   m.invalidate();
   return m;
 }
 
-eval::TensorMap samples(int64_t n, uint32_t seed) {
+eval::TensorMap samples(int64_t n, uint32_t seed, int64_t width = 64) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> x(static_cast<size_t>(n * 64));
+  std::vector<float> x(static_cast<size_t>(n * width));
   for (auto& v : x) v = normal(rng);
-  return {{"x", eval::Tensor::floats({n, 64}, x)}};
+  return {{"x", eval::Tensor::floats({n, width}, x)}};
+}
+
+// One 512 x 512 MatMul: large enough that on ort-cpu MatMulInteger's cheaper MACs outweigh the
+// DynamicQuantizeLinear node it adds (dynamic int8 predicted faster), while weight-only int8 pays a
+// DequantizeLinear of the whole weight every run (predicted slower).
+Model wide_matmul() {
+  Model m = testing::model_with_weights(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[N, 512] x) => (float[N, 512] y) {
+  y = MatMul(x, w)
+}
+)", {testing::random_tensor("w", {512, 512}, 11, 0.05f)});
+  m.proto().mutable_graph()->mutable_node(0)->set_name("fc");
+  m.invalidate();
+  return m;
 }
 
 const nlohmann::json* layer(const nlohmann::json& report, const std::string& name) {
@@ -148,6 +167,81 @@ TEST(AutoSearch, AccuracyBudgetUsesLabels) {
   }
 }
 
+TEST(AutoSearch, LatencyObjectivePicksTheFormatTheTargetPredictsFaster) {
+  AutoSettings settings;
+  settings.min_cosine = 0.99;
+  settings.objective = "latency";
+  const AutoResult r = auto_search(wide_matmul(), samples(8, 12, 512), nullptr, settings);
+  ASSERT_TRUE(r.met) << r.report.dump(2);
+  EXPECT_EQ(r.report["objective"], "latency");
+  EXPECT_EQ(r.report["target"], "ort-cpu");
+  EXPECT_EQ(r.report["saving_unit"], "ms");
+  EXPECT_EQ(r.report["input_shapes"]["x"], (std::vector<int64_t>{1, 512}));  // one sample
+  const nlohmann::json* fc = layer(r.report, "fc");
+  ASSERT_NE(fc, nullptr);
+  EXPECT_EQ(fc->at("chosen"), "int8-dynamic");
+  EXPECT_GT(fc->at("choices")["int8-dynamic"]["saving"].get<double>(), 0);
+  // Weight-only int8 is smaller but dequantized every run: slower, so never a candidate.
+  EXPECT_EQ(fc->at("choices")["int8"]["unused"], "predicted_slower");
+  EXPECT_LT(fc->at("choices")["int8"]["saving"].get<double>(), 0);
+  EXPECT_GT(fc->at("choices")["int8"]["saving_bytes"].get<double>(), 0);
+  ASSERT_EQ(r.recipe.size(), 1u);
+  EXPECT_EQ(r.recipe[0].name, "quantize-int8");
+  EXPECT_EQ(r.recipe[0].options, (std::vector<std::pair<std::string, std::string>>{{"mode", "dynamic"}}));
+  EXPECT_LT(r.report["objective_cost"]["chosen"].get<double>(), r.report["objective_cost"]["float"].get<double>());
+}
+
+TEST(AutoSearch, LatencyObjectiveKeepsFloatWhenEveryChoiceIsPredictedSlower) {
+  AutoSettings settings;
+  settings.min_cosine = 0.99;
+  settings.objective = "latency";
+  settings.allow = {"int8", "int4"};
+  const AutoResult r = auto_search(wide_matmul(), samples(8, 13, 512), nullptr, settings);
+  ASSERT_TRUE(r.met) << r.report.dump(2);
+  EXPECT_TRUE(r.recipe.empty());
+  EXPECT_EQ(r.report["chosen_steps"], 0);
+  EXPECT_NE(r.report["kept_float"].get<std::string>().find("no allowed choice is predicted faster on ort-cpu"),
+            std::string::npos);
+  const nlohmann::json* fc = layer(r.report, "fc");
+  EXPECT_TRUE(fc->at("chosen").is_null());
+  EXPECT_EQ(fc->at("choices")["int8"]["unused"], "predicted_slower");
+  EXPECT_EQ(fc->at("choices")["int4"]["unused"], "predicted_slower");
+  EXPECT_NE(render_auto_text(r.report).find("verdict: kept float: no allowed choice is predicted faster"), std::string::npos);
+  EXPECT_NE(render_auto_markdown(r.report).find("**Kept float**"), std::string::npos);
+}
+
+TEST(AutoSearch, EnergyObjectiveCountsTheDequantizeEveryRun) {
+  AutoSettings settings;
+  settings.min_cosine = 0.99;
+  settings.objective = "energy";
+  settings.allow = {"int8", "int8-dynamic"};
+  const AutoResult r = auto_search(wide_matmul(), samples(8, 14, 512), nullptr, settings);
+  ASSERT_TRUE(r.met) << r.report.dump(2);
+  const nlohmann::json* fc = layer(r.report, "fc");
+  EXPECT_EQ(fc->at("choices")["int8"]["unused"], "more_energy");
+  EXPECT_EQ(fc->at("chosen"), "int8-dynamic");
+  EXPECT_EQ(r.report["saving_unit"], "uJ");
+}
+
+TEST(AutoSearch, UnnamedNodesAreCandidatesByTheirLayerNames) {
+  const Model m = unnamed_planted_model();
+  AutoSettings settings;
+  settings.min_cosine = 0.999;
+  settings.allow = {"int8"};
+  const AutoResult r = auto_search(m, samples(24, 5), nullptr, settings);
+  ASSERT_TRUE(r.met) << r.report.dump(2);
+  ASSERT_EQ(r.recipe.size(), 1u);
+  EXPECT_EQ(r.recipe[0].nodes, (std::vector<std::string>{"MatMul:h1", "MatMul:y"}));
+  EXPECT_TRUE(layer(r.report, "MatMul:h2")->at("chosen").is_null());
+  // The recipe, through its JSON, reproduces the same bytes.
+  Model a = Model::from_proto(m.proto()), b = Model::from_proto(m.proto());
+  Pipeline::build(PassRegistry::builtin(), r.recipe).run(a, {});
+  Pipeline::build(PassRegistry::builtin(), parse_recipe_json(recipe_to_json(r.recipe))).run(b, {});
+  EXPECT_EQ(a.serialize(), b.serialize());
+  EXPECT_NE(a.serialize(), m.serialize());
+  EXPECT_EQ(testing::count_nodes(a.proto().graph(), "DequantizeLinear"), 2);
+}
+
 TEST(AutoSearch, SettingsAreChecked) {
   const Model m = planted_model();
   AutoSettings none;
@@ -168,6 +262,22 @@ TEST(AutoSearch, SettingsAreChecked) {
   AutoSettings drop;
   drop.max_accuracy_drop = 1;
   EXPECT_THROW(auto_search(m, samples(4, 1), nullptr, drop), Error);  // needs labels
+  const auto usage_message = [&](const AutoSettings& s) {
+    try {
+      auto_search(m, samples(4, 1), nullptr, s);
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ExitCode::kUsage);
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  AutoSettings objective = ok;
+  objective.objective = "speed";
+  EXPECT_EQ(usage_message(objective), "--objective: unknown objective 'speed' (valid: size, latency, energy)");
+  AutoSettings target = ok;
+  target.objective = "latency";
+  target.target = "tpu";
+  EXPECT_EQ(usage_message(target).rfind("--target: unknown target 'tpu' (valid: ", 0), 0u) << usage_message(target);
 }
 
 }  // namespace

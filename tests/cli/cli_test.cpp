@@ -2,7 +2,10 @@
 // failure, the input never modified.
 #include <nlohmann/json.hpp>
 
+#include <onnx/onnx_pb.h>
+
 #include <cstdlib>
+#include <fstream>
 
 #include "cli/cli_run.h"
 
@@ -266,13 +269,55 @@ TEST_F(Cli, AutoWithABudgetNobodyMeetsExitsFourWithAReportAndNoModel) {
   EXPECT_TRUE(report["auto"].contains("held_out"));
 }
 
+TEST_F(Cli, AutoLatencyObjectiveNamesObjectiveAndTargetInEveryReport) {
+  const Result r = run("auto mlp.onnx -o a.onnx --input input=" + digits_data("digits_test_x_mlp.npy") +
+                       " --min-cosine 0.999 --objective latency --target ort-cpu-vnni --report-json r.json --report-md r.md -q");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("objective latency on ort-cpu-vnni"), std::string::npos) << r.out;
+  const auto report = nlohmann::json::parse(read(dir_ / "r.json"));
+  EXPECT_EQ(report["auto"]["objective"], "latency");
+  EXPECT_EQ(report["auto"]["target"], "ort-cpu-vnni");
+  EXPECT_EQ(report["target"], "ort-cpu-vnni");
+  // Whatever was chosen is not predicted slower than the float model.
+  EXPECT_LE(report["after"]["predicted_latency_ms"].get<double>(), report["before"]["predicted_latency_ms"].get<double>());
+  EXPECT_NE(read(dir_ / "r.md").find("(objective latency on ort-cpu-vnni)"), std::string::npos);
+}
+
+TEST_F(Cli, AutoKeepsTheModelFloatWhenEveryChoiceIsPredictedSlower) {
+  // On ort-cpu weight-only int8 is dequantized every run: slower for every layer of the MLP.
+  Result r = run("auto mlp.onnx -o a.onnx --input input=" + digits_data("digits_test_x_mlp.npy") +
+                 " --min-cosine 0.999 --objective latency --allow int8 --recipe-out plan.json -q");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("verdict: kept float: no allowed choice is predicted faster on ort-cpu"), std::string::npos) << r.out;
+  EXPECT_EQ(read(dir_ / "a.onnx"), input_bytes_);
+  EXPECT_EQ(nlohmann::json::parse(read(dir_ / "plan.json")), nlohmann::json::parse(R"({"passes": []})"));
+}
+
+TEST_F(Cli, AutoRecipeNamesUnnamedNodesAndReproducesTheOutput) {
+  onnx::ModelProto unnamed;
+  ASSERT_TRUE(unnamed.ParseFromString(input_bytes_));
+  for (auto& node : *unnamed.mutable_graph()->mutable_node()) node.clear_name();
+  std::ofstream(dir_ / "unnamed.onnx", std::ios::binary) << unnamed.SerializeAsString();
+  Result r = run("auto unnamed.onnx -o a.onnx --input input=" + digits_data("digits_test_x_mlp.npy") +
+                 " --min-cosine 0.999 --allow int8 --recipe-out plan.json -q");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(read(dir_ / "plan.json").find("\"Gemm:"), std::string::npos) << read(dir_ / "plan.json");
+  r = run("unnamed.onnx -o b.onnx --recipe plan.json -q");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(read(dir_ / "a.onnx"), read(dir_ / "b.onnx"));
+}
+
 TEST_F(Cli, AutoUsageErrors) {
   Result r = run("auto mlp.onnx -o a.onnx --min-cosine 0.9");
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("auto needs samples"), std::string::npos) << r.err;
-  r = run("auto mlp.onnx -o a.onnx --input input=" + digits_data("digits_test_x_mlp.npy") + " --min-cosine 0.9 --objective latency");
+  r = run("auto mlp.onnx -o a.onnx --input input=" + digits_data("digits_test_x_mlp.npy") + " --min-cosine 0.9 --objective speed");
   EXPECT_EQ(r.code, 1);
-  EXPECT_NE(r.err.find("--objective latency"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err, "compress: error: --objective: unknown objective 'speed' (valid: size, latency, energy)\n");
+  r = run("auto mlp.onnx -o a.onnx --input input=" + digits_data("digits_test_x_mlp.npy") +
+          " --min-cosine 0.9 --objective latency --target tpu");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err.rfind("compress: error: --target: unknown target 'tpu' (valid: ", 0), 0u) << r.err;
   r = run("auto mlp.onnx -o a.onnx --input input=" + digits_data("digits_test_x_mlp.npy") + " --min-cosine 0.9 --allow int3");
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("unknown choice 'int3'"), std::string::npos) << r.err;

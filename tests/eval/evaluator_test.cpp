@@ -24,6 +24,34 @@ void expect_floats(const Tensor& t, const std::vector<int64_t>& dims, const std:
   for (size_t k = 0; k < want.size(); ++k) EXPECT_NEAR(t.f[k], want[k], kTol) << "element " << k;
 }
 
+TEST(Evaluator, CheckpointsHoldWhatTheRestReadsAndFinishLikeRun) {
+  // x is read again by the last node, h1 only by the second: after node 1 the state holds x and h2,
+  // and an early output (e) stays until the end.
+  const Model m = Model::parse_text(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[3] x) => (float[3] y, float[3] e) {
+  e = Neg(x)
+  h1 = Add(x, x)
+  h2 = Mul(h1, h1)
+  y = Sub(h2, x)
+}
+)");
+  const Evaluator ev(m);
+  const TensorMap feeds = {{"x", Tensor::floats({3}, {1, 2, 3})}};
+  Evaluator::Checkpoint state = ev.start(feeds);
+  ev.advance(state, 1);
+  ev.advance(state, 3);
+  EXPECT_EQ(state.next, 3);
+  EXPECT_EQ(state.values.size(), 3u);  // x, e, h2
+  EXPECT_TRUE(state.values.count("h2") && state.values.count("x") && state.values.count("e"));
+  const TensorMap rest = ev.finish(state), whole = ev.run(feeds);
+  EXPECT_EQ(rest.at("y").f, whole.at("y").f);
+  EXPECT_EQ(rest.at("e").f, whole.at("e").f);
+  expect_floats(rest.at("y"), {3}, {3, 14, 33});
+  EXPECT_EQ(ev.finish(state).at("y").f, rest.at("y").f);  // finishing leaves the state as it was
+  EXPECT_THROW(ev.advance(state, 2), Error);                // never backwards
+}
+
 TEST(Evaluator, AddBroadcastsLikeNumpy) {
   const auto out = run(R"(
 <ir_version: 8, opset_import: ["" : 13]>

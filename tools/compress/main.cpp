@@ -458,10 +458,6 @@ int run_compress(const Options& o, const std::vector<compress::PassInvocation>* 
 }
 
 int run_auto(const Options& o) {
-  if (o.objective != "size")
-    throw Error(ExitCode::kUsage, "--objective " + o.objective +
-                                      ": auto ranks layers by bytes saved only; it does not search with the target "
-                                      "profiles' latency predictions yet (use --objective size)");
   if (o.inputs_dir.empty() && o.input_files.empty())
     throw Error(ExitCode::kUsage, "auto needs samples: --inputs DIR or --input NAME=FILE.npy (leading axis = samples)");
   if (o.output.empty() && !o.dry_run) throw Error(ExitCode::kUsage, "-o OUT.onnx is required (or --dry-run)");
@@ -492,6 +488,9 @@ int run_auto(const Options& o) {
         if (!name.empty()) settings.allow.push_back(name);
     }
   }
+  settings.objective = o.objective;
+  settings.target = o.target;
+  settings.input_shapes = parse_shapes(o.input_shapes);
   settings.global_excludes = o.excludes;
   settings.sensitivity_samples = o.sensitivity_samples;
   settings.dry_run = o.dry_run;
@@ -512,6 +511,13 @@ int run_auto(const Options& o) {
     Options write = o;  // the budget was checked on the held-out samples; the write has no gate of its own
     write.min_cosine.reset();
     write.max_accuracy_drop.reset();
+    // The report counts one inference at the shapes the search predicted with.
+    write.input_shapes.clear();
+    for (const auto& [name, dims] : result.report.at("input_shapes").items()) {
+      std::string spec = name + "=";
+      for (size_t k = 0; k < dims.size(); ++k) spec += (k ? "x" : "") + std::to_string(dims[k].get<int64_t>());
+      write.input_shapes.push_back(spec);
+    }
     return run_compress(write, &result.recipe, result.report);
   }
 
@@ -685,14 +691,19 @@ int main(int argc, char** argv) {
   autos->add_option("--labels", o.labels, "integer labels .npy, one per sample (row of the first output)");
   autos->add_option("--min-cosine", o.min_cosine, "budget: every output's cosine to the float model >= X");
   autos->add_option("--max-accuracy-drop", o.max_accuracy_drop, "budget: accuracy drop <= POINTS (needs --labels)");
-  autos->add_option("--objective", o.objective, "what to minimize: size (default)");
-  autos->add_option("--allow", o.allow, "per-layer choices: int8,int4,fp16,low-rank,prune (default int8,int4,fp16)")
+  autos->add_option("--objective", o.objective,
+                    "what to minimize: size (bytes, default), latency (predicted on --target) or energy (estimated on --target)");
+  autos->add_option("--target", o.target, "target profile for latency and energy (ort-cpu default, ort-cpu-vnni, generic)");
+  autos->add_option("--allow", o.allow,
+                    "per-layer choices: int8,int8-dynamic,int4,fp16,low-rank,prune (default int8,int4,fp16; "
+                    "latency and energy add int8-dynamic)")
       ->allow_extra_args(false);
   autos->add_option("--sensitivity-samples", o.sensitivity_samples, "search samples that measure each layer (default 8)")
       ->check(CLI::PositiveNumber);
   autos->add_option("--exclude", o.excludes, "glob of node names or op types to keep float (repeatable)")
       ->allow_extra_args(false);
-  autos->add_option("--input-shape", o.input_shapes, "concrete input shape NAME=1x3x224x224 for the report (repeatable)")
+  autos->add_option("--input-shape", o.input_shapes,
+                    "input shape NAME=1x3x224x224 for latency, energy and the report (default: the samples', sample axis 1)")
       ->allow_extra_args(false);
   autos->add_option("--report-json", o.report_json, "write the JSON report (with its \"auto\" section) to FILE, or -");
   autos->add_option("--report-md", o.report_md, "write a Markdown summary to FILE, or -");
@@ -704,8 +715,13 @@ int main(int argc, char** argv) {
   autos->add_flag("-v,--verbose", o.verbose, "log details");
   autos->footer(
       "Every 4th sample is held out; the search measures each layer's output error per choice on the search\n"
-      "samples, takes layers by bytes saved per error, and keeps the longest plan that meets the budget on\n"
-      "the search and then the held-out samples. Nothing meets it: exit 4, reports written, no model.\n\n"
+      "samples, takes layers by saving per error (bytes; or with --objective latency/energy the --target\n"
+      "profile's predicted ms / estimated uJ: a choice predicted slower is never taken), and keeps the longest\n"
+      "plan that meets the budget on the search and then the held-out samples. Nothing meets it: exit 4,\n"
+      "reports written, no model. No choice saves anything: the model is written float (report: kept_float).\n"
+      "Each layer's variants run from the layer on, from a checkpoint of the float activations that moves\n"
+      "forward layer by layer: memory is the model, one candidate, the samples' float outputs and the\n"
+      "values live at the current layer per sensitivity sample.\n\n"
       "Example (bundled model and data):\n"
       "  compress auto models/digits_cnn.onnx -o small.onnx --input input=models/digits_test_x_cnn.npy \\\n"
       "      --labels models/digits_test_y.npy --max-accuracy-drop 0.5 --recipe-out plan.json\n"
