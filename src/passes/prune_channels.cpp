@@ -66,6 +66,7 @@
 #include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <map>
@@ -160,22 +161,25 @@ std::string label_of(const NodeProto& n) { return n.name().empty() ? n.op_type()
 
 std::vector<int64_t> dims_of(const TensorProto& t) { return {t.dims().begin(), t.dims().end()}; }
 
-// Keeps `keep` entries along `axis`.
+// Keeps `keep` entries along `axis`: copies the kept float bytes straight into the new raw_data (no
+// float copy of the weight, so a big weight costs only its smaller result on top).
 void slice_tensor(TensorProto& t, int64_t axis, const std::vector<int64_t>& keep) {
   std::vector<int64_t> dims = dims_of(t);
-  const std::vector<float> values = to_floats(t);
+  std::vector<float> scratch;
+  const std::span<const float> values = float_view(t, scratch);
   int64_t outer = 1, inner = 1;
   for (int64_t d = 0; d < axis; ++d) outer *= dims[d];
   for (size_t d = axis + 1; d < dims.size(); ++d) inner *= dims[d];
-  std::vector<float> out;
-  out.reserve(static_cast<size_t>(outer * static_cast<int64_t>(keep.size()) * inner));
+  const size_t row_bytes = static_cast<size_t>(inner) * sizeof(float);
+  std::string raw(static_cast<size_t>(outer) * keep.size() * row_bytes, '\0');
+  char* at = raw.data();
   for (int64_t o = 0; o < outer; ++o)
     for (int64_t k : keep) {
-      const float* src = values.data() + (o * dims[axis] + k) * inner;
-      out.insert(out.end(), src, src + inner);
+      std::memcpy(at, values.data() + (o * dims[axis] + k) * inner, row_bytes);  // little-endian floats as stored
+      at += row_bytes;
     }
   dims[axis] = static_cast<int64_t>(keep.size());
-  t = make_float_tensor(t.name(), dims, out);
+  t = make_raw_tensor(t.name(), TensorProto::FLOAT, dims, std::move(raw));
 }
 
 // The exact scalar formula of an element-wise op (Clip bounds given), or an empty function.
@@ -874,7 +878,8 @@ class Planner {
   }
 
   std::vector<double> channel_scores(const TensorProto& w, int64_t axis, int64_t channels) {
-    const auto values = to_floats(w);
+    std::vector<float> scratch;
+    const std::span<const float> values = float_view(w, scratch);
     const auto dims = dims_of(w);
     int64_t inner = 1;
     for (size_t d = axis + 1; d < dims.size(); ++d) inner *= dims[d];
