@@ -9,7 +9,9 @@
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
 #include <algorithm>
+#include <charconv>
 #include <set>
+#include <string_view>
 
 #include "core/shape_analysis.h"
 
@@ -18,6 +20,21 @@ namespace compress {
 namespace {
 
 bool is_onnx_domain(const std::string& domain) { return domain.empty() || domain == "ai.onnx"; }
+
+// Every tensor of a graph with its payload: initializers, sparse parts, tensor attributes.
+template <class Fn>
+void for_each_payload(onnx::GraphProto& g, Fn&& fn) {
+  for (auto& t : *g.mutable_initializer()) fn(t);
+  for (auto& s : *g.mutable_sparse_initializer()) fn(*s.mutable_values());
+  for (auto& n : *g.mutable_node())
+    for (auto& a : *n.mutable_attribute()) {
+      if (a.has_t()) fn(*a.mutable_t());
+      for (auto& t : *a.mutable_tensors()) fn(t);
+      if (a.has_g()) for_each_payload(*a.mutable_g(), fn);
+      for (auto& sub : *a.mutable_graphs()) for_each_payload(sub, fn);
+    }
+}
+
 
 // Visits every name a model uses: values, initializers, node names, in all graphs.
 void collect_graph_names(const onnx::GraphProto& g, std::unordered_set<std::string>& names) {
@@ -84,6 +101,58 @@ int64_t Model::opset(const std::string& domain) const {
   return 0;
 }
 
+namespace {
+
+constexpr std::string_view kParkedTag = "\x01compress-parked:";
+
+// ONNX's converter works on a full copy of the model (its IR). Each payload over 4 KiB is parked
+// behind a short tag (an O(1) swap) while it runs and moved into the converted model after, so
+// raising the opset of a big model costs no copy of its weights. The adapters of ONNX 1.12 read
+// small constants only; if one touched a tag anyway (a tag lost, repeated or changed), the
+// conversion is redone with the weights in place.
+onnx::ModelProto convert_without_weight_copies(onnx::ModelProto& model, int version) {
+  std::vector<std::string> parked;
+  for_each_payload(*model.mutable_graph(), [&](onnx::TensorProto& t) {
+    if (t.raw_data().size() <= 4096) return;
+    parked.emplace_back();
+    parked.back().swap(*t.mutable_raw_data());
+    t.set_raw_data(std::string(kParkedTag) + std::to_string(parked.size() - 1));
+  });
+  // Moves each parked payload into the tensor that carries its tag; false (nothing moved) unless
+  // every tag appears exactly once.
+  auto unpark = [&parked](onnx::GraphProto& g) {
+    std::vector<onnx::TensorProto*> owner(parked.size(), nullptr);
+    bool ok = true;
+    for_each_payload(g, [&](onnx::TensorProto& t) {
+      const std::string& raw = t.raw_data();
+      if (raw.size() <= kParkedTag.size() || raw.compare(0, kParkedTag.size(), kParkedTag) != 0) return;
+      size_t index = 0;
+      const auto [end, ec] = std::from_chars(raw.data() + kParkedTag.size(), raw.data() + raw.size(), index);
+      if (ec != std::errc() || end != raw.data() + raw.size() || index >= parked.size() || owner[index]) {
+        ok = false;
+        return;
+      }
+      owner[index] = &t;
+    });
+    ok = ok && std::all_of(owner.begin(), owner.end(), [](const onnx::TensorProto* t) { return t != nullptr; });
+    if (ok)
+      for (size_t i = 0; i < parked.size(); ++i) owner[i]->mutable_raw_data()->swap(parked[i]);
+    return ok;
+  };
+  onnx::ModelProto converted;
+  try {
+    converted = onnx::version_conversion::ConvertVersion(model, version);
+  } catch (...) {
+    unpark(*model.mutable_graph());
+    throw;
+  }
+  if (unpark(*converted.mutable_graph())) return converted;
+  unpark(*model.mutable_graph());
+  return onnx::version_conversion::ConvertVersion(model, version);
+}
+
+}  // namespace
+
 void Model::require_opset(const std::string& domain, int64_t version) {
   const int64_t current = opset(domain);
   if (current >= version) return;
@@ -121,7 +190,7 @@ void Model::require_opset(const std::string& domain, int64_t version) {
     };
     onnx::ModelProto converted;
     try {
-      converted = onnx::version_conversion::ConvertVersion(*proto_, static_cast<int>(version));
+      converted = convert_without_weight_copies(*proto_, static_cast<int>(version));
     } catch (...) {
       take_back(*proto_->mutable_graph());
       throw;
@@ -154,20 +223,6 @@ std::string Model::unique_name(const std::string& base) {
   }
   names_.insert(name);
   return name;
-}
-
-// Every tensor of a graph with its payload: initializers, sparse parts, tensor attributes.
-template <class Fn>
-void for_each_payload(onnx::GraphProto& g, Fn&& fn) {
-  for (auto& t : *g.mutable_initializer()) fn(t);
-  for (auto& s : *g.mutable_sparse_initializer()) fn(*s.mutable_values());
-  for (auto& n : *g.mutable_node())
-    for (auto& a : *n.mutable_attribute()) {
-      if (a.has_t()) fn(*a.mutable_t());
-      for (auto& t : *a.mutable_tensors()) fn(t);
-      if (a.has_g()) for_each_payload(*a.mutable_g(), fn);
-      for (auto& sub : *a.mutable_graphs()) for_each_payload(sub, fn);
-    }
 }
 
 onnx::ModelProto Model::copy_without_large_data(int64_t max_bytes) const {

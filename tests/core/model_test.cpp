@@ -164,5 +164,54 @@ g (float[N, 6] x) => (float[N, 2, 3] y) {
   m.check();
 }
 
+TEST(Model, RequireOpsetKeepsEveryWeightByteForByte) {
+  // Weights over 4 KiB are parked while the converter runs (no copy of them) and moved into the
+  // converted model; Unsqueeze 11 -> 13 adds an axes input on the way.
+  Model m = Model::parse_text(R"(
+<ir_version: 6, opset_import: ["" : 11]>
+g (float[2, 64] x) => (float[1, 2, 64] y) {
+  c = Constant <value = float[64, 64] {0}> ()
+  h = MatMul(x, w)
+  k = MatMul(h, c)
+  y = Unsqueeze <axes = [0]> (k)
+}
+)");
+  std::vector<float> w(64 * 64), c(64 * 64);
+  for (size_t i = 0; i < w.size(); ++i) {
+    w[i] = static_cast<float>(i) * 0.25f;
+    c[i] = -static_cast<float>(i);
+  }
+  *m.proto().mutable_graph()->add_initializer() = make_float_tensor("w", {64, 64}, w);
+  *m.proto().mutable_graph()->mutable_node(0)->mutable_attribute(0)->mutable_t() = make_float_tensor("", {64, 64}, c);
+  const std::string w_bytes = m.proto().graph().initializer(0).raw_data();
+  const std::string c_bytes = m.proto().graph().node(0).attribute(0).t().raw_data();
+  m.require_opset("", 13);
+  EXPECT_EQ(m.opset(), 13);
+  bool saw_w = false, saw_c = false;
+  for (const auto& t : m.proto().graph().initializer())
+    if (t.name() == "w") saw_w = t.raw_data() == w_bytes;
+  for (const auto& n : m.proto().graph().node())
+    if (n.op_type() == "Constant") saw_c = saw_c || n.attribute(0).t().raw_data() == c_bytes;  // also: Unsqueeze's axes
+  EXPECT_TRUE(saw_w);
+  EXPECT_TRUE(saw_c);
+  m.check();
+
+  // A conversion that fails leaves the weights in place too.
+  Model old = Model::parse_text(R"(
+<ir_version: 4, opset_import: ["" : 9]>
+g (float[N, 6] x) => (float[N, 2, 3] y) {
+  s = Shape(x)
+  n = Slice <starts = [0], ends = [1], axes = [0]> (s)
+  t = Concat <axis = 0> (n, two_three)
+  r = Reshape(x, t)
+  y = Softmax <axis = 1> (r)
+}
+)");
+  *old.proto().mutable_graph()->add_initializer() = make_int64_tensor("two_three", {2}, std::vector<int64_t>{2, 3});
+  *old.proto().mutable_graph()->add_initializer() = make_float_tensor("unused_big", {64, 64}, w);
+  EXPECT_THROW(old.require_opset("", 13), Error);
+  EXPECT_EQ(old.proto().graph().initializer(1).raw_data(), w_bytes);
+}
+
 }  // namespace
 }  // namespace compress
