@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "core/shape_analysis.h"
+#include "core/shape_check.h"
 
 namespace compress {
 
@@ -251,16 +252,7 @@ void Model::check() const {
     // The checker validates raw_data sizes, so it sees the whole model; shape inference does not.
     onnx::checker::check_model(*proto_);
     onnx::ModelProto copy = copy_without_large_data();
-    // ONNX 1.12 types a sparse_initializer as sparse_tensor, which no dense op accepts under strict
-    // type checking; runtimes densify them on load, so infer with a dense stand-in (type and dims).
-    auto* g = copy.mutable_graph();
-    for (const auto& sparse : g->sparse_initializer()) {
-      auto* dense = g->add_initializer();
-      dense->set_name(sparse.values().name());
-      dense->set_data_type(sparse.values().data_type());
-      for (int64_t d : sparse.dims()) dense->add_dims(d);
-    }
-    g->clear_sparse_initializer();
+    densify_sparse_stand_ins(*copy.mutable_graph());
     onnx::shape_inference::InferShapes(copy, onnx::OpSchemaRegistry::Instance(),
                                        onnx::ShapeInferenceOptions(/*check_type=*/true, /*strict=*/1, false));
   } catch (const std::exception& e) {

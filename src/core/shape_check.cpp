@@ -348,17 +348,20 @@ void drop_annotations(GraphProto& g) {
 
 }  // namespace
 
-void check_shape_consistency(onnx::ModelProto& model) {
-  auto* g = model.mutable_graph();
-  drop_annotations(*g);
-  // Sparse initializers as dense stand-ins (type and dims), as Model::check does for inference.
-  for (const auto& sparse : g->sparse_initializer()) {
-    auto* dense = g->add_initializer();
+void densify_sparse_stand_ins(onnx::GraphProto& g) {
+  for (const auto& sparse : g.sparse_initializer()) {
+    auto* dense = g.add_initializer();
     dense->set_name(sparse.values().name());
     dense->set_data_type(sparse.values().data_type());
     for (int64_t d : sparse.dims()) dense->add_dims(d);
   }
-  g->clear_sparse_initializer();
+  g.clear_sparse_initializer();
+}
+
+void check_shape_consistency(onnx::ModelProto& model) {
+  auto* g = model.mutable_graph();
+  drop_annotations(*g);
+  densify_sparse_stand_ins(*g);
   try {
     onnx::shape_inference::InferShapes(model, onnx::OpSchemaRegistry::Instance(),
                                        onnx::ShapeInferenceOptions(false, 0, /*data_propagation=*/false));

@@ -21,4 +21,9 @@ namespace compress {
 /// few KiB (Model::copy_without_large_data): only small constants are read.
 void check_shape_consistency(onnx::ModelProto& model);
 
+/// Replaces the graph's sparse_initializers by dense stand-ins (name, type and dims, no data): ONNX
+/// 1.12 types a sparse_initializer as sparse_tensor, which no dense op accepts under strict type
+/// checking, while runtimes densify them on load. For scratch copies handed to shape inference.
+void densify_sparse_stand_ins(onnx::GraphProto& g);
+
 }  // namespace compress

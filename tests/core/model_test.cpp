@@ -138,10 +138,10 @@ TEST(Model, RequireOpsetUsesTheVersionConverter) {
   m.check();
 }
 
-TEST(Model, RequireOpsetLendsStaticShapesToTheConverter) {
-  // Opset 9 (like PP-OCR): the Softmax input comes from a Reshape whose target is computed from
-  // Shape, which ONNX 1.12 cannot infer at opset 9, and its Softmax 12 -> 13 adapter asserts on
-  // an unknown input shape. The static shapes (x = 2x6 here) are lent to it and taken back.
+// Opset 9 (like PP-OCR): the Softmax input comes from a Reshape whose target is computed from
+// Shape, which ONNX 1.12 cannot infer at opset 9, and its Softmax 12 -> 13 adapter asserts on an
+// unknown input shape.
+Model opset9_softmax_model() {
   Model m = Model::parse_text(R"(
 <ir_version: 4, opset_import: ["" : 9]>
 g (float[N, 6] x) => (float[N, 2, 3] y) {
@@ -153,6 +153,12 @@ g (float[N, 6] x) => (float[N, 2, 3] y) {
 }
 )");
   *m.proto().mutable_graph()->add_initializer() = make_int64_tensor("two_three", {2}, std::vector<int64_t>{2, 3});
+  return m;
+}
+
+TEST(Model, RequireOpsetLendsStaticShapesToTheConverter) {
+  // The static shapes (x = 2x6 here) are lent to the converter and taken back.
+  Model m = opset9_softmax_model();
   // Without --input-shape N would be a guess: nothing is lent and the converter fails as before.
   Model guessed = Model::from_proto(m.proto());
   EXPECT_THROW(guessed.require_opset("", 13), Error);
@@ -197,17 +203,7 @@ g (float[2, 64] x) => (float[1, 2, 64] y) {
   m.check();
 
   // A conversion that fails leaves the weights in place too.
-  Model old = Model::parse_text(R"(
-<ir_version: 4, opset_import: ["" : 9]>
-g (float[N, 6] x) => (float[N, 2, 3] y) {
-  s = Shape(x)
-  n = Slice <starts = [0], ends = [1], axes = [0]> (s)
-  t = Concat <axis = 0> (n, two_three)
-  r = Reshape(x, t)
-  y = Softmax <axis = 1> (r)
-}
-)");
-  *old.proto().mutable_graph()->add_initializer() = make_int64_tensor("two_three", {2}, std::vector<int64_t>{2, 3});
+  Model old = opset9_softmax_model();
   *old.proto().mutable_graph()->add_initializer() = make_float_tensor("unused_big", {64, 64}, w);
   EXPECT_THROW(old.require_opset("", 13), Error);
   EXPECT_EQ(old.proto().graph().initializer(1).raw_data(), w_bytes);
