@@ -34,6 +34,8 @@ std::vector<float> to_floats(const TensorProto& t);
 /// bytes are little-endian floats, as on every host this reads), else decoded into `scratch`.
 /// Valid while `t` and `scratch` are unchanged.
 std::span<const float> float_view(const TensorProto& t, std::vector<float>& scratch);
+/// True when no value is inf or NaN (a scan that vectorizes on any x86-64, for multi-GB weights).
+bool all_finite(std::span<const float> values);
 /// The values of a float32 tensor to edit in place: `t` is first stored as raw_data if it held
 /// typed float_data. Valid while `t` is not otherwise changed.
 std::span<float> float_data_in_place(TensorProto& t);

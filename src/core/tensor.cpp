@@ -197,6 +197,14 @@ std::span<const float> float_view(const TensorProto& t, std::vector<float>& scra
   return scratch;
 }
 
+bool all_finite(std::span<const float> values) {
+  // A float is inf or NaN when its exponent bits are all ones; adding one to the lowest exponent
+  // bit then carries into bit 31. Integer and/add/or only, with no early exit: SSE2 vectorizes it.
+  uint32_t carry = 0;
+  for (const float v : values) carry |= (std::bit_cast<uint32_t>(v) & 0x7f800000u) + 0x00800000u;
+  return (carry & 0x80000000u) == 0;
+}
+
 std::span<float> float_data_in_place(TensorProto& t) {
   if (t.data_type() != TP::FLOAT) bad(t, "expected a float32 tensor, got " + dtype_name(t.data_type()));
   validate_tensor(t);

@@ -235,11 +235,8 @@ class QuantizeInt8Pass final : public Pass {
       const std::string name = label(*ref.node);
       auto [it, inserted] = finite.emplace(ref.tensor, true);
       if (inserted) {
-        // |v| <= max is false for inf and NaN alike; no early exit, so the scan vectorizes.
         std::vector<float> scratch;
-        bool all = true;
-        for (float v : float_view(*ref.tensor, scratch)) all &= std::abs(v) <= std::numeric_limits<float>::max();
-        it->second = all;
+        it->second = all_finite(float_view(*ref.tensor, scratch));
       }
       if (!it->second) {
         stats.skip(name, "non_finite");

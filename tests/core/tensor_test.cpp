@@ -38,6 +38,25 @@ TEST(Tensor, DecodesRawAndTypedFields) {
   EXPECT_EQ(to_int64s(typed), (std::vector<int64_t>{-3, 7}));
 }
 
+TEST(Tensor, AllFiniteFindsEveryInfAndNanAtAnyPosition) {
+  const float kBad[] = {std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
+                        std::numeric_limits<float>::quiet_NaN(), -std::numeric_limits<float>::signaling_NaN()};
+  std::vector<float> v(37);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = (i % 2 ? -1.0f : 1.0f) * std::ldexp(1.0f, static_cast<int>(i) * 7 - 140);
+  v[5] = std::numeric_limits<float>::max();
+  v[6] = -std::numeric_limits<float>::max();
+  v[7] = std::numeric_limits<float>::denorm_min();
+  v[8] = -0.0f;
+  EXPECT_TRUE(all_finite(v));
+  EXPECT_TRUE(all_finite({}));
+  for (const float bad : kBad)
+    for (size_t at : {size_t{0}, size_t{16}, v.size() - 1}) {
+      std::vector<float> w = v;
+      w[at] = bad;
+      EXPECT_FALSE(all_finite(w)) << bad << " at " << at;
+    }
+}
+
 TEST(Tensor, RejectsRawDataOfWrongLength) {
   TensorProto t = make_float_tensor("w", {3}, std::vector<float>{1, 2, 3});
   t.mutable_raw_data()->resize(8);
