@@ -50,7 +50,7 @@ struct FileSize {
 };
 constexpr int kZlibDefaultLevel = 6;
 constexpr int64_t kZlibSampleAbove = int64_t{16} << 20;
-constexpr int64_t kZlibSamplePieces = 64;
+constexpr int64_t kZlibSamplePieces = 16;
 
 struct ModelStats {
   FileSize file;
