@@ -280,6 +280,15 @@ class Progress {
 };
 constexpr int64_t kProgressAboveBytes = 100 * 1000 * 1000;
 
+// The process ends right after a command: freeing a big model tensor by tensor (an munmap each) costs
+// tens of milliseconds and buys nothing, so the model is parked where the exit reclaims it at once.
+// The static pointer keeps it reachable, so leak checkers stay quiet.
+void keep_until_exit(compress::Model&& model) {
+  static compress::Model* kept = nullptr;
+  delete kept;
+  kept = new compress::Model(std::move(model));
+}
+
 // Runs the checker when this ONNX version can judge the model; returns why not otherwise.
 std::string try_check(const compress::Model& model) {
   if (model.opset() > checker_max_opset())
@@ -454,6 +463,7 @@ int run_compress(const Options& o, const std::vector<compress::PassInvocation>* 
   write_reports(o, report);
   if (failure) throw *failure;
   if (staged) staged->commit();
+  keep_until_exit(std::move(model));
   return 0;
 }
 
@@ -560,6 +570,7 @@ int run_inspect(const Options& o) {
   j["outputs"] = io["outputs"];
   j["target"] = o.target;
   j["latency_terms"] = terms;  // the profile's linear features (bench/target/fit.py)
+  keep_until_exit(std::move(model));
   if (!o.report_html.empty()) write_text_file(o.report_html, compress::render_inspect_html(j));
   if (o.report_html == "-") return 0;
   if (o.json) std::cout << j.dump(2) << "\n";
@@ -675,6 +686,8 @@ int main(int argc, char** argv) {
   inspect->add_option("--target", o.target, "target profile for the predicted latency (ort-cpu, ort-cpu-vnni, generic)");
   inspect->add_option("--input-shape", o.input_shapes, "concrete input shape NAME=1x3x224x224 (repeatable)")
       ->allow_extra_args(false);
+  inspect->add_flag("-q,--quiet", o.quiet, "log errors only");
+  inspect->add_flag("-v,--verbose", o.verbose, "log details");
   auto* verify = app.add_subcommand("verify", "compare a candidate model with a reference in the built-in evaluator");
   verify->add_option("reference", o.input, "reference model (.onnx)")->required()->check(CLI::ExistingPath);
   verify->add_option("candidate", o.candidate, "candidate model (.onnx)")->required()->check(CLI::ExistingPath);
@@ -683,6 +696,8 @@ int main(int argc, char** argv) {
       ->allow_extra_args(false);
   verify->add_option("--save-outputs", o.save_outputs, "write ref_<output>.npy and cand_<output>.npy to DIR");
   verify->add_flag("--json", o.json, "print JSON");
+  verify->add_flag("-q,--quiet", o.quiet, "log errors only");
+  verify->add_flag("-v,--verbose", o.verbose, "log details");
   auto* autos = app.add_subcommand("auto", "the smallest model that meets an accuracy budget, chosen layer by layer");
   autos->add_option("input", o.input, "input model (.onnx)")->required()->check(CLI::ExistingPath);
   autos->add_option("-o,--output", o.output, "output model path");
