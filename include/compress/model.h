@@ -70,6 +70,11 @@ class Model {
   /// Reads a model file; external data is read into raw_data (locations must stay inside the
   /// model's directory). Throws Error(kBadInput) with a one-line reason for anything invalid.
   static Model load(const std::filesystem::path& path);
+  /// load() for reports that never read weights (inspect): initializer payloads over 64 KiB stay in
+  /// the file (external data references with absolute locations, checked against their dims and
+  /// type, never read), as does external data. Validation and errors are load()'s. Such a model
+  /// cannot be saved, and passes must not run on it.
+  static Model load_structure(const std::filesystem::path& path);
   /// Wraps a proto already in memory (tests, builders). Tensors must not reference external data.
   static Model from_proto(onnx::ModelProto proto);
   /// Parses ONNX's textual syntax (onnx/defs/parser.h); throws Error(kBadInput) on syntax errors.
@@ -131,6 +136,7 @@ class Model {
 
  private:
   Model();
+  static Model load_from(const std::filesystem::path& path, bool weights);
   void collect_names();
 
   std::unique_ptr<onnx::ModelProto> proto_;
@@ -143,6 +149,7 @@ class Model {
   std::filesystem::path source_path_;
   int64_t source_bytes_ = 0;
   std::vector<std::filesystem::path> source_files_;
+  bool weights_in_files_ = false;  // load_structure: payloads left in their files
   std::map<std::string, std::vector<int64_t>> input_shapes_;
 };
 

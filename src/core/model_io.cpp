@@ -17,6 +17,7 @@
 #include <map>
 
 #include "core/checked.h"
+#include "core/payload_skim.h"
 #include "core/shape_check.h"
 #include "core/validate.h"
 
@@ -106,7 +107,10 @@ class ExternalDataReader {
  public:
   explicit ExternalDataReader(fs::path model_path) : model_path_(std::move(model_path)) {}
 
-  void load(onnx::TensorProto& t) {
+  /// Checks `t`'s external data reference (file inside the model's directory, length matching its
+  /// dims and type, inside the file) and reads the bytes into raw_data, or with `read` false only
+  /// checks it.
+  void load(onnx::TensorProto& t, bool read = true) {
     const ExternalRef ref = parse_external_ref(model_path_, t);
     const fs::path file = resolve_location(model_path_, t.name(), ref.location);
     std::ifstream& in = open(file, t.name(), ref.location);
@@ -128,6 +132,11 @@ class ExternalDataReader {
     if (*end > file_size)
       bad_input(model_path_, "external data file '" + ref.location + "' is " + std::to_string(*end - file_size) +
                                  " bytes short (tensor " + t.name() + ")");
+    if (!read) {  // left where it is: the location made absolute, so any working directory finds it
+      for (auto& kv : *t.mutable_external_data())
+        if (kv.key() == "location") kv.set_value(fs::absolute(file).lexically_normal().string());
+      return;
+    }
     std::string data(static_cast<size_t>(length), '\0');
     in.seekg(ref.offset);
     in.read(data.data(), length);
@@ -141,12 +150,6 @@ class ExternalDataReader {
     std::vector<fs::path> result;
     for (const auto& [name, size] : sizes_) result.emplace_back(name);
     return result;
-  }
-
-  int64_t total_file_bytes() const {
-    int64_t total = 0;
-    for (const auto& [name, size] : sizes_) total += size;
-    return total;
   }
 
  private:
@@ -250,7 +253,10 @@ int64_t write_serialized(const onnx::ModelProto& proto, const fs::path& path) {
 
 }  // namespace
 
-Model Model::load(const fs::path& path) {
+namespace {
+
+// The checks every load starts with; returns the file's size.
+int64_t checked_file_size(const fs::path& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw Error(ExitCode::kBadInput, path.string() + ": no such file");
   if (!fs::is_regular_file(path, ec)) throw Error(ExitCode::kBadInput, path.string() + ": not a regular file");
@@ -259,7 +265,36 @@ Model Model::load(const fs::path& path) {
   if (size == 0) throw Error(ExitCode::kBadInput, path.string() + ": file is empty");
   if (size > kProtobufLimit)
     bad_input(path, "file is " + std::to_string(size) + " bytes; an ONNX protobuf cannot exceed 2 GiB (large weights belong in external data)");
+  return size;
+}
 
+// A whole file mapped read-only (data() is null when mapping failed).
+class MappedFile {
+ public:
+  MappedFile(int fd, size_t size) : size_(size) {
+    void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p != MAP_FAILED) data_ = static_cast<const char*>(p);
+  }
+  ~MappedFile() {
+    if (data_ != nullptr) ::munmap(const_cast<char*>(data_), size_);
+  }
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  const char* data() const { return data_; }
+
+ private:
+  const char* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+}  // namespace
+
+Model Model::load(const fs::path& path) { return load_from(path, true); }
+
+Model Model::load_structure(const fs::path& path) { return load_from(path, false); }
+
+Model Model::load_from(const fs::path& path, bool weights) {
+  const int64_t size = checked_file_size(path);
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw Error(ExitCode::kBadInput, path.string() + ": cannot open for reading");
   Model model;
@@ -269,7 +304,20 @@ Model Model::load(const fs::path& path) {
     coded.SetTotalBytesLimit(INT32_MAX);
     return model.proto_->ParseFromCodedStream(&coded) && coded.ConsumedEntireMessage();
   };
-  {
+  bool skimmed = false;
+  if (!weights) {
+    // Large initializer payloads become references into this file: the parse copies kilobytes.
+    const MappedFile file(fd, static_cast<size_t>(size));
+    std::optional<SkimmedModel> skim;
+    if (file.data() != nullptr)
+      skim = skim_payloads(file.data(), static_cast<size_t>(size), {path.filename().string(), 65536});
+    if (skim) {
+      google::protobuf::io::ArrayInputStream array(skim->bytes.data(), static_cast<int>(skim->bytes.size()));
+      parsed = parse(array);
+      skimmed = true;
+    }
+  }
+  if (!skimmed) {
     MappedFileInputStream mapped(fd, static_cast<size_t>(size));
     if (mapped.mapped()) {
       parsed = parse(mapped);
@@ -288,7 +336,10 @@ Model Model::load(const fs::path& path) {
 
   ExternalDataReader reader(path);
   for_each_tensor(*model.proto_->mutable_graph(), [&](onnx::TensorProto& t) {
-    if (t.data_location() == onnx::TensorProto::EXTERNAL) reader.load(t);
+    if (t.data_location() == onnx::TensorProto::EXTERNAL) {
+      reader.load(t, weights);
+      if (!weights) return;  // checked against its dims and type by the reader
+    }
     try {
       validate_tensor(t);
     } catch (const Error& e) {
@@ -305,9 +356,15 @@ Model Model::load(const fs::path& path) {
     bad_input(path, e.what());
   }
   model.source_path_ = path;
-  model.source_bytes_ = size + reader.total_file_bytes();
   model.source_files_ = {path};
-  for (const auto& f : reader.files()) model.source_files_.push_back(f);
+  model.source_bytes_ = size;
+  model.weights_in_files_ = !weights;
+  std::error_code ec;
+  for (const auto& f : reader.files()) {
+    if (fs::equivalent(f, path, ec)) continue;  // the skim's references into the model file itself
+    model.source_files_.push_back(f);
+    model.source_bytes_ += static_cast<int64_t>(fs::file_size(f, ec));
+  }
   return model;
 }
 
@@ -357,6 +414,8 @@ SavedFiles StagedSave::commit() {
 SavedFiles Model::save(const fs::path& path, const SaveOptions& options) { return stage_save(path, options).commit(); }
 
 StagedSave Model::stage_save(const fs::path& path, const SaveOptions& options) {
+  if (weights_in_files_)
+    throw Error(ExitCode::kInternal, "a model loaded without its weights (load_structure) cannot be saved");
   std::error_code ec;
   const bool exists = fs::exists(fs::symlink_status(path, ec));
   if (exists && !options.overwrite)

@@ -1,5 +1,6 @@
 #include <compress/error.h>
 #include <compress/model.h>
+#include <compress/report.h>
 #include <compress/tensor.h>
 #include <gtest/gtest.h>
 
@@ -120,6 +121,96 @@ TEST_F(ModelIo, RejectsGarbageAndTruncatedFiles) {
   } catch (const Error& err) {
     EXPECT_EQ(err.code(), ExitCode::kBadInput);
   }
+}
+
+const char* kTwoLayerText = R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[2, 256] x) => (float[2, 16] z) {
+  y = MatMul(x, w)
+  b = Constant<value = float[16] {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}>()
+  v = MatMul(y, small)
+  z = Add(v, b)
+}
+)";
+
+// w is 128 KiB (over load_structure's 64 KiB), small 8 KiB.
+Model two_layer_model() {
+  return testing::model_with_weights(kTwoLayerText,
+                                     {testing::random_tensor("w", {256, 128}, 3), testing::random_tensor("small", {128, 16}, 4)});
+}
+
+std::string file_bytes(const fs::path& path, int64_t offset, int64_t length) {
+  std::ifstream in(path, std::ios::binary);
+  std::string out(static_cast<size_t>(length), '\0');
+  in.seekg(offset);
+  in.read(out.data(), length);
+  return out;
+}
+
+std::string external_value(const TensorProto& t, const std::string& key) {
+  for (const auto& kv : t.external_data())
+    if (kv.key() == key) return kv.value();
+  return "";
+}
+
+TEST_F(ModelIo, LoadStructureLeavesLargePayloadsWhereTheyLie) {
+  const auto saved = Model(two_layer_model()).save(dir_ / "two.onnx", {});
+  const Model full = Model::load(saved.model);
+  Model lean = Model::load_structure(saved.model);
+  const TensorProto& w = lean.proto().graph().initializer(0);
+  ASSERT_EQ(w.name(), "w");
+  EXPECT_EQ(w.data_location(), TensorProto::EXTERNAL);
+  EXPECT_FALSE(w.has_raw_data());
+  EXPECT_EQ(fs::path(external_value(w, "location")), fs::absolute(saved.model).lexically_normal());
+  const std::string bytes = file_bytes(saved.model, std::stoll(external_value(w, "offset")),
+                                       std::stoll(external_value(w, "length")));
+  EXPECT_EQ(bytes, full.proto().graph().initializer(0).raw_data());
+  EXPECT_EQ(lean.proto().graph().initializer(1).SerializeAsString(),
+            full.proto().graph().initializer(1).SerializeAsString());  // small: inline, as it was
+  EXPECT_EQ(lean.proto().graph().node_size(), full.proto().graph().node_size());
+  // The same report, the file counted once, the checker content.
+  EXPECT_EQ(stats_to_json(compute_stats(lean, {})), stats_to_json(compute_stats(full, {})));
+  EXPECT_EQ(lean.source_files(), full.source_files());
+  EXPECT_EQ(lean.source_bytes(), full.source_bytes());
+  EXPECT_NO_THROW(lean.check());
+  // It has no weights to write.
+  try {
+    lean.save(dir_ / "out.onnx", {});
+    FAIL();
+  } catch (const Error& err) {
+    EXPECT_EQ(err.code(), ExitCode::kInternal);
+  }
+  EXPECT_FALSE(fs::exists(dir_ / "out.onnx"));
+}
+
+TEST_F(ModelIo, LoadStructureChecksExternalDataWithoutReadingIt) {
+  Model m = two_layer_model();
+  SaveOptions options;
+  options.external_data = SaveOptions::ExternalData::kAlways;
+  options.external_min_bytes = 1;
+  const auto saved = m.save(dir_ / "ext.onnx", options);
+  const Model lean = Model::load_structure(saved.model);
+  EXPECT_EQ(lean.source_files().size(), 2u);
+  EXPECT_EQ(lean.source_bytes(), Model::load(saved.model).source_bytes());
+  EXPECT_EQ(lean.proto().graph().initializer(0).data_location(), TensorProto::EXTERNAL);
+  fs::resize_file(saved.data, 20);
+  for (auto load : {&Model::load, &Model::load_structure}) {
+    try {
+      load(saved.model);
+      FAIL();
+    } catch (const Error& err) {
+      EXPECT_EQ(err.code(), ExitCode::kBadInput);
+      EXPECT_NE(std::string(err.what()).find("bytes short"), std::string::npos) << err.what();
+    }
+  }
+}
+
+TEST_F(ModelIo, LoadStructureRejectsWhatLoadRejects) {
+  const std::string bytes = two_layer_model().serialize();
+  std::ofstream(dir_ / "trunc.onnx", std::ios::binary) << bytes.substr(0, bytes.size() - 1000);
+  std::ofstream(dir_ / "garbage.onnx", std::ios::binary) << "this is not a model at all";
+  for (const char* name : {"trunc.onnx", "garbage.onnx"})
+    for (auto load : {&Model::load, &Model::load_structure}) EXPECT_THROW(load(dir_ / name), Error) << name;
 }
 
 TEST(Model, UniqueNamesAvoidEveryExistingName) {
