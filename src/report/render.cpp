@@ -101,18 +101,37 @@ std::vector<std::string> slower_layers(const Report& r, size_t n) {
   return names;
 }
 
-// The headline line when the output is predicted slower than the input on the report's target.
+// A predicted after/before latency ratio at or above this is not called a gain: the predictor's
+// measured error on held-out models (BENCHMARKS.md, issue 11) puts smaller predicted gains within
+// the noise of what ONNX Runtime then runs (fp16 of PP-OCR det: predicted 0.91x, measured 1.02x).
+constexpr double kClaimedGainBelow = 0.9;
+
+// The headline line on the report's target: a warning when the output is predicted slower than the
+// input, a note when it is predicted faster by less than the predictor can tell apart.
 std::string latency_headline(const Report& r) {
-  if (r.target.empty() || r.before.predicted_latency_ms <= 0 || r.after.predicted_latency_ms <= r.before.predicted_latency_ms)
-    return "";
-  char buf[160];
+  if (r.target.empty() || r.before.predicted_latency_ms <= 0) return "";
+  const double ratio = r.after.predicted_latency_ms / r.before.predicted_latency_ms;
+  char buf[240];
+  if (ratio < 1 && ratio >= kClaimedGainBelow) {
+    std::snprintf(buf, sizeof buf,
+                  "NOTE: predicted %.3fx the input's latency on %s: within the predictor's error (gains under %.0f%% are "
+                  "not claimed; measure in the runtime)",
+                  ratio, r.target.c_str(), (1 - kClaimedGainBelow) * 100);
+    return buf;
+  }
+  if (r.after.predicted_latency_ms <= r.before.predicted_latency_ms) return "";
   std::snprintf(buf, sizeof buf, "WARNING: predicted SLOWER on %s: %.3fx the input's latency (%.4f -> %.4f ms)", r.target.c_str(),
-                r.after.predicted_latency_ms / r.before.predicted_latency_ms, r.before.predicted_latency_ms,
-                r.after.predicted_latency_ms);
+                ratio, r.before.predicted_latency_ms, r.after.predicted_latency_ms);
   std::string line = buf;
   const auto names = slower_layers(r, 5);
   for (size_t k = 0; k < names.size(); ++k) line += (k == 0 ? "; slower layers: " : ", ") + names[k];
   return line;
+}
+
+// What the report may say of the predicted latency: "slower", "faster", or "within_error".
+std::string latency_verdict(const Report& r) {
+  const double ratio = r.after.predicted_latency_ms / r.before.predicted_latency_ms;
+  return ratio > 1 ? "slower" : ratio < kClaimedGainBelow ? "faster" : ratio < 1 ? "within_error" : "same";
 }
 
 // Every layer, largest first: by MACs, then weight bytes; model order among equals.
@@ -447,6 +466,7 @@ nlohmann::json report_to_json(const Report& r) {
   if (!r.target.empty()) {
     j["target"] = r.target;
     j["ratios"]["predicted_latency"] = ratio_value(r.before.predicted_latency_ms, r.after.predicted_latency_ms);
+    if (r.before.predicted_latency_ms > 0) j["predicted_latency_verdict"] = latency_verdict(r);
   }
   return j;
 }
