@@ -51,7 +51,7 @@ conv="$work/conv.onnx"
 declare -a cp_t q_t i_t
 for ((r = 0; r < rounds; r++)); do
   timed cp "$conv" "$work/copy.onnx"; cp_t+=("$wall"); rm -f "$work/copy.onnx"
-  timed "$compress" "$conv" -o "$work/q.onnx" --force -q -p quantize-int8; q_t+=("$wall")
+  timed "$compress" "$conv" -o "$work/q.onnx" --force -q -p quantize-int8; q_t+=("$wall"); rm -f "$work/q.onnx"
   timed "$compress" inspect "$conv"; i_t+=("$wall")
 done
 cpm=$(median "${cp_t[@]}"); qm=$(median "${q_t[@]}"); im=$(median "${i_t[@]}")
