@@ -62,19 +62,41 @@ const std::vector<Choice>& choices() {
   return all;
 }
 
-// The rows `rows` of every tensor whose leading dim is the sample count; others are shared as they are.
-eval::Tensor take_rows(const eval::Tensor& t, const std::vector<int64_t>& rows) {
+// The entries `rows` of `t` along `axis`.
+eval::Tensor take_rows(const eval::Tensor& t, const std::vector<int64_t>& rows, size_t axis = 0) {
   eval::Tensor out;
   out.dtype = t.dtype;
   out.dims = t.dims;
-  out.dims[0] = static_cast<int64_t>(rows.size());
-  const int64_t per = t.dims[0] == 0 ? 0 : t.numel() / t.dims[0];
-  for (int64_t r : rows) {
-    if (t.is_float()) out.f.insert(out.f.end(), t.f.begin() + r * per, t.f.begin() + (r + 1) * per);
-    else out.i.insert(out.i.end(), t.i.begin() + r * per, t.i.begin() + (r + 1) * per);
-  }
+  out.dims[axis] = static_cast<int64_t>(rows.size());
+  int64_t outer = 1, inner = 1;
+  for (size_t d = 0; d < axis; ++d) outer *= t.dims[d];
+  for (size_t d = axis + 1; d < t.dims.size(); ++d) inner *= t.dims[d];
+  const int64_t stride = t.dims[axis] * inner;
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t r : rows) {
+      const int64_t at = o * stride + r * inner;
+      if (t.is_float()) out.f.insert(out.f.end(), t.f.begin() + at, t.f.begin() + at + inner);
+      else out.i.insert(out.i.end(), t.i.begin() + at, t.i.begin() + at + inner);
+    }
   return out;
 }
+
+// The axis of an input that holds one entry per sample: the leading one when it has `total`
+// entries, else (an RNN state [layers, batch, hidden], say) the first axis with `total` entries
+// whose declared dim is not a fixed number. nullopt: the input is shared by every sample.
+std::optional<size_t> sample_axis(const eval::Tensor& t, const onnx::ValueInfoProto* declared, int64_t total) {
+  if (!t.dims.empty() && t.dims[0] == total) return 0;
+  for (size_t a = 1; a < t.dims.size(); ++a) {
+    if (t.dims[a] != total) continue;
+    const bool fixed = declared != nullptr && declared->type().tensor_type().has_shape() &&
+                       static_cast<int>(a) < declared->type().tensor_type().shape().dim_size() &&
+                       declared->type().tensor_type().shape().dim(static_cast<int>(a)).has_dim_value();
+    if (!fixed) return a;
+  }
+  return std::nullopt;
+}
+
+using SampleAxes = std::map<std::string, std::optional<size_t>>;
 
 // One part of the samples with the float model's outputs on it.
 struct SampleSet {
@@ -86,13 +108,15 @@ struct SampleSet {
   int64_t count = 0;
 };
 
-SampleSet make_set(std::string name, const eval::TensorMap& samples, const eval::Tensor* labels, int64_t total,
+SampleSet make_set(std::string name, const eval::TensorMap& samples, const eval::Tensor* labels, const SampleAxes& axes,
                    const std::vector<int64_t>& rows) {
   SampleSet set;
   set.name = std::move(name);
   set.count = static_cast<int64_t>(rows.size());
-  for (const auto& [input, t] : samples)
-    set.inputs[input] = !t.dims.empty() && t.dims[0] == total ? take_rows(t, rows) : t;
+  for (const auto& [input, t] : samples) {
+    const std::optional<size_t> axis = axes.at(input);
+    set.inputs[input] = axis ? take_rows(t, rows, *axis) : t;
+  }
   if (labels != nullptr) set.labels = take_rows(*labels, rows);
   return set;
 }
@@ -278,20 +302,28 @@ AutoResult auto_search(const Model& model, const eval::TensorMap& samples, const
   const int64_t sens_count = std::min<int64_t>(settings.sensitivity_samples, static_cast<int64_t>(search_rows.size()));
   const std::vector<int64_t> sens_rows(search_rows.begin(), search_rows.begin() + sens_count);
 
+  SampleAxes axes;
+  for (const auto& [name, t] : samples) {
+    const onnx::ValueInfoProto* declared = nullptr;
+    for (const auto& in : model.proto().graph().input())
+      if (in.name() == name) declared = &in;
+    axes[name] = sample_axis(t, declared, total);
+  }
+
   // One inference's input dims for the latency and energy counts: the samples' own, sample axis 1.
   ShapeOverrides shapes = settings.input_shapes;
   for (const auto& [name, t] : samples) {
     if (shapes.count(name) || t.dims.empty()) continue;
     std::vector<int64_t> dims = t.dims;
-    if (dims[0] == total) dims[0] = 1;
+    if (const auto axis = axes.at(name)) dims[*axis] = 1;
     shapes[name] = dims;
   }
   const AutoObjective objective(settings.objective, settings.target, shapes);
 
   Search search(model, settings);
-  SampleSet search_set = make_set("search", samples, labels, total, search_rows);
-  SampleSet held_set = make_set("held_out", samples, labels, total, held_rows);
-  SampleSet sens_set = make_set("sensitivity", samples, labels, total, sens_rows);
+  SampleSet search_set = make_set("search", samples, labels, axes, search_rows);
+  SampleSet held_set = make_set("held_out", samples, labels, axes, held_rows);
+  SampleSet sens_set = make_set("sensitivity", samples, labels, axes, sens_rows);
   search.prepare(search_set);
   search.prepare(held_set);
   search.prepare(sens_set);

@@ -244,6 +244,33 @@ TEST(AutoSearch, UnnamedNodesAreCandidatesByTheirLayerNames) {
   EXPECT_EQ(testing::count_nodes(a.proto().graph(), "DequantizeLinear"), 2);
 }
 
+// An input whose samples lie on axis 1, like an RNN state [layers, batch, hidden]: its entries are
+// split with the others' rows (before, it was shared whole and the held-out run failed on shapes).
+TEST(AutoSearch, StateInputsSplitOnTheirSampleAxis) {
+  const Model m = testing::model_with_weights(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[N, 64] x, float[2, N, 64] s) => (float[N, 64] y) {
+  h = MatMul(x, w1)
+  ax = Constant<value = int64[1] {0}>()
+  s0 = ReduceSum<keepdims = 0>(s, ax)
+  a = Add(h, s0)
+  y = MatMul(a, w2)
+}
+)", {testing::random_tensor("w1", {64, 64}, 21, 0.2f), testing::random_tensor("w2", {64, 64}, 22, 0.2f)});
+  eval::TensorMap feeds = samples(8, 9);
+  std::vector<float> state(2 * 8 * 64);
+  for (size_t i = 0; i < state.size(); ++i) state[i] = static_cast<float>((i / 64) % 8) - 3.5f;  // by sample
+  feeds["s"] = eval::Tensor::floats({2, 8, 64}, state);
+  AutoSettings settings;
+  settings.min_cosine = 0.99;
+  settings.allow = {"int8"};
+  const AutoResult r = auto_search(m, feeds, nullptr, settings);
+  ASSERT_TRUE(r.met) << r.report.dump(2);
+  EXPECT_EQ(r.report["samples"]["held_out"], 2);
+  EXPECT_EQ(r.report["input_shapes"]["s"], (std::vector<int64_t>{2, 1, 64}));
+  EXPECT_EQ(r.report["input_shapes"]["x"], (std::vector<int64_t>{1, 64}));
+}
+
 TEST(AutoSearch, SettingsAreChecked) {
   const Model m = planted_model();
   AutoSettings none;
