@@ -33,6 +33,14 @@ class TempDir : public ::testing::Test {
   fs::path dir_;
 };
 
+// Every tensor in `name`.data beside the model.
+SavedFiles save_external(Model& m, const fs::path& path) {
+  SaveOptions options;
+  options.external_data = SaveOptions::ExternalData::kAlways;
+  options.external_min_bytes = 1;
+  return m.save(path, options);
+}
+
 Model matmul_model() { return testing::model_with_weights(kMatMulText, {testing::random_tensor("w", {4, 3}, 1)}); }
 
 using ModelIo = TempDir;
@@ -51,10 +59,7 @@ TEST_F(ModelIo, RoundTripIsByteStable) {
 
 TEST_F(ModelIo, ExternalDataRoundTrip) {
   Model m = matmul_model();
-  SaveOptions options;
-  options.external_data = SaveOptions::ExternalData::kAlways;
-  options.external_min_bytes = 1;
-  const auto saved = m.save(dir_ / "ext.onnx", options);
+  const auto saved = save_external(m, dir_ / "ext.onnx");
   ASSERT_EQ(saved.data, dir_ / "ext.onnx.data");
   EXPECT_TRUE(fs::exists(saved.data));
   EXPECT_EQ(m.proto().graph().initializer(0).data_location(), TensorProto::DEFAULT);  // model unchanged
@@ -94,10 +99,7 @@ TEST_F(ModelIo, RejectsExternalDataEscapingTheDirectory) {
 
 TEST_F(ModelIo, RejectsShortExternalData) {
   Model m = matmul_model();
-  SaveOptions options;
-  options.external_data = SaveOptions::ExternalData::kAlways;
-  options.external_min_bytes = 1;
-  const auto saved = m.save(dir_ / "short.onnx", options);
+  const auto saved = save_external(m, dir_ / "short.onnx");
   fs::resize_file(saved.data, 20);
   try {
     Model::load(saved.model);
@@ -185,10 +187,7 @@ TEST_F(ModelIo, LoadStructureLeavesLargePayloadsWhereTheyLie) {
 
 TEST_F(ModelIo, LoadStructureChecksExternalDataWithoutReadingIt) {
   Model m = two_layer_model();
-  SaveOptions options;
-  options.external_data = SaveOptions::ExternalData::kAlways;
-  options.external_min_bytes = 1;
-  const auto saved = m.save(dir_ / "ext.onnx", options);
+  const auto saved = save_external(m, dir_ / "ext.onnx");
   const Model lean = Model::load_structure(saved.model);
   EXPECT_EQ(lean.source_files().size(), 2u);
   EXPECT_EQ(lean.source_bytes(), Model::load(saved.model).source_bytes());
