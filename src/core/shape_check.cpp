@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <optional>
 #include <set>
@@ -96,6 +97,7 @@ std::optional<std::vector<int64_t>> int64_values(const TensorProto& t) {
 struct Scope {
   std::unordered_map<std::string, Known> shapes;
   std::unordered_map<std::string, const TensorProto*> constants;
+  std::deque<TensorProto> made;  // Constant value_ints / value_int as int64 tensors
   const Scope* parent = nullptr;
 
   Known shape(const std::string& name) const {
@@ -238,6 +240,49 @@ void check_split(const NodeProto& n, const Scope& s) {
            "' " + dims_text(x.dims) + " is " + std::to_string(x.dim(a)));
 }
 
+// The `axes` of Squeeze, Unsqueeze and the Reduce ops: the attribute (older opsets) or the constant
+// second input (newer ones); nullopt when neither is known.
+std::optional<std::vector<int64_t>> axes_of(const NodeProto& n, const Scope& s) {
+  if (const auto* attr = find_attribute(n, "axes")) return std::vector<int64_t>(attr->ints().begin(), attr->ints().end());
+  if (n.input_size() > 1 && !n.input(1).empty())
+    if (const TensorProto* t = s.constant(n.input(1))) return int64_values(*t);
+  return std::nullopt;
+}
+
+// Each axis inside [-rank, rank - 1] of a rank `rank` tensor (`what` names it), none named twice.
+void check_axes_in(const NodeProto& n, const std::vector<int64_t>& axes, int64_t rank, const std::string& what) {
+  std::set<int64_t> seen;
+  for (int64_t a : axes) {
+    if (a < -rank || a >= rank)
+      reject(label(n) + ": axis " + std::to_string(a) + " of axes " + ints_text(axes) + " is outside " + what + " (valid: " +
+             std::to_string(-rank) + ".." + std::to_string(rank - 1) + ")");
+    if (!seen.insert(a < 0 ? a + rank : a).second)
+      reject(label(n) + ": axes " + ints_text(axes) + " name axis " + std::to_string(a < 0 ? a + rank : a) + " twice");
+  }
+}
+
+// Squeeze: axes inside the input, each of size 1 where known. Unsqueeze: axes inside the output's
+// rank (input rank + count of axes). Reduce*: axes inside the input.
+void check_axes(const NodeProto& n, const Scope& s) {
+  const auto axes = axes_of(n, s);
+  const Known x = input_shape(n, s, 0);
+  if (!axes || !x.ranked) return;
+  const std::string input = "input '" + n.input(0) + "' " + dims_text(x.dims);
+  if (n.op_type() == "Unsqueeze") {
+    const int64_t rank = x.rank() + static_cast<int64_t>(axes->size());
+    check_axes_in(n, *axes, rank, "the output rank " + std::to_string(rank) + " of " + input);
+    return;
+  }
+  check_axes_in(n, *axes, x.rank(), input + " of rank " + std::to_string(x.rank()));
+  if (n.op_type() != "Squeeze") return;
+  for (int64_t a : *axes) {
+    const int64_t d = a < 0 ? a + x.rank() : a;
+    if (x.dim_known(d) && x.dim(d) != 1)
+      reject(label(n) + ": squeezes axis " + std::to_string(a) + " of " + input + ", which has size " +
+             std::to_string(x.dim(d)) + ", not 1");
+  }
+}
+
 void check_rnn(const NodeProto& n, const Scope& s, int64_t gates) {
   const std::string direction = string_attribute(n, "direction", "forward");
   const int64_t dirs = direction == "bidirectional" ? 2 : 1;
@@ -292,6 +337,8 @@ void check_node(const NodeProto& n, const Scope& s) {
     check_concat(n, s);
   } else if (op == "Reshape") {
     check_reshape(n, s);
+  } else if (op == "Squeeze" || op == "Unsqueeze" || op.rfind("Reduce", 0) == 0) {
+    check_axes(n, s);
   } else if (op == "RNN") {
     check_rnn(n, s, 1);
   } else if (op == "GRU") {
@@ -321,11 +368,19 @@ void check_graph(const GraphProto& g, const Scope* parent) {
   for (const auto& v : g.value_info()) s.shapes.emplace(v.name(), from_type(v.type()));
   for (const auto& v : g.output()) s.shapes.emplace(v.name(), from_type(v.type()));
   for (const auto& n : g.node()) {
-    if (n.op_type() == "Constant" && n.domain().empty() && n.output_size() == 1)
+    if (n.op_type() == "Constant" && n.domain().empty() && n.output_size() == 1) {
       if (const auto* value = find_attribute(n, "value"); value && value->has_t()) {
         s.constants[n.output(0)] = &value->t();
         s.shapes[n.output(0)] = from_dims(value->t().dims());
+      } else if (const auto* ints = find_attribute(n, "value_ints"); ints && ints->type() == onnx::AttributeProto::INTS) {
+        TensorProto& t = s.made.emplace_back();
+        t.set_data_type(TensorProto::INT64);
+        t.add_dims(ints->ints_size());
+        *t.mutable_int64_data() = ints->ints();
+        s.constants[n.output(0)] = &t;
+        s.shapes[n.output(0)] = from_dims(t.dims());
       }
+    }
     check_node(n, s);
     for (const auto& a : n.attribute()) {
       if (a.has_g()) check_graph(a.g(), &s);

@@ -15,6 +15,8 @@ namespace compress {
 ///   sizes below 0 or not summing to the split axis;
 /// - Reshape with a constant shape: values below -1, two -1, a 0 past the input's rank, or an
 ///   element count that cannot match the input's;
+/// - Squeeze, Unsqueeze, Reduce*: axes (attribute, constant input, Constant value_ints) outside the
+///   rank (Unsqueeze: the output's) or named twice; Squeeze of a dim that is not 1;
 /// - RNN, GRU, LSTM: W, R, B or X whose dims disagree with direction, hidden_size and each other.
 /// Wherever a shape involved is unknown (symbolic dims, unknown rank, computed shapes) nothing is
 /// concluded. `model` is a scratch copy (value_info is replaced); payloads may be stripped above a

@@ -113,7 +113,12 @@ void op_Squeeze(OpCall& c) {
   std::vector<bool> drop(static_cast<size_t>(rank), false);
   if (axes.empty())
     for (int64_t k = 0; k < rank; ++k) drop[k] = x.dims[k] == 1;
-  for (auto a : axes) drop[norm_axis(c, a, rank)] = true;
+  for (auto a : axes) {
+    const int64_t k = norm_axis(c, a, rank);
+    if (x.dims[static_cast<size_t>(k)] != 1)
+      c.bad("axis " + std::to_string(a) + " has size " + std::to_string(x.dims[static_cast<size_t>(k)]) + ", not 1");
+    drop[static_cast<size_t>(k)] = true;
+  }
   c.out[0] = x;
   c.out[0].dims.clear();
   for (int64_t k = 0; k < rank; ++k)
@@ -126,6 +131,7 @@ void op_Unsqueeze(OpCall& c) {
   const int64_t rank = static_cast<int64_t>(x.dims.size() + axes.size());
   for (auto& a : axes) a = norm_axis(c, a, rank);
   std::sort(axes.begin(), axes.end());
+  if (std::adjacent_find(axes.begin(), axes.end()) != axes.end()) c.bad("axes name one axis twice");
   std::vector<int64_t> dims = x.dims;
   for (auto a : axes) dims.insert(dims.begin() + a, 1);
   c.out[0] = x;

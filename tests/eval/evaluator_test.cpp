@@ -375,6 +375,16 @@ std::string guard_error(const std::string& inputs, const std::string& node, Tens
 
 Tensor zeros(std::vector<int64_t> dims) { return Tensor::zeros(onnx::TensorProto::FLOAT, std::move(dims)); }
 
+// Shapes known only at run time (fed), so the load-time shape check cannot see them.
+TEST(EvaluatorGuards, SqueezeAndUnsqueezeAxesAreChecked) {
+  EXPECT_NE(guard_error("float x", "y = Squeeze <axes = [1]> (x)", {{"x", zeros({2, 3, 4})}}, 11)
+                .find("axis 1 has size 3, not 1"),
+            std::string::npos);
+  EXPECT_NE(guard_error("float x", "y = Unsqueeze <axes = [1, -3]> (x)", {{"x", zeros({2, 3})}}, 11)
+                .find("axes name one axis twice"),
+            std::string::npos);
+}
+
 TEST(EvaluatorGuards, ConvShapesAreCheckedBeforeIndexing) {
   EXPECT_NE(guard_error("float x, float w", "y = Conv(x, w)", {{"x", zeros({1, 2, 3, 3})}, {"w", zeros({4, 2, 5, 5})}})
                 .find("kernel extent 5 (kernel 5, dilation 1) is larger than the padded input 3 along spatial dim 0"),

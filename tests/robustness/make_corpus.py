@@ -262,6 +262,32 @@ def bad_attributes():
     m = make([helper.make_node("RNN", ["x", "W", "R"], ["y", "h"])], [vi("x", ["S", "B", "I"])],
              [vi("y", None), vi("h", None)], [weight("W", [1, 2, 3]), weight("R", [1, 2, 2], 1)])
     save("rnn_symbolic_input", "shape", m, expect="accept")
+    # Axes of Squeeze/Unsqueeze/Reduce*: attribute (older opsets), constant input, or Constant value_ints.
+    axes = lambda v: numpy_helper.from_array(np.array(v, np.int64), "ax")
+    m = make([helper.make_node("Unsqueeze", ["x", "ax"], ["y"])], [vi("x", [2, 3, 4])], [vi("y", None)], [axes([7])])
+    save("unsqueeze_axis_out_of_range", "shape", m)
+    m = make([helper.make_node("Unsqueeze", ["x"], ["y"], axes=[1, -3])], [vi("x", [2, 3])], [vi("y", None)], opset=11)
+    save("unsqueeze_axis_twice", "shape", m)
+    m = make([helper.make_node("Constant", [], ["ax"], value_ints=[6]), helper.make_node("Unsqueeze", ["x", "ax"], ["y"])],
+             [vi("x", [2, 3, 4])], [vi("y", None)])
+    save("unsqueeze_constant_value_ints", "shape", m)
+    m = make([helper.make_node("Squeeze", ["x", "ax"], ["y"])], [vi("x", [2, 3, 4])], [vi("y", None)], [axes([1])])
+    save("squeeze_dim_not_one", "shape", m)
+    m = make([helper.make_node("Squeeze", ["x"], ["y"], axes=[5])], [vi("x", [2, 1, 4])], [vi("y", None)], opset=11)
+    save("squeeze_axis_out_of_range", "shape", m)
+    m = make([helper.make_node("ReduceSum", ["x", "ax"], ["y"])], [vi("x", [2, 3, 4])], [vi("y", None)], [axes([4])])
+    save("reduce_sum_axis_out_of_range", "shape", m)
+    m = make([helper.make_node("ReduceMean", ["x"], ["y"], axes=[-5])], [vi("x", [2, 3, 4])], [vi("y", None)], opset=11)
+    save("reduce_mean_axis_out_of_range", "shape", m)
+    m = make([helper.make_node("Constant", [], ["s"], value_ints=[5, 5]), helper.make_node("Reshape", ["x", "s"], ["y"])],
+             [vi("x", [2, 3, 4])], [vi("y", None)])
+    save("reshape_constant_value_ints", "shape", m)
+    # Near misses: in range with negative axes, and a squeezed dim only known at run time.
+    m = make([helper.make_node("Unsqueeze", ["x", "ax"], ["y"]), helper.make_node("ReduceSum", ["y", "ax"], ["z"])],
+             [vi("x", [2, 3])], [vi("z", None)], [axes([-1])])
+    save("unsqueeze_reduce_negative_axes", "shape", m, expect="accept")
+    m = make([helper.make_node("Squeeze", ["x", "ax"], ["y"])], [vi("x", [2, "B", 4])], [vi("y", None)], [axes([1])])
+    save("squeeze_symbolic_dim", "shape", m, expect="accept")
     # The error inside an If branch, on a value of the enclosing graph.
     then_g = helper.make_graph([helper.make_node("Gather", ["x", "i"], ["a"], axis=2)], "t", [], [vi("a", None)])
     else_g = helper.make_graph([helper.make_node("Gather", ["x", "i"], ["b"], axis=0)], "e", [], [vi("b", None)])
