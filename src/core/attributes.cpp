@@ -28,4 +28,10 @@ std::string string_attribute(const onnx::NodeProto& node, const std::string& nam
   return a ? a->s() : fallback;
 }
 
+std::string node_label(const onnx::NodeProto& n) {
+  const std::string op = (n.domain().empty() ? "" : n.domain() + ".") + n.op_type();
+  if (!n.name().empty()) return "node '" + n.name() + "' (" + op + ")";
+  return op + " node" + (n.output_size() > 0 && !n.output(0).empty() ? " writing '" + n.output(0) + "'" : "");
+}
+
 }  // namespace compress

@@ -17,4 +17,7 @@ std::vector<int64_t> ints_attribute(const onnx::NodeProto& node, const std::stri
                                     std::vector<int64_t> fallback = {});
 std::string string_attribute(const onnx::NodeProto& node, const std::string& name, const std::string& fallback);
 
+/// How error messages name a node: "node 'conv1' (Conv)", or "Conv node writing 'y'" when unnamed.
+std::string node_label(const onnx::NodeProto& node);
+
 }  // namespace compress

@@ -31,11 +31,7 @@ using onnx::TensorProto;
 
 [[noreturn]] void reject(const std::string& what) { throw Error(ExitCode::kBadInput, what); }
 
-std::string label(const NodeProto& n) {
-  const std::string op = (n.domain().empty() ? "" : n.domain() + ".") + n.op_type();
-  if (!n.name().empty()) return "node '" + n.name() + "' (" + op + ")";
-  return op + " node" + (n.output_size() > 0 && !n.output(0).empty() ? " writing '" + n.output(0) + "'" : "");
-}
+std::string label(const NodeProto& n) { return node_label(n); }
 
 std::string dims_text(const std::vector<int64_t>& dims) {
   std::string s = "[";

@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/attributes.h"
 #include "core/checked.h"
 
 namespace compress {
@@ -29,9 +30,7 @@ using onnx::NodeProto;
 
 [[noreturn]] void reject(const std::string& what) { throw Error(ExitCode::kBadInput, what); }
 
-std::string label(const NodeProto& n) {
-  return "node '" + n.name() + "' (" + (n.domain().empty() ? "" : n.domain() + ".") + n.op_type() + ")";
-}
+std::string label(const NodeProto& n) { return node_label(n); }
 
 bool onnx_domain(const std::string& domain) { return domain.empty() || domain == "ai.onnx"; }
 
@@ -376,11 +375,64 @@ class Validator {
   std::set<std::string> in_progress_;
 };
 
+// Ranks the graph declares (its inputs, initializers, value_info, Constant values), then its
+// enclosing graphs'.
+struct DeclaredRanks {
+  std::unordered_map<std::string, int> ranks;
+  const DeclaredRanks* outer = nullptr;
+  int rank(const std::string& name) const {
+    for (const DeclaredRanks* r = this; r; r = r->outer) {
+      auto it = r->ranks.find(name);
+      if (it != r->ranks.end()) return it->second;
+    }
+    return -1;
+  }
+};
+
+int declared_rank(const onnx::TypeProto& t) {
+  return t.has_tensor_type() && t.tensor_type().has_shape() ? t.tensor_type().shape().dim_size() : -1;
+}
+
+// ONNX 1.12's convolution and pooling shape inference indexes its per-axis vectors by the weight's
+// (or kernel_shape's) spatial rank while sizing them by the input's: a rank-2 X with a 4-D W reads
+// past the end (SIGSEGV). Refused first where the ranks are declared; computed ranks stay unchecked.
+void check_conv_ranks(const GraphProto& g, const DeclaredRanks* outer) {
+  DeclaredRanks r;
+  r.outer = outer;
+  for (const auto& v : g.input()) r.ranks[v.name()] = declared_rank(v.type());
+  for (const auto& v : g.value_info()) r.ranks.emplace(v.name(), declared_rank(v.type()));
+  for (const auto& t : g.initializer()) r.ranks[t.name()] = t.dims_size();
+  for (const auto& n : g.node()) {
+    if (n.op_type() == "Constant" && n.output_size() == 1)
+      for (const auto& a : n.attribute())
+        if (a.name() == "value" && a.has_t()) r.ranks[n.output(0)] = a.t().dims_size();
+    if (onnx_domain(n.domain()) && kConvLike.count(n.op_type()) && n.input_size() > 0) {
+      const int x = r.rank(n.input(0));
+      const int w_index = n.op_type() == "QLinearConv" ? 3 : 1;
+      const bool weighted = n.op_type().find("Conv") != std::string::npos;
+      const int w = weighted && n.input_size() > w_index ? r.rank(n.input(w_index)) : -1;
+      if (x >= 0 && x < 2) reject(label(n) + ": input '" + n.input(0) + "' has rank " + std::to_string(x) + ", expected N x C x spatial dims");
+      if (x >= 0 && w >= 0 && x != w)
+        reject(label(n) + ": input '" + n.input(0) + "' has rank " + std::to_string(x) + " but weight '" +
+               n.input(w_index) + "' rank " + std::to_string(w) + " (both are N x C x spatial dims)");
+      for (const auto& a : n.attribute())
+        if (a.name() == "kernel_shape" && x >= 0 && a.ints_size() != x - 2)
+          reject(label(n) + ": kernel_shape has " + std::to_string(a.ints_size()) + " entries for input '" + n.input(0) +
+                 "' of rank " + std::to_string(x) + " (" + std::to_string(x - 2) + " spatial dims)");
+    }
+    for (const auto& a : n.attribute()) {
+      if (a.has_g()) check_conv_ranks(a.g(), &r);
+      for (const auto& sub : a.graphs()) check_conv_ranks(sub, &r);
+    }
+  }
+}
+
 }  // namespace
 
 void validate_model(const onnx::ModelProto& model) {
   for (const auto& s : model.graph().sparse_initializer()) check_sparse(s);
   Validator(model).run();
+  check_conv_ranks(model.graph(), nullptr);
 }
 
 }  // namespace compress

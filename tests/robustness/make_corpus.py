@@ -282,6 +282,13 @@ def bad_attributes():
     m = make([helper.make_node("Constant", [], ["s"], value_ints=[5, 5]), helper.make_node("Reshape", ["x", "s"], ["y"])],
              [vi("x", [2, 3, 4])], [vi("y", None)])
     save("reshape_constant_value_ints", "shape", m)
+    # Conv/pool input ranks that disagree with the weight's or kernel_shape (SIGSEGV in ONNX 1.12's
+    # shape inference, found by a byte-flip sweep of libonnx-testdata's test_basic_convinteger).
+    m = make([helper.make_node("ConvInteger", ["x", "w"], ["y"])], [vi("x", [1, 3], TensorProto.UINT8)], [vi("y", None)],
+             [numpy_helper.from_array(np.ones((1, 1, 2, 2), np.uint8), "w")], opset=10)
+    save("convinteger_input_rank_below_weight", "shape", m)
+    m = make([helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2, 2])], [vi("x", [1, 1, 4, 4])], [vi("y", None)])
+    save("maxpool_kernel_shape_rank_mismatch", "shape", m)
     # Near misses: in range with negative axes, and a squeezed dim only known at run time.
     m = make([helper.make_node("Unsqueeze", ["x", "ax"], ["y"]), helper.make_node("ReduceSum", ["y", "ax"], ["z"])],
              [vi("x", [2, 3])], [vi("z", None)], [axes([-1])])
