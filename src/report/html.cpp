@@ -357,13 +357,19 @@ std::string render_report_html(const json& r) {
     const json* a = at_path(after, h.path);
     double bv = 0, av = 0;
     if (!b || !a || !number_of(*b, bv) || !number_of(*a, av)) continue;
-    const std::string rt = bv == 0 ? (av == 0 ? "1.000x" : "n/a") : fixed(av / bv, 3) + "x";
+    std::string rt = bv == 0 ? (av == 0 ? "1.000x" : "n/a") : fixed(av / bv, 3) + "x";
+    // An energy count the report does not claim as a gain (render.cpp, energy_gain_unclaimed).
+    if (h.path.front() == "energy_estimate_uj" && av < bv && !r.value("energy_gain_claimed", true)) rt += "*";
     const bool energy = h.path.front() == "energy_estimate_uj" || h.path.front() == "predicted_latency_ms";
     o << "<tr><td>" << esc(h.label) << "</td><td class=\"n\">" << (energy ? fixed(bv, 3) : human(bv, h.bytes))
       << "</td><td class=\"n\">" << (energy ? fixed(av, 3) : human(av, h.bytes)) << "</td><td class=\"n\">" << rt
       << "</td></tr>\n";
   }
   o << "</tbody></table>\n";
+  const json ratios = r.value("ratios", json::object());
+  if (!r.value("energy_gain_claimed", true) && ratios.value("energy", 1.0) < 1.0)
+    o << "<p class=\"sub\">* energy: a per-op count, not a gain on " << esc(r.value("target", std::string()))
+      << ", where the output is not predicted faster (a CPU's energy follows its run time)</p>\n";
 
   if (!gates.empty()) {
     o << "<h2>Gates</h2>\n<table id=\"gates\"><thead><tr><th>verdict</th><th>gate</th><th>limit</th><th>measured</th>"

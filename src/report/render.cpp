@@ -134,6 +134,29 @@ std::string latency_verdict(const Report& r) {
   return ratio > 1 ? "slower" : ratio < kClaimedGainBelow ? "faster" : ratio < 1 ? "within_error" : "same";
 }
 
+// The per-op energy count can fall (float16 or int8 MACs cost less at 45 nm) while the target runs
+// the output no faster: ORT CPU computes float16 in float32 and its unfused ConvInteger is slower.
+// A CPU's energy per inference follows its run time, so such a count is not shown as a gain.
+bool energy_gain_unclaimed(const Report& r) {
+  if (r.target.empty() || r.before.predicted_latency_ms <= 0) return false;
+  return estimate_energy(r.after).total_uj() < estimate_energy(r.before).total_uj() && latency_verdict(r) != "faster";
+}
+
+std::string energy_footnote(const Report& r) {
+  char buf[240];
+  std::snprintf(buf, sizeof buf,
+                "* energy: a per-op count, not a gain on %s, where the output is predicted %.3fx the input's latency "
+                "(a CPU's energy follows its run time)",
+                r.target.c_str(), r.after.predicted_latency_ms / r.before.predicted_latency_ms);
+  return buf;
+}
+
+// The ratio cell of a summary row, marked where the report does not claim it.
+std::string ratio_cell(const Report& r, const Row& row) {
+  const std::string text = ratio(row.before, row.after);
+  return row.label.rfind("energy", 0) == 0 && energy_gain_unclaimed(r) ? text + "*" : text;
+}
+
 // Every layer, largest first: by MACs, then weight bytes; model order among equals.
 std::vector<const LayerStats*> sorted_layers(const ModelStats& s) {
   std::vector<const LayerStats*> v;
@@ -466,7 +489,11 @@ nlohmann::json report_to_json(const Report& r) {
   if (!r.target.empty()) {
     j["target"] = r.target;
     j["ratios"]["predicted_latency"] = ratio_value(r.before.predicted_latency_ms, r.after.predicted_latency_ms);
-    if (r.before.predicted_latency_ms > 0) j["predicted_latency_verdict"] = latency_verdict(r);
+    if (r.before.predicted_latency_ms > 0) {
+      j["predicted_latency_verdict"] = latency_verdict(r);
+      j["energy_gain_claimed"] = estimate_energy(r.after).total_uj() < estimate_energy(r.before).total_uj() &&
+                                 !energy_gain_unclaimed(r);
+    }
   }
   return j;
 }
@@ -484,7 +511,7 @@ std::string render_report_text(const Report& r) {
   o << pad("", 22) << pad("before", 14, true) << pad("after", 14, true) << pad("ratio", 10, true) << "\n";
   for (const auto& row : summary_rows(r.before, r.after))
     o << pad(row.label, 22) << pad(format_value(row, row.before), 14, true) << pad(format_value(row, row.after), 14, true)
-      << pad(ratio(row.before, row.after), 10, true) << "\n";
+      << pad(ratio_cell(r, row), 10, true) << "\n";
   if (!r.target.empty() && r.before.predicted_latency_ms >= 0) {
     char b[32], a[32];
     std::snprintf(b, sizeof b, "%.4f", r.before.predicted_latency_ms);
@@ -494,6 +521,7 @@ std::string render_report_text(const Report& r) {
       << "\n";
   }
   o << "(energy: an estimate from 45 nm per-op energies, Horowitz ISSCC 2014; MACs + weights read once from DRAM)\n";
+  if (energy_gain_unclaimed(r)) o << energy_footnote(r) << "\n";
   std::set<std::string> dtypes;
   for (const auto& [d, unused] : r.before.weight_bytes_by_dtype) dtypes.insert(d);
   for (const auto& [d, unused] : r.after.weight_bytes_by_dtype) dtypes.insert(d);
@@ -623,7 +651,7 @@ std::string render_report_markdown(const Report& r) {
   o << "| metric | before | after | ratio |\n|---|---:|---:|---:|\n";
   for (const auto& row : summary_rows(r.before, r.after))
     o << "| " << row.label << " | " << format_value(row, row.before) << " | " << format_value(row, row.after) << " | "
-      << ratio(row.before, row.after) << " |\n";
+      << ratio_cell(r, row) << " |\n";
   if (!r.target.empty() && r.before.predicted_latency_ms >= 0) {
     char b[32], a[32];
     std::snprintf(b, sizeof b, "%.4f", r.before.predicted_latency_ms);
@@ -631,6 +659,7 @@ std::string render_report_markdown(const Report& r) {
     o << "| latency (ms), predicted for " << r.target << " | " << b << " | " << a << " | "
       << ratio(r.before.predicted_latency_ms, r.after.predicted_latency_ms) << " |\n";
   }
+  if (energy_gain_unclaimed(r)) o << "\n" << energy_footnote(r) << "\n";
   if (const std::string headline = latency_headline(r); !headline.empty()) o << "\n**" << headline << "**\n";
   if (!gates.empty()) {
     o << "\n#### Gates\n\n";

@@ -35,5 +35,22 @@ TEST(Render, LatencyHeadlineClaimsNoGainWithinThePredictorsError) {
   EXPECT_EQ(report_to_json(predicted(10.0, 10.0)).at("predicted_latency_verdict"), "same");
 }
 
+// float16 MACs count less energy at 45 nm, but a CPU target that runs the output slower spends more:
+// the count is shown, marked, and not claimed.
+TEST(Render, EnergyCountIsNotClaimedAsAGainWhereTheTargetIsNotFaster) {
+  Report r = predicted(10.0, 11.0);
+  r.before.macs_by_dtype["float32"] = 1000000;
+  r.after.macs_by_dtype["float16"] = 1000000;
+  const std::string text = render_report_text(r);
+  EXPECT_NE(text.find("0.326x*"), std::string::npos) << text;
+  EXPECT_NE(text.find("* energy: a per-op count, not a gain on ort-cpu, where the output is predicted 1.100x"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(report_to_json(r).at("energy_gain_claimed"), false);
+  r.after.predicted_latency_ms = 5.0;  // predicted faster: the count stands
+  EXPECT_EQ(render_report_text(r).find("0.326x*"), std::string::npos);
+  EXPECT_EQ(report_to_json(r).at("energy_gain_claimed"), true);
+}
+
 }  // namespace
 }  // namespace compress
