@@ -33,9 +33,11 @@ struct Value {
   bool full() const {
     return ranked && std::all_of(dims.begin(), dims.end(), [](int64_t d) { return d >= 0; });
   }
+  // Saturates at INT64_MAX: dims from a malformed model can overflow the product.
   int64_t elements() const {
     int64_t n = 1;
-    for (int64_t d : dims) n *= d;
+    for (int64_t d : dims)
+      if (__builtin_mul_overflow(n, d, &n)) return std::numeric_limits<int64_t>::max();
     return n;
   }
 };
@@ -365,7 +367,7 @@ class Propagator {
     }
     if (op == "Size") {
       Value v = ranked_value(TP::INT64, {});
-      if (a && a->full()) {
+      if (a && a->full() && a->elements() < std::numeric_limits<int64_t>::max()) {
         v.has_values = true;
         v.values = {static_cast<double>(a->elements())};
       }

@@ -30,6 +30,25 @@ Model net() {
                                             testing::random_tensor("m", {10, 5}, 5)});
 }
 
+// A Reshape target whose element count overflows int64 (found by the fuzzer: signed overflow in the
+// shape propagation under UBSan). The count stays unknown; nothing overflows.
+TEST(Stats, ReshapeTargetOverflowingInt64IsCountedWithoutOverflow) {
+  TensorProto shape;
+  shape.set_name("shape");
+  shape.set_data_type(TensorProto::INT64);
+  shape.add_dims(2);
+  shape.add_int64_data(5);
+  shape.add_int64_data(8791026472627208199);
+  const Model m = testing::model_with_weights(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1] unused) => (float[?, ?] y) {
+  y = Reshape(w, shape)
+}
+)", {testing::random_tensor("w", {4, 6}, 1), shape});
+  const ModelStats s = compute_stats(m, {});
+  EXPECT_EQ(s.macs, 0);  // the point is the sanitized build: no signed overflow on the way
+}
+
 TEST(Stats, ParamsAndMacsMatchAHandCount) {
   const ModelStats s = compute_stats(net(), {});
   // Conv: 4*4*4 outputs x 3*3*3 = 1728 MACs; Gemm 10 x 64 = 640; MatMul 5 x 10 = 50.
