@@ -7,11 +7,14 @@
 #   COMPRESS_SANITIZE_BUILD  build directory (default build-sanitize)
 #   COMPRESS_FUZZ_RUNS       libFuzzer -runs (default 3000)
 #   COMPRESS_FUZZ_SECONDS    libFuzzer -max_total_time (default 240)
+#   COMPRESS_FUZZ_SEED       libFuzzer -seed (default 1: CI runs the same mutations every time, so a
+#                            red run is reproducible; set another seed to explore)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${COMPRESS_SANITIZE_BUILD:-$root/build-sanitize}
 runs=${COMPRESS_FUZZ_RUNS:-3000}
 seconds=${COMPRESS_FUZZ_SECONDS:-240}
+seed=${COMPRESS_FUZZ_SEED:-1}
 start=$(date +%s)
 
 mkdir -p "$build"
@@ -39,7 +42,7 @@ find "$build/fuzz-corpus" -name model.onnx -size -1024k | while read -r f; do
   cp "$f" "$seeds/$(basename "$(dirname "$f")").onnx"
 done
 cp "$root"/models/*.onnx "$seeds/"
-(cd "$build/fuzz-work" && TMPDIR="$build/fuzz-tmp" "$build/fuzz/compress_fuzz" -runs="$runs" -max_total_time="$seconds" \
+(cd "$build/fuzz-work" && TMPDIR="$build/fuzz-tmp" "$build/fuzz/compress_fuzz" -seed="$seed" -runs="$runs" -max_total_time="$seconds" \
   -max_len=1048576 -timeout=60 -rss_limit_mb=8192 -print_final_stats=1 "$build/fuzz-work" "$seeds")
 # The target writes each input to a file in TMPDIR and must remove it again.
 if [ -n "$(ls -A "$build/fuzz-tmp")" ]; then
