@@ -170,6 +170,25 @@ class ExternalDataReader {
   std::map<std::string, int64_t> sizes_;
 };
 
+// A whole file mapped read-only (data() is null when mapping failed).
+class MappedFile {
+ public:
+  MappedFile(int fd, size_t size) : size_(size) {
+    void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p != MAP_FAILED) data_ = static_cast<const char*>(p);
+  }
+  ~MappedFile() {
+    if (data_ != nullptr) ::munmap(const_cast<char*>(data_), size_);
+  }
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  const char* data() const { return data_; }
+
+ private:
+  const char* data_ = nullptr;
+  size_t size_ = 0;
+};
+
 // The file mapped read-only and handed to the parser in 4 MiB windows, each released (its pages
 // unmapped from this process; the page cache keeps them) once the parser is a window past it. This
 // saves read()'s copy into a buffer, the largest cost of loading a big model after the parse's own
@@ -177,17 +196,9 @@ class ExternalDataReader {
 // window it has left: protobuf's stream copies its few bytes of look-ahead into its own buffer.
 class MappedFileInputStream : public google::protobuf::io::ZeroCopyInputStream {
  public:
-  MappedFileInputStream(int fd, size_t size) : size_(size) {
-    void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (p == MAP_FAILED) return;
-    data_ = static_cast<const char*>(p);
-    ::madvise(p, size, MADV_SEQUENTIAL);
+  MappedFileInputStream(int fd, size_t size) : file_(fd, size), data_(file_.data()), size_(size) {
+    if (data_ != nullptr) ::madvise(const_cast<char*>(data_), size, MADV_SEQUENTIAL);
   }
-  ~MappedFileInputStream() override {
-    if (data_ != nullptr) ::munmap(const_cast<char*>(data_), size_);
-  }
-  MappedFileInputStream(const MappedFileInputStream&) = delete;
-  MappedFileInputStream& operator=(const MappedFileInputStream&) = delete;
 
   bool mapped() const { return data_ != nullptr; }
 
@@ -220,6 +231,7 @@ class MappedFileInputStream : public google::protobuf::io::ZeroCopyInputStream {
     released_ = end;
   }
 
+  const MappedFile file_;
   const char* data_ = nullptr;
   size_t size_ = 0;
   size_t pos_ = 0;
@@ -251,10 +263,6 @@ int64_t write_serialized(const onnx::ModelProto& proto, const fs::path& path) {
   return static_cast<int64_t>(size);
 }
 
-}  // namespace
-
-namespace {
-
 // The checks every load starts with; returns the file's size.
 int64_t checked_file_size(const fs::path& path) {
   std::error_code ec;
@@ -267,25 +275,6 @@ int64_t checked_file_size(const fs::path& path) {
     bad_input(path, "file is " + std::to_string(size) + " bytes; an ONNX protobuf cannot exceed 2 GiB (large weights belong in external data)");
   return size;
 }
-
-// A whole file mapped read-only (data() is null when mapping failed).
-class MappedFile {
- public:
-  MappedFile(int fd, size_t size) : size_(size) {
-    void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (p != MAP_FAILED) data_ = static_cast<const char*>(p);
-  }
-  ~MappedFile() {
-    if (data_ != nullptr) ::munmap(const_cast<char*>(data_), size_);
-  }
-  MappedFile(const MappedFile&) = delete;
-  MappedFile& operator=(const MappedFile&) = delete;
-  const char* data() const { return data_; }
-
- private:
-  const char* data_ = nullptr;
-  size_t size_ = 0;
-};
 
 }  // namespace
 
