@@ -220,9 +220,11 @@ class Search {
     return recipe;
   }
 
-  Model apply(const std::vector<PassInvocation>& recipe) const {
+  // `runs`, when given, receives what each pass did.
+  Model apply(const std::vector<PassInvocation>& recipe, std::vector<PassRun>* runs = nullptr) const {
     Model copy = Model::from_proto(model_.proto());
-    Pipeline::build(PassRegistry::builtin(), recipe, calibration_).run(copy, settings_.global_excludes);
+    auto done = Pipeline::build(PassRegistry::builtin(), recipe, calibration_).run(copy, settings_.global_excludes);
+    if (runs != nullptr) *runs = std::move(done);
     return copy;
   }
 
@@ -410,7 +412,17 @@ AutoResult auto_search(const Model& model, const eval::TensorMap& samples, const
       }
       std::map<std::string, size_t> plan{{c.layer, choice}};
       try {
-        Model candidate = search.apply(search.recipe_of(plan));
+        std::vector<PassRun> runs;
+        Model candidate = search.apply(search.recipe_of(plan), &runs);
+        // int8-static that quantized no weight (a Conv whose reduction is too short, say) may still
+        // have folded the layer's BatchNormalization: a saving, but not int8.
+        if (choices()[choice].calibrated && !runs.at(0).stats.counters.count("weights_quantized")) {
+          std::string why = "the pass quantized nothing";
+          for (const auto& [counter, n] : runs.at(0).stats.counters)
+            if (counter.rfind("skipped.", 0) == 0 && counter != "skipped.excluded") why += " (" + counter + ")";
+          c.unusable[choice] = {{"unused", why}};
+          continue;
+        }
         const double saving_bytes = original_bytes - static_cast<double>(candidate.proto().ByteSizeLong());
         const double saving = by_size ? saving_bytes : original_cost - objective.cost(candidate);
         if (!(saving > 0)) {
