@@ -36,6 +36,11 @@ struct AutoSettings {
   int64_t sensitivity_samples = 8;
   /// Stop after the sensitivity table: no allocation, no recipe.
   bool dry_run = false;
+  /// The `calibration=` directory int8-static's recipe entries name. Its samples are the search part
+  /// (never the held-out one): the search runs on them in memory, AutoResult::calibration returns
+  /// them, and the caller writes them there (one <input-name>.npy each) before running the recipe.
+  /// Empty: int8-static is listed as unusable.
+  std::string calibration_dir;
 };
 
 struct AutoResult {
@@ -43,6 +48,9 @@ struct AutoResult {
   /// compressed model meets the budget (or with dry_run).
   std::vector<PassInvocation> recipe;
   bool met = false;
+  /// When `recipe` has an int8-static pass: the search samples it calibrates on, by input name
+  /// (samples on axis 0), to be written to AutoSettings::calibration_dir. Empty otherwise.
+  eval::TensorMap calibration;
   /// The "auto" report section: budget, sample split, per-layer sensitivity table, search steps and
   /// the metrics of the chosen (or, when none meets the budget, the least compressed) candidate.
   nlohmann::json report;
@@ -52,6 +60,7 @@ struct AutoResult {
 std::vector<std::string> auto_choice_names();
 /// The choices an empty `allow` means: int8, int4, fp16; latency and energy add int8-dynamic, the
 /// one int8 form a CPU target runs faster than float (weight-only int8 is dequantized every run).
+/// int8-static is never a default (README, "Auto": measured on the bundled models).
 std::vector<std::string> auto_default_allow(const std::string& objective);
 
 /// Measures every candidate layer x allowed choice on the search samples, then takes layers in the

@@ -90,6 +90,8 @@ class PassContext {
   /// True when the node's name or op type matches a glob of the global --exclude flags or of the
   /// pass's own `exclude` option (if it has one), or when the pass is restricted to other nodes.
   bool is_excluded(const onnx::NodeProto& node) const;
+  /// This context with `more` layer names added to its node restriction; unchanged without one.
+  PassContext with_nodes(const std::vector<std::string>& more) const;
 
  private:
   PassOptions options_;

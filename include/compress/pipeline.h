@@ -48,9 +48,15 @@ struct PassRun {
 
 class Pipeline {
  public:
+  /// kSamples option values (directory paths) whose samples the caller already holds.
+  using PreloadedSamples = std::map<std::string, std::shared_ptr<const eval::TensorMap>>;
+
   /// Checks every pass name, option name and value; fills defaults. Throws Error(kUsage) naming the
-  /// culprit and the valid choices.
-  static Pipeline build(const PassRegistry& registry, const std::vector<PassInvocation>& invocations);
+  /// culprit and the valid choices. A kSamples value found in `preloaded` takes those samples instead
+  /// of reading the directory (`compress auto` runs its int8-static candidates on the search samples
+  /// it then writes there, so that the recipe reads the same values back).
+  static Pipeline build(const PassRegistry& registry, const std::vector<PassInvocation>& invocations,
+                        const PreloadedSamples& preloaded = {});
 
   /// The canonical text of the whole pipeline; parses back to the same pipeline.
   std::string canonical() const;

@@ -80,6 +80,12 @@ std::string render_auto_text(const nlohmann::json& a) {
   o << "\nauto: budget " << budget_text(a) << "; objective " << objective_text(a) << "\n";
   o << "  samples: " << s["total"] << " (" << s["search"] << " search, " << s["held_out"] << " held out, "
     << s["sensitivity"] << " for sensitivity; " << s["split"].get<std::string>() << ")\n";
+  if (s.contains("calibration")) {
+    const auto& c = s["calibration"];
+    if (c.contains("refused")) o << "  int8-static: unusable: " << c["refused"].get<std::string>() << "\n";
+    else o << "  int8-static calibration: the " << c["samples"] << " search samples, in " << c["dir"].get<std::string>()
+           << " when chosen\n";
+  }
   if (a.contains("kept_float")) {
     o << "  verdict: kept float: " << a["kept_float"].get<std::string>() << "\n";
   } else if (a.contains("met")) {

@@ -21,6 +21,12 @@
 //    part (backing off: more layers stay float).
 // 4. The plan becomes a recipe, one pass per choice with its `nodes` list, run by the ordinary
 //    pipeline, so `compress IN -o OUT --recipe` reproduces the output byte for byte.
+// int8-static (quantize-int8:mode=static) calibrates on the search part only, never the held-out one:
+// its recipe entry names `calibration=<settings.calibration_dir>`, the search runs it on those samples
+// in memory (Pipeline::PreloadedSamples) and returns them (AutoResult::calibration) for the caller to
+// write there, so the recipe reads back the very values the search used. All its layers share one
+// pass, so an activation between two chosen layers gets one Q/DQ pair. Each candidate calibrates by
+// running the whole model on the search samples (not just from the layer on).
 // Nothing meets the budget (k = 0): met = false and the report holds the least compressed candidate.
 // No usable choice at all (no steps): the float model is the answer, met with an empty recipe.
 #include <compress/auto.h>
@@ -35,6 +41,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <limits>
 #include <map>
 #include <set>
@@ -47,9 +54,12 @@ struct Choice {
   std::string name;
   std::string pass;
   std::vector<std::pair<std::string, std::string>> options;
+  bool calibrated = false;  // also takes calibration=<AutoSettings::calibration_dir>
 };
 
-// In the order the recipe applies them; each touches only its own nodes.
+// In the order the recipe applies them; each touches only its own nodes. int8-static comes last, so
+// it calibrates its activations on the model as it will run, the other layers already changed. Its
+// self-check is off: the search measures the outputs itself.
 const std::vector<Choice>& choices() {
   static const std::vector<Choice> all = {
       {"low-rank", "low-rank", {}},
@@ -58,6 +68,7 @@ const std::vector<Choice>& choices() {
       {"int8", "quantize-int8", {}},
       {"int8-dynamic", "quantize-int8", {{"mode", "dynamic"}}},
       {"int4", "quantize-int4", {}},
+      {"int8-static", "quantize-int8", {{"mode", "static"}, {"self-check", "false"}}, true},
   };
   return all;
 }
@@ -98,6 +109,20 @@ std::optional<size_t> sample_axis(const eval::Tensor& t, const onnx::ValueInfoPr
 
 using SampleAxes = std::map<std::string, std::optional<size_t>>;
 
+// Why int8-static cannot calibrate on these samples through a directory, or "": a calibration
+// directory holds one <input-name>.npy per input with the samples on axis 0, so every input needs its
+// samples there and a name that reads back as that file's stem.
+std::string calibration_refusal(const AutoSettings& settings, const SampleAxes& axes) {
+  if (settings.calibration_dir.empty()) return "no calibration directory to write the search samples to";
+  for (const auto& [name, axis] : axes) {
+    if (axis != std::optional<size_t>(0))
+      return "input '" + name + "' has no samples on axis 0, as a calibration directory holds them";
+    if (name.empty() || std::filesystem::path(name + ".npy").stem().string() != name)
+      return "input name '" + name + "' cannot be a .npy file name in the calibration directory";
+  }
+  return "";
+}
+
 // One part of the samples with the float model's outputs on it.
 struct SampleSet {
   std::string name;
@@ -137,6 +162,12 @@ class Search {
  public:
   Search(const Model& model, const AutoSettings& settings) : model_(model), settings_(settings) {}
 
+  // int8-static's calibration samples: the search part, held under the directory name the recipe
+  // carries, so that no candidate reads a file.
+  void set_calibration(const eval::TensorMap& search_inputs) {
+    calibration_[settings_.calibration_dir] = std::make_shared<const eval::TensorMap>(search_inputs);
+  }
+
   void prepare(SampleSet& set) const {
     const eval::Evaluator ev(model_);
     int64_t n = 0;
@@ -174,11 +205,14 @@ class Search {
     return true;
   }
 
-  // The plan (layer -> choice index) as a pipeline, one pass per choice, in choices() order.
-  static std::vector<PassInvocation> recipe_of(const std::map<std::string, size_t>& plan) {
+  // The plan (layer -> choice index) as a pipeline, one pass per choice with the union of its layers,
+  // in choices() order. One int8-static pass for all its layers: activations that neighbouring
+  // layers share get one Q/DQ pair (a second pass would quantize the first one's DequantizeLinear).
+  std::vector<PassInvocation> recipe_of(const std::map<std::string, size_t>& plan) const {
     std::vector<PassInvocation> recipe;
     for (size_t c = 0; c < choices().size(); ++c) {
       PassInvocation inv{choices()[c].pass, choices()[c].options, {}};
+      if (choices()[c].calibrated) inv.options.emplace_back("calibration", settings_.calibration_dir);
       for (const auto& [layer, choice] : plan)
         if (choice == c) inv.nodes.push_back(layer);
       if (!inv.nodes.empty()) recipe.push_back(std::move(inv));
@@ -186,15 +220,18 @@ class Search {
     return recipe;
   }
 
-  Model apply(const std::vector<PassInvocation>& recipe) const {
+  // `runs`, when given, receives what each pass did.
+  Model apply(const std::vector<PassInvocation>& recipe, std::vector<PassRun>* runs = nullptr) const {
     Model copy = Model::from_proto(model_.proto());
-    Pipeline::build(PassRegistry::builtin(), recipe).run(copy, settings_.global_excludes);
+    auto done = Pipeline::build(PassRegistry::builtin(), recipe, calibration_).run(copy, settings_.global_excludes);
+    if (runs != nullptr) *runs = std::move(done);
     return copy;
   }
 
  private:
   const Model& model_;
   const AutoSettings& settings_;
+  Pipeline::PreloadedSamples calibration_;
   mutable std::string first_output_;
 };
 
@@ -327,6 +364,10 @@ AutoResult auto_search(const Model& model, const eval::TensorMap& samples, const
   search.prepare(search_set);
   search.prepare(held_set);
   search.prepare(sens_set);
+  const bool static_allowed =
+      std::any_of(allowed.begin(), allowed.end(), [](size_t c) { return choices()[c].calibrated; });
+  const std::string static_refused = static_allowed ? calibration_refusal(settings, axes) : "";
+  if (static_allowed && static_refused.empty()) search.set_calibration(search_set.inputs);
 
   // The search runs the pipeline hundreds of times: its per-pass lines would drown the log.
   const auto level = logger()->level();
@@ -365,9 +406,23 @@ AutoResult auto_search(const Model& model, const eval::TensorMap& samples, const
   PrefixRunner sensitivity(model, sens_set.inputs);
   for (auto& c : candidates) {
     for (size_t choice : allowed) {
+      if (choices()[choice].calibrated && !static_refused.empty()) {
+        c.unusable[choice] = {{"unused", static_refused}};
+        continue;
+      }
       std::map<std::string, size_t> plan{{c.layer, choice}};
       try {
-        Model candidate = search.apply(Search::recipe_of(plan));
+        std::vector<PassRun> runs;
+        Model candidate = search.apply(search.recipe_of(plan), &runs);
+        // int8-static that quantized no weight (a Conv whose reduction is too short, say) may still
+        // have folded the layer's BatchNormalization: a saving, but not int8.
+        if (choices()[choice].calibrated && !runs.at(0).stats.counters.count("weights_quantized")) {
+          std::string why = "the pass quantized nothing";
+          for (const auto& [counter, n] : runs.at(0).stats.counters)
+            if (counter.rfind("skipped.", 0) == 0 && counter != "skipped.excluded") why += " (" + counter + ")";
+          c.unusable[choice] = {{"unused", why}};
+          continue;
+        }
         const double saving_bytes = original_bytes - static_cast<double>(candidate.proto().ByteSizeLong());
         const double saving = by_size ? saving_bytes : original_cost - objective.cost(candidate);
         if (!(saving > 0)) {
@@ -400,6 +455,11 @@ AutoResult auto_search(const Model& model, const eval::TensorMap& samples, const
                        {"held_out", held_set.count},
                        {"sensitivity", sens_set.count},
                        {"split", "samples with index % 4 == 3 are held out (the last one with 2-3 samples)"}};
+  if (static_allowed)
+    report["samples"]["calibration"] =
+        static_refused.empty()
+            ? nlohmann::json{{"dir", settings.calibration_dir}, {"samples", search_set.count}, {"part", "search"}}
+            : nlohmann::json{{"refused", static_refused}};
 
   std::vector<Step> steps;
   for (size_t i = 0; i < candidates.size(); ++i)
@@ -466,7 +526,7 @@ AutoResult auto_search(const Model& model, const eval::TensorMap& samples, const
   const auto evaluate = [&](size_t k, const SampleSet& set) {
     auto key = std::make_pair(k, set.name);
     if (!cache.count(key)) {
-      const Metrics m = search.measure(search.apply(Search::recipe_of(plan_of(k))), set);
+      const Metrics m = search.measure(search.apply(search.recipe_of(plan_of(k))), set);
       cache[key] = m;
       nlohmann::json e = m.to_json();
       e["steps"] = k;
@@ -498,12 +558,16 @@ AutoResult auto_search(const Model& model, const eval::TensorMap& samples, const
   if (shown > 0) {
     report["held_out"] = evaluate(shown, held_set).to_json();
     report["search"] = evaluate(shown, search_set).to_json();
-    report["objective_cost"]["chosen"] = objective.cost(search.apply(Search::recipe_of(plan)));
+    report["objective_cost"]["chosen"] = objective.cost(search.apply(search.recipe_of(plan)));
   }
   report["evaluations"] = evaluations;
   report["met"] = result.met;
-  if (result.met) result.recipe = Search::recipe_of(plan);
-  report["recipe"] = recipe_to_json(Search::recipe_of(plan));
+  if (result.met) {
+    result.recipe = search.recipe_of(plan);
+    for (const auto& [layer, choice] : plan)
+      if (choices()[choice].calibrated) result.calibration = search_set.inputs;
+  }
+  report["recipe"] = recipe_to_json(search.recipe_of(plan));
   return result;
 }
 

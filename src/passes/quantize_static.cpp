@@ -33,6 +33,9 @@
 //
 // BatchNormalization is folded into the layer before it first (src/passes/fold.cpp, counters fold.*):
 // ONNX Runtime fuses Conv -> Relu in QDQ form, not Conv -> BatchNormalization -> Relu.
+// With a node restriction (`nodes=[...]`) only those layers are quantized, with the BatchNormalization
+// and the Relu/Clip that follow each of them (folded as above); activations between two of them share
+// one Q/DQ pair, so a plan quantizes all its layers in one invocation.
 //
 // Skipped (skipped.<reason>): excluded nodes (excluded), Conv/Gemm whose weight is not a constant float
 // tensor (weight_not_constant, weight_not_float32), a Conv whose reduction Cin x kernel is under 16
@@ -74,6 +77,7 @@
 #include "passes/fold.h"
 #include "passes/int8_quant.h"
 #include "passes/weights.h"
+#include "report/layer_name.h"
 
 namespace compress {
 
@@ -356,6 +360,33 @@ NodeProto make_node(Model& model, const std::string& op, const std::string& base
   return n;
 }
 
+// Under a node restriction (`nodes=[conv1]`, as compress auto plans), what follows a chosen layer and
+// belongs in its fused kernel is chosen with it: a BatchNormalization right after it (folded first:
+// exact in float, and left in place it would keep ONNX Runtime from fusing the quantized layer with its
+// activation), then a Relu or Clip that is the only reader (folded as without a restriction). An
+// unnamed layer is known after the BN fold by the name the fold gives it: "<op>:<BN output>", Gemm for
+// a MatMul.
+PassContext with_followers_of_chosen_layers(Graph& g, const PassContext& context) {
+  static const std::set<std::string> kFoldInto = {"Conv", "ConvTranspose", "Gemm", "MatMul"};
+  std::vector<std::string> more;
+  const auto only_reader = [&](const std::string& value) -> const NodeProto* {
+    const auto& uses = g.consumers(value);
+    return uses.size() == 1 && !g.is_graph_output(value) ? uses[0].node : nullptr;
+  };
+  for (const NodeProto& layer : g.proto().node()) {
+    if (!kQuantizedOps.count(layer.op_type()) || layer.output_size() == 0 || context.is_excluded(layer)) continue;
+    const NodeProto* next = only_reader(layer.output(0));
+    if (next != nullptr && next->op_type() == "BatchNormalization" && kFoldInto.count(layer.op_type())) {
+      more.push_back(layer_name(*next, ""));
+      if (layer.name().empty())
+        more.push_back((layer.op_type() == "MatMul" ? std::string("Gemm") : layer.op_type()) + ":" + next->output(0));
+      next = next->output_size() > 0 ? only_reader(next->output(0)) : nullptr;
+    }
+    if (next != nullptr && (next->op_type() == "Relu" || next->op_type() == "Clip")) more.push_back(layer_name(*next, ""));
+  }
+  return context.with_nodes(more);
+}
+
 }  // namespace
 
 PassStats quantize_int8_static(Model& model, const PassContext& context) {
@@ -377,10 +408,11 @@ PassStats quantize_int8_static(Model& model, const PassContext& context) {
   if (model.all_graphs().size() > 1)
     stats.warnings.push_back("nodes inside If/Loop/Scan subgraphs stay float (static quantization covers the main graph)");
   // BatchNormalization between a Conv and its activation blocks ONNX Runtime's QDQ fusion: fold first.
-  fold_model(model, context, FoldSteps{}, stats, "fold.");
+  const PassContext restricted = with_followers_of_chosen_layers(model.graph(), context);
+  fold_model(model, restricted, FoldSteps{}, stats, "fold.");
 
   Graph& g = model.graph();
-  Plan plan = select(g, context, per_channel, stats);
+  Plan plan = select(g, restricted, per_channel, stats);
   if (plan.tensors.empty() && plan.weights.empty()) return stats;
 
   int64_t sample_count = 0;

@@ -63,6 +63,13 @@ bool PassContext::is_excluded(const onnx::NodeProto& node) const {
   });
 }
 
+PassContext PassContext::with_nodes(const std::vector<std::string>& more) const {
+  if (!only_nodes_) return *this;
+  auto nodes = std::make_shared<std::set<std::string>>(*only_nodes_);
+  nodes->insert(more.begin(), more.end());
+  return PassContext(options_, global_excludes_, samples_, std::move(nodes));
+}
+
 void PassRegistry::add(Factory factory) {
   auto pass = factory();
   const std::string name = pass->info().name;

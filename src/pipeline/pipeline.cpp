@@ -250,7 +250,8 @@ nlohmann::json recipe_to_json(const std::vector<PassInvocation>& invocations) {
   return {{"passes", passes}};
 }
 
-Pipeline Pipeline::build(const PassRegistry& registry, const std::vector<PassInvocation>& invocations) {
+Pipeline Pipeline::build(const PassRegistry& registry, const std::vector<PassInvocation>& invocations,
+                         const PreloadedSamples& preloaded) {
   Pipeline pipeline;
   for (const auto& inv : invocations) {
     const Pass* pass = registry.find(inv.name);
@@ -282,8 +283,10 @@ Pipeline Pipeline::build(const PassRegistry& registry, const std::vector<PassInv
     }
     SampleSets samples;
     for (const auto& spec : info.options)
-      if (spec.type == OptionSpec::Type::kSamples && !values[spec.name].empty())
-        samples[spec.name] = load_samples(info.name, spec.name, values[spec.name]);
+      if (spec.type == OptionSpec::Type::kSamples && !values[spec.name].empty()) {
+        auto held = preloaded.find(values[spec.name]);
+        samples[spec.name] = held != preloaded.end() ? held->second : load_samples(info.name, spec.name, values[spec.name]);
+      }
     pipeline.steps_.push_back({pass, PassOptions(std::move(values)), std::move(canonical), std::move(samples), std::move(nodes)});
   }
   return pipeline;

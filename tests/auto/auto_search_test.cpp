@@ -1,9 +1,13 @@
 #include <compress/auto.h>
 #include <compress/error.h>
 #include <compress/evaluator.h>
+#include <compress/npy.h>
 #include <compress/tensor.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <random>
 
 #include "testing/builders.h"
@@ -83,6 +87,50 @@ AutoResult search_int8(const Model& m) {
   return auto_search(m, samples(24, 5), nullptr, settings);
 }
 
+// x -> fc1 -> Relu -> fc2 -> y, 64 wide, where fc1 ignores input feature 0 (its weight row 0 is zero),
+// and 24 samples whose held-out ones (index % 4 == 3) carry 1000 in feature 0. Calibrated on every
+// sample, x's int8 step would be about 1000 / 255 and every other feature would round to 0; on the
+// search samples only, it is about 7 / 255 and feature 0's outliers are clipped where nothing reads them.
+Model static_model() {
+  TensorProto w1 = testing::random_tensor("w1", {64, 64}, 31, 0.2f);
+  std::vector<float> v1 = to_floats(w1);
+  for (int c = 0; c < 64; ++c) v1[static_cast<size_t>(c)] = 0.0f;
+  Model m = testing::model_with_weights(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[N, 64] x) => (float[N, 64] y) {
+  h1 = MatMul(x, w1)
+  r1 = Relu(h1)
+  y = MatMul(r1, w2)
+}
+)", {make_float_tensor("w1", {64, 64}, v1), testing::random_tensor("w2", {64, 64}, 32, 0.2f)});
+  m.proto().mutable_graph()->mutable_node(0)->set_name("fc1");
+  m.proto().mutable_graph()->mutable_node(2)->set_name("fc2");
+  m.invalidate();
+  return m;
+}
+
+eval::TensorMap static_samples() {
+  eval::TensorMap s = samples(24, 33);
+  for (int64_t k = 3; k < 24; k += 4) s.at("x").f[static_cast<size_t>(k * 64)] = 1000.0f;
+  return s;
+}
+
+AutoResult search_static(const Model& m, double min_cosine, const std::string& dir = "calib") {
+  AutoSettings settings;
+  settings.min_cosine = min_cosine;
+  settings.allow = {"int8-static"};
+  settings.calibration_dir = dir;
+  return auto_search(m, static_samples(), nullptr, settings);
+}
+
+// The scale of the QuantizeLinear that reads `value`; -1 when there is none.
+float quantize_scale(const Model& m, const std::string& value) {
+  for (const auto& n : m.proto().graph().node())
+    if (n.op_type() == "QuantizeLinear" && n.input(0) == value)
+      return to_floats(*testing::find_initializer(m.proto().graph(), n.input(1)))[0];
+  return -1;
+}
+
 TEST(AutoSearch, PlantedSensitiveLayerStaysFloatAndTheOthersAreQuantized) {
   const Model m = planted_model();
   const AutoResult r = search_int8(m);
@@ -136,6 +184,69 @@ TEST(AutoSearch, RecipeReproducesTheSameBytes) {
   Pipeline::build(PassRegistry::builtin(), again).run(b, {});
   EXPECT_EQ(a.serialize(), b.serialize());
   EXPECT_NE(a.serialize(), m.serialize());
+
+  // int8-static too: the search ran on its samples in memory, the recipe reads them from the directory.
+  const auto dir = std::filesystem::temp_directory_path() / ("compress_auto_static_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const Model sm = static_model();
+  const AutoResult s = search_static(sm, 0.5, dir.string());
+  ASSERT_TRUE(s.met);
+  for (const auto& [name, t] : s.calibration) eval::write_npy(dir / (name + ".npy"), t);
+  Model c = Model::from_proto(sm.proto()), d = Model::from_proto(sm.proto());
+  Pipeline::build(PassRegistry::builtin(), s.recipe, {{dir.string(), std::make_shared<const eval::TensorMap>(s.calibration)}})
+      .run(c, {});
+  const auto runs = Pipeline::build(PassRegistry::builtin(), parse_recipe_json(recipe_to_json(s.recipe))).run(d, {});
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(c.serialize(), d.serialize());
+  EXPECT_GT(testing::count_nodes(d.proto().graph(), "QuantizeLinear"), 0);
+  EXPECT_EQ(runs.at(0).stats.counters.at("calibration_samples"), 18);  // the search part of 24
+}
+
+TEST(AutoSearch, StaticInt8IsChosenAndCalibratesOnTheSearchSamplesOnly) {
+  const Model m = static_model();
+  const AutoResult r = search_static(m, 0.99);
+  ASSERT_TRUE(r.met) << r.report.dump(2);
+  ASSERT_EQ(r.recipe.size(), 1u);
+  EXPECT_EQ(r.recipe[0].name, "quantize-int8");
+  EXPECT_EQ(r.recipe[0].options, (std::vector<std::pair<std::string, std::string>>{
+                                     {"mode", "static"}, {"self-check", "false"}, {"calibration", "calib"}}));
+  EXPECT_EQ(layer(r.report, "fc1")->at("chosen"), "int8-static");
+  EXPECT_GT(layer(r.report, "fc1")->at("choices")["int8-static"]["saving_bytes"].get<double>(), 0);
+  EXPECT_EQ(r.report["samples"]["calibration"], (nlohmann::json{{"dir", "calib"}, {"samples", 18}, {"part", "search"}}));
+  // What the caller writes to the calibration directory: the 18 search samples, no outlier among them.
+  ASSERT_EQ(r.calibration.size(), 1u);
+  const eval::Tensor& calibration = r.calibration.at("x");
+  EXPECT_EQ(calibration.dims, (std::vector<int64_t>{18, 64}));
+  EXPECT_LT(*std::max_element(calibration.f.begin(), calibration.f.end()), 100.0f);
+  // The model the recipe makes: x's step is set by the search samples, not the held-out outliers.
+  Model out = Model::from_proto(m.proto());
+  Pipeline::build(PassRegistry::builtin(), r.recipe, {{"calib", std::make_shared<const eval::TensorMap>(r.calibration)}})
+      .run(out, {});
+  const float scale = quantize_scale(out, "x");
+  EXPECT_GT(scale, 0.0f);
+  EXPECT_LT(scale, 0.1f);
+  EXPECT_GE(r.report["held_out"]["min_cosine"].get<double>(), 0.99);
+}
+
+TEST(AutoSearch, StaticInt8LayersShareOnePassAndTheirActivationPairs) {
+  const AutoResult r = search_static(static_model(), 0.5);
+  ASSERT_TRUE(r.met) << r.report.dump(2);
+  ASSERT_EQ(r.recipe.size(), 1u);
+  EXPECT_EQ(r.recipe[0].nodes, (std::vector<std::string>{"fc1", "fc2"}));
+  Model out = static_model();
+  Pipeline::build(PassRegistry::builtin(), r.recipe, {{"calib", std::make_shared<const eval::TensorMap>(r.calibration)}})
+      .run(out, {});
+  // x and r1 (fc1's output, its Relu folded) each get one pair; y is a graph output and stays float.
+  EXPECT_EQ(testing::count_nodes(out.proto().graph(), "QuantizeLinear"), 2);
+  EXPECT_EQ(testing::count_nodes(out.proto().graph(), "Relu"), 0);
+}
+
+TEST(AutoSearch, StaticInt8WithoutACalibrationDirectoryIsListedUnusable) {
+  const AutoResult r = search_static(static_model(), 0.99, "");
+  EXPECT_TRUE(r.recipe.empty());
+  EXPECT_EQ(layer(r.report, "fc1")->at("choices")["int8-static"]["unused"],
+            "no calibration directory to write the search samples to");
+  EXPECT_TRUE(r.calibration.empty());
 }
 
 TEST(AutoSearch, DryRunStopsAfterTheSensitivityTable) {

@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <fstream>
 
+#include <compress/npy.h>
+
 #include "cli/cli_run.h"
 
 namespace {
@@ -305,6 +307,39 @@ TEST_F(Cli, AutoRecipeNamesUnnamedNodesAndReproducesTheOutput) {
   r = run("unnamed.onnx -o b.onnx --recipe plan.json -q");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(read(dir_ / "a.onnx"), read(dir_ / "b.onnx"));
+}
+
+TEST_F(Cli, AutoStaticInt8CalibratesOnTheSearchSamplesWrittenBesideTheOutput) {
+  Result r = run("auto mlp.onnx -o a.onnx --input input=" + digits_data("digits_test_x_mlp.npy") +
+                 " --min-cosine 0.99 --allow int8-static --recipe-out plan.json --report-json r.json -q");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto plan = nlohmann::json::parse(read(dir_ / "plan.json"));
+  ASSERT_EQ(plan["passes"].size(), 1u) << plan.dump(2);
+  EXPECT_EQ(plan["passes"][0]["options"]["calibration"], "a.onnx.calibration");
+  EXPECT_EQ(plan["passes"][0]["options"]["mode"], "static");
+  // The 338 search samples of 450 (every 4th held out), nothing else in the directory.
+  const auto calibration = compress::eval::read_npy(dir_ / "a.onnx.calibration" / "input.npy");
+  EXPECT_EQ(calibration.dims, (std::vector<int64_t>{338, 64}));
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir_ / "a.onnx.calibration"), fs::directory_iterator()), 1);
+  const auto report = nlohmann::json::parse(read(dir_ / "r.json"));
+  EXPECT_EQ(report["auto"]["samples"]["calibration"]["samples"], 338);
+  EXPECT_EQ(report["passes"][0]["counters"]["calibration_samples"], 338);
+  r = run("mlp.onnx -o b.onnx --recipe plan.json -q");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(read(dir_ / "a.onnx"), read(dir_ / "b.onnx"));
+  // A second run would overwrite the samples: only with --force.
+  r = run("auto mlp.onnx -o c.onnx --input input=" + digits_data("digits_test_x_mlp.npy") +
+          " --min-cosine 0.99 --allow int8-static -q");
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = run("auto mlp.onnx -o c.onnx --force --input input=" + digits_data("digits_test_x_mlp.npy") +
+          " --min-cosine 0.99 --allow int8-static,int8 -q");
+  ASSERT_EQ(r.code, 0) << r.err;
+  fs::remove(dir_ / "c.onnx");
+  r = run("auto mlp.onnx -o c.onnx --input input=" + digits_data("digits_test_x_mlp.npy") +
+          " --min-cosine 0.99 --allow int8-static -q");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "compress: error: calibration directory 'c.onnx.calibration' exists (use --force to overwrite)\n");
+  EXPECT_FALSE(fs::exists(dir_ / "c.onnx"));
 }
 
 TEST_F(Cli, AutoUsageErrors) {

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <map>
 #include <random>
+#include <set>
 
 #include "passes/calibration.h"
 #include "passes/int8_quant.h"
@@ -409,6 +410,50 @@ g (float[N, 4] x) => (float[N, 4] y, float[N, 4] z) {
   ASSERT_NE(find_initializer(g, "v"), nullptr);  // the excluded MatMul reads its float weight
   EXPECT_EQ(producer_of(g, "h")->input(1), producer_of(g, "y")->input(1));
   EXPECT_EQ(producer_of(g, "z")->input(1), "v");
+}
+
+// `nodes=[...]` (compress auto's per-layer plans): only the named layer is quantized, with the
+// BatchNormalization and Relu after it folded in; an unnamed layer keeps being found by its layer name
+// after the BN fold renames its output.
+TEST(QuantizeInt8Static, NodeRestrictionQuantizesTheLayerWithItsBatchNormAndRelu) {
+  const char* text = R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[N, 2, 6, 6] x) => (float[N, 3, 6, 6] y) {
+  c1 = Conv<pads = [1, 1, 1, 1]>(x, w1, b1)
+  n1 = BatchNormalization(c1, s, o, mu, var)
+  r = Relu(n1)
+  y = Conv<pads = [1, 1, 1, 1]>(r, w2)
+}
+)";
+  const Pass* pass = PassRegistry::builtin().find("quantize-int8");
+  std::map<std::string, std::string> values;
+  for (const auto& o : pass->info().options) values[o.name] = o.default_value;
+  values["mode"] = "static";
+  SampleSets sets{{"calibration", std::make_shared<const eval::TensorMap>(
+                                      eval::TensorMap{{"x", random_samples({8, 2, 6, 6}, 12)}})}};
+  for (const std::string name : {"conv_one", ""}) {
+    Model m = testing::model_with_weights(
+        text, {testing::random_tensor("w1", {4, 2, 3, 3}, 1, 0.5f), testing::random_tensor("b1", {4}, 2, 0.1f),
+               make_float_tensor("s", {4}, std::vector<float>{1.0f, 0.5f, 2.0f, 1.5f}),
+               make_float_tensor("o", {4}, std::vector<float>{0.1f, -0.2f, 0.0f, 0.3f}),
+               make_float_tensor("mu", {4}, std::vector<float>{0.0f, 0.1f, -0.1f, 0.2f}),
+               make_float_tensor("var", {4}, std::vector<float>{1.0f, 2.0f, 0.5f, 1.0f}),
+               testing::random_tensor("w2", {3, 4, 3, 3}, 3, 0.5f)});
+    m.proto().mutable_graph()->mutable_node(0)->set_name(name);
+    m.invalidate();
+    const auto only = std::make_shared<const std::set<std::string>>(
+        std::set<std::string>{name.empty() ? "Conv:c1" : name});
+    const PassStats stats = pass->run(m, PassContext(PassOptions(values), {}, sets, only));
+    m.check();
+    const auto& g = m.proto().graph();
+    SCOPED_TRACE(name);
+    EXPECT_EQ(stats.counters.at("fold.batch_norms_folded"), 1);
+    EXPECT_EQ(stats.counters.at("weights_quantized"), 1);
+    EXPECT_EQ(count_nodes(g, "BatchNormalization"), 0);
+    EXPECT_EQ(count_nodes(g, "Relu"), 0);
+    EXPECT_EQ(count_nodes(g, "QuantizeLinear"), 2);  // x and r, which the float Conv reads dequantized
+    EXPECT_EQ(producer_of(g, "y")->input(1), "w2");
+  }
 }
 
 TEST(QuantizeInt8Static, WeightTypeInt8StoresSignedWeightsWithZeroPointZero) {

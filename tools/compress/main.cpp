@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <iostream>
@@ -467,6 +468,32 @@ int run_compress(const Options& o, const std::vector<compress::PassInvocation>* 
   return 0;
 }
 
+// Writes int8-static's calibration samples, one <input-name>.npy each, into `dir` (created if
+// missing), where the recipe's `calibration=` reads them back. Another .npy in `dir` would be read
+// with them, so it is refused. Returns the paths written (with the directory last if it was created)
+// for removal when the run fails after this.
+std::vector<fs::path> write_calibration(const std::string& dir, const compress::eval::TensorMap& samples) {
+  std::error_code ec;
+  std::vector<fs::path> written;
+  const bool created = !fs::exists(fs::symlink_status(dir, ec));
+  if (!created && !fs::is_directory(dir, ec))
+    throw Error(ExitCode::kUsage, "calibration directory '" + dir + "' exists and is not a directory");
+  if (!created)
+    for (const auto& entry : fs::directory_iterator(dir, ec))
+      if (entry.path().extension() == ".npy" && !samples.count(entry.path().stem().string()))
+        throw Error(ExitCode::kUsage, "calibration directory '" + dir + "' holds " + entry.path().filename().string() +
+                                          ", which the recipe would read as samples too; remove it");
+  if (created && !fs::create_directories(dir, ec))
+    throw Error(ExitCode::kWriteFailed, "cannot create calibration directory '" + dir + "': " + ec.message());
+  for (const auto& [name, tensor] : samples) {
+    const fs::path file = fs::path(dir) / (name + ".npy");
+    compress::eval::write_npy(file, tensor);
+    written.push_back(file);
+  }
+  if (created) written.emplace_back(dir);
+  return written;
+}
+
 int run_auto(const Options& o) {
   if (o.inputs_dir.empty() && o.input_files.empty())
     throw Error(ExitCode::kUsage, "auto needs samples: --inputs DIR or --input NAME=FILE.npy (leading axis = samples)");
@@ -504,6 +531,12 @@ int run_auto(const Options& o) {
   settings.global_excludes = o.excludes;
   settings.sensitivity_samples = o.sensitivity_samples;
   settings.dry_run = o.dry_run;
+  // int8-static calibrates on the search samples, written beside the output for the recipe to read.
+  settings.calibration_dir = (o.output.empty() ? o.input : o.output) + ".calibration";
+  const bool allows_static =
+      std::find(settings.allow.begin(), settings.allow.end(), "int8-static") != settings.allow.end();
+  if (allows_static && !o.dry_run && fs::exists(fs::symlink_status(settings.calibration_dir, ec)) && !o.force)
+    throw Error(ExitCode::kUsage, "calibration directory '" + settings.calibration_dir + "' exists (use --force to overwrite)");
 
   compress::Model model = compress::Model::load(o.input);
   model.set_input_shapes(parse_shapes(o.input_shapes));
@@ -528,7 +561,14 @@ int run_auto(const Options& o) {
       for (size_t k = 0; k < dims.size(); ++k) spec += (k ? "x" : "") + std::to_string(dims[k].get<int64_t>());
       write.input_shapes.push_back(spec);
     }
-    return run_compress(write, &result.recipe, result.report);
+    std::vector<fs::path> calibration;
+    if (!result.calibration.empty()) calibration = write_calibration(settings.calibration_dir, result.calibration);
+    try {
+      return run_compress(write, &result.recipe, result.report);
+    } catch (...) {
+      for (const auto& path : calibration) fs::remove(path, ec);
+      throw;
+    }
   }
 
   // Dry run, or no model meets the budget: the reports, and no model.
@@ -739,8 +779,8 @@ int main(int argc, char** argv) {
                     "what to minimize: size (bytes, default), latency (predicted on --target) or energy (estimated on --target)");
   autos->add_option("--target", o.target, "target profile for latency and energy (ort-cpu default, ort-cpu-vnni, generic)");
   autos->add_option("--allow", o.allow,
-                    "per-layer choices: int8,int8-dynamic,int4,fp16,low-rank,prune (default int8,int4,fp16; "
-                    "latency and energy add int8-dynamic)")
+                    "per-layer choices: int8,int8-dynamic,int8-static,int4,fp16,low-rank,prune (default "
+                    "int8,int4,fp16; latency and energy add int8-dynamic)")
       ->allow_extra_args(false);
   autos->add_option("--sensitivity-samples", o.sensitivity_samples, "search samples that measure each layer (default 8)")
       ->check(CLI::PositiveNumber);
@@ -765,7 +805,9 @@ int main(int argc, char** argv) {
       "reports written, no model. No choice saves anything: the model is written float (report: kept_float).\n"
       "Each layer's variants run from the layer on, from a checkpoint of the float activations that moves\n"
       "forward layer by layer: memory is the model, one candidate, the samples' float outputs and the\n"
-      "values live at the current layer per sensitivity sample.\n\n"
+      "values live at the current layer per sensitivity sample.\n"
+      "int8-static calibrates on the search samples only; when chosen they are written to OUT.calibration/\n"
+      "(<input>.npy each), the directory the recipe's calibration= names (exists: needs --force).\n\n"
       "Example (bundled model and data):\n"
       "  compress auto models/digits_cnn.onnx -o small.onnx --input input=models/digits_test_x_cnn.npy \\\n"
       "      --labels models/digits_test_y.npy --max-accuracy-drop 0.5 --recipe-out plan.json\n"
