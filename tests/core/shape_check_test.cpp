@@ -106,6 +106,79 @@ TEST(ShapeCheck, RejectsRnnWeightsThatDisagree) {
   EXPECT_EQ(rejection(one_node("float[S, B, I] x, float[D, G, H] w, float[D, G, H] r", "y = GRU (x, w, r)")), "");
 }
 
+TEST(ShapeCheck, AxesFromAConstantScalarAndTheOpset18InputForm) {
+  EXPECT_EQ(rejection(one_node("float[2, 3] x", "a = Constant <value_int = 5> ()\n  y = Unsqueeze (x, a)")),
+            "Unsqueeze node writing 'y': axis 5 of axes [5] is outside the output rank 3 of input 'x' [2,3] (valid: -3..2)");
+  EXPECT_EQ(rejection(one_node("float[2, 3] x", "a = Constant <value_int = -3> ()\n  y = Unsqueeze (x, a)")), "");
+  const std::string v18 = "<ir_version: 8, opset_import: [\"\" : 18]>\ng (float[2, 3] x) => (float y) <int64[1] a = {2}> {\n"
+                          "  y = ReduceSumSquare (x, a)\n}\n";
+  EXPECT_NE(rejection(v18).find("axis 2 of axes [2] is outside input 'x' [2,3] of rank 2"), std::string::npos);
+}
+
+TEST(ShapeCheck, RejectsOperandsThatCannotMeet) {
+  EXPECT_EQ(rejection(one_node("float[1, 5] x, float[4, 3] w", "y = Add (x, w)")),
+            "Add node writing 'y': inputs 'x' [1,5] and 'w' [4,3] cannot broadcast (dim -1: 5 vs 3)");
+  EXPECT_NE(rejection(one_node("bool[3] c, float[2, 3] a, float[2] b", "y = Where (c, a, b)")).find("cannot broadcast"),
+            std::string::npos);
+  EXPECT_EQ(rejection(one_node("float[4, 1] x, float[3] w", "y = Mul (x, w)")), "");
+  EXPECT_EQ(rejection(one_node("float[N, 5] x, float[4, 1, 1] w", "y = Sub (x, w)")), "");
+  EXPECT_EQ(rejection(one_node("float[1, 5] x, float[4, 3] w", "y = MatMul (x, w)")),
+            "MatMul node writing 'y': inner dims differ: input 'x' [1,5] has 5 columns, input 'w' [4,3] has 4 rows");
+  EXPECT_NE(rejection(one_node("float[5] x, float[4] w", "y = MatMul (x, w)")).find("inner dims differ"), std::string::npos);
+  EXPECT_EQ(rejection(one_node("float[B, 7, 4] x, float[4, 3] w", "y = MatMul (x, w)")), "");
+  EXPECT_NE(rejection(one_node("float[2, 4] x, float[4, 3] w", "y = Gemm <transA = 1> (x, w)")).find("gives K = 2"),
+            std::string::npos);
+  EXPECT_NE(rejection(one_node("float[2, 4, 1] x, float[4, 3] w", "y = Gemm (x, w)")).find("Gemm needs 2"),
+            std::string::npos);
+  EXPECT_EQ(rejection(one_node("float[2, 3] x, float[4, 3] w", "y = Gemm <transB = 1> (x, w)")), "");
+}
+
+TEST(ShapeCheck, RejectsChannelsThatDisagree) {
+  EXPECT_NE(rejection(one_node("float[1, 4, 8, 8] x, float[6, 1, 3, 3] w", "y = Conv <group = 2> (x, w)"))
+                .find("has 4 channels, W 'w' [6,1,3,3] expects 1 x group 2"),
+            std::string::npos);
+  EXPECT_NE(rejection(one_node("float[1, 4, 8, 8] x, float[3, 2, 3, 3] w", "y = Conv <group = 2> (x, w)"))
+                .find("output channels 3 of W 'w' [3,2,3,3] are not a multiple of group 2"),
+            std::string::npos);
+  EXPECT_EQ(rejection(one_node("float[N, 4, H, W] x, float[6, 2, 3, 3] w, float[6] b", "y = Conv <group = 2> (x, w, b)")), "");
+  EXPECT_NE(rejection(one_node("float[1, 4, 2, 2] x, float[4] s, float[4] b, float[4] m, float[3] v",
+                               "y = BatchNormalization (x, s, b, m, v)"))
+                .find("input 'v' [3] must be 1-D of the 4 channels"),
+            std::string::npos);
+}
+
+TEST(ShapeCheck, RejectsIndicesAndAxesOfDataMovementOps) {
+  EXPECT_NE(rejection(one_node("float[2, 3, 4] x", "y = Transpose <perm = [1, 0]> (x)")).find("has rank 3"),
+            std::string::npos);
+  EXPECT_NE(rejection(one_node("float[2, 3] x", "y = Slice (x, s, e, a)", "<int64[1] s = {0}, int64[1] e = {1}, int64[1] a = {2}>"))
+                .find("axis 2 of axes [2] is outside input 'x' [2,3]"),
+            std::string::npos);
+  EXPECT_NE(rejection(one_node("float[2, 3] x", "y = Slice (x, s, e, a, t)",
+                               "<int64[1] s = {0}, int64[1] e = {1}, int64[1] a = {0}, int64[1] t = {0}>"))
+                .find("steps [0] hold 0"),
+            std::string::npos);
+  EXPECT_EQ(rejection(one_node("float[2, 3] x", "y = Slice (x, s, e, a)", "<int64[1] s = {0}, int64[1] e = {9}, int64[1] a = {-1}>")),
+            "");
+  EXPECT_NE(rejection(one_node("float[2, 3] x", "y = Tile (x, r)", "<int64[1] r = {2}>")).find("repeats [2] has 1 entries"),
+            std::string::npos);
+  EXPECT_EQ(rejection(one_node("float[4, 3] x", "y = Gather <axis = 1> (x, i)", "<int32[2] i = {-3, 3}>")),
+            "Gather node writing 'y': index 3 of constant 'i' is outside axis 1 of input 'x' [4,3] (valid: -3..2)");
+  EXPECT_EQ(rejection(one_node("float[4, 3] x", "y = Gather (x, i)", "<int64 i = {-4}>")), "");
+}
+
+TEST(ShapeCheck, RejectsQuantizationParametersThatDoNotFit) {
+  EXPECT_NE(rejection(one_node("int8[4, 8] q, float[8] s", "y = DequantizeLinear <axis = 0> (q, s)"))
+                .find("per-axis scale 's' [8] has 8 elements, axis 0 of input 'q' [4,8] is 4"),
+            std::string::npos);
+  EXPECT_NE(rejection(one_node("int8[4, 8] q, float[4] s, int8[1] z", "y = DequantizeLinear <axis = 0> (q, s, z)"))
+                .find("differ in element count"),
+            std::string::npos);
+  EXPECT_NE(rejection(one_node("float[4] x, float[4] s", "y = QuantizeLinear (x, s)")).find("axis 1 is outside"),
+            std::string::npos);
+  EXPECT_EQ(rejection(one_node("int8[4, 8] q, float[8] s, int8[8] z", "y = DequantizeLinear <axis = -1> (q, s, z)")), "");
+  EXPECT_EQ(rejection(one_node("int8[4, 8] q, float[1] s, int8 z", "y = DequantizeLinear (q, s, z)")), "");
+}
+
 TEST(ShapeCheck, UnknownShapesAreNeverAnError) {
   EXPECT_EQ(rejection(one_node("float[] x, int64[1] i", "y = Gather <axis = 3> (x, i)")), "");  // no shape
   EXPECT_EQ(rejection(one_node("float[N, 6] x", "y = Reshape (x, s)", "<int64[2] s = {4, -1}>")), "");

@@ -295,6 +295,78 @@ def bad_attributes():
     save("unsqueeze_reduce_negative_axes", "shape", m, expect="accept")
     m = make([helper.make_node("Squeeze", ["x", "ax"], ["y"])], [vi("x", [2, "B", 4])], [vi("y", None)], [axes([1])])
     save("squeeze_symbolic_dim", "shape", m, expect="accept")
+    # Axes from a Constant value_int (a scalar), and the input form of Reduce* at opset 18.
+    m = make([helper.make_node("Constant", [], ["ax"], value_int=5), helper.make_node("Unsqueeze", ["x", "ax"], ["y"])],
+             [vi("x", [2, 3])], [vi("y", None)])
+    save("unsqueeze_constant_value_int", "shape", m)
+    m = make([helper.make_node("Constant", [], ["ax"], value_int=-3), helper.make_node("Unsqueeze", ["x", "ax"], ["y"])],
+             [vi("x", [2, 3])], [vi("y", None)])
+    save("unsqueeze_constant_value_int_negative", "shape", m, expect="accept")
+    m = make([helper.make_node("ReduceMax", ["x", "ax"], ["y"])], [vi("x", [2, 3])], [vi("y", None)], [axes([2])], opset=18)
+    save("reduce_max_opset18_axis_out_of_range", "shape", m)
+    m = make([helper.make_node("ReduceMax", ["x", "ax"], ["y"])], [vi("x", [2, 3])], [vi("y", None)], [axes([-2])], opset=18)
+    save("reduce_max_opset18_negative_axis", "shape", m, expect="accept")
+    # Broadcasting, MatMul/Gemm inner dims, Conv/BatchNormalization channels, Transpose, Slice, Tile,
+    # Gather indices and (De)QuantizeLinear scales that the model's own shapes prove wrong.
+    m = make([helper.make_node("Add", ["x", "w"], ["y"])], [vi("x", [1, 5])], [vi("y", None)], [weight("w", [4, 3])])
+    save("add_cannot_broadcast", "shape", m)
+    m = make([helper.make_node("Add", ["x", "w"], ["y"])], [vi("x", ["N", 1])], [vi("y", None)], [weight("w", [4, 3])])
+    save("add_broadcast_symbolic", "shape", m, expect="accept")
+    m = make([helper.make_node("MatMul", ["x", "w"], ["y"])], [vi("x", [1, 5])], [vi("y", None)], [weight("w", [4, 3])])
+    save("matmul_inner_dims_differ", "shape", m)
+    m = make([helper.make_node("MatMul", ["x", "w"], ["y"])], [vi("x", ["B", 7, 4])], [vi("y", None)], [weight("w", [4, 3])])
+    save("matmul_batched_symbolic", "shape", m, expect="accept")
+    m = make([helper.make_node("Gemm", ["x", "w"], ["y"], transB=1)], [vi("x", [1, 4])], [vi("y", None)], [weight("w", [4, 3])])
+    save("gemm_inner_dims_differ_transb", "shape", m)
+    m = make([helper.make_node("Gemm", ["x", "w"], ["y"], transB=1)], [vi("x", [1, 3])], [vi("y", None)], [weight("w", [4, 3])])
+    save("gemm_transb", "shape", m, expect="accept")
+    m = make([helper.make_node("Conv", ["x", "w"], ["y"], name="conv")], [vi("x", [1, 3, 8, 8])], [vi("y", None)],
+             [weight("w", [4, 2, 3, 3])])
+    save("conv_input_channels_differ", "shape", m)
+    m = make([helper.make_node("Conv", ["x", "w", "b"], ["y"])], [vi("x", [1, 2, 8, 8])], [vi("y", None)],
+             [weight("w", [4, 2, 3, 3]), weight("b", [3])])
+    save("conv_bias_length", "shape", m)
+    m = make([helper.make_node("Conv", ["x", "w"], ["y"], group=2)], [vi("x", ["N", 4, "H", "W"])], [vi("y", None)],
+             [weight("w", [6, 2, 3, 3])])
+    save("conv_grouped_symbolic", "shape", m, expect="accept")
+    bn = [weight(n, [3], k) for k, n in enumerate(["s", "b", "mu", "var"])]
+    m = make([helper.make_node("BatchNormalization", ["x", "s", "b", "mu", "var"], ["y"])], [vi("x", [1, 4, 2, 2])],
+             [vi("y", None)], bn)
+    save("batchnorm_params_length", "shape", m)
+    m = make([helper.make_node("Transpose", ["x"], ["y"], perm=[1, 0])], [vi("x", [2, 3, 4])], [vi("y", None)])
+    save("transpose_perm_rank", "shape", m)
+    ints = lambda name, v: numpy_helper.from_array(np.array(v, np.int64), name)
+    m = make([helper.make_node("Slice", ["x", "s", "e", "a"], ["y"])], [vi("x", [2, 3])], [vi("y", None)],
+             [ints("s", [0]), ints("e", [1]), ints("a", [2])])
+    save("slice_axis_out_of_range", "shape", m)
+    m = make([helper.make_node("Slice", ["x", "s", "e", "a", "st"], ["y"])], [vi("x", [2, 3])], [vi("y", None)],
+             [ints("s", [0]), ints("e", [1]), ints("a", [1]), ints("st", [0])])
+    save("slice_step_zero", "shape", m)
+    m = make([helper.make_node("Slice", ["x", "s", "e", "a"], ["y"])], [vi("x", [2, 3])], [vi("y", None)],
+             [ints("s", [0, 0]), ints("e", [1]), ints("a", [0, 1])])
+    save("slice_lengths_differ", "shape", m)
+    m = make([helper.make_node("Slice", ["x", "s", "e", "a"], ["y"])], [vi("x", [2, 3])], [vi("y", None)],
+             [ints("s", [0]), ints("e", [9]), ints("a", [-1])])
+    save("slice_negative_axis_end_past_dim", "shape", m, expect="accept")
+    m = make([helper.make_node("Tile", ["x", "r"], ["y"])], [vi("x", [2, 3])], [vi("y", None)], [ints("r", [2])])
+    save("tile_repeats_length", "shape", m)
+    m = make([helper.make_node("Gather", ["w", "i"], ["y"])], [], [vi("y", None)], [weight("w", [4, 3]), ints("i", [1, 4])])
+    save("gather_constant_index_out_of_range", "shape", m)
+    m = make([helper.make_node("Gather", ["w", "i"], ["y"])], [], [vi("y", None)], [weight("w", [4, 3]), ints("i", [-4, 3])])
+    save("gather_constant_index_negative", "shape", m, expect="accept")
+    q = numpy_helper.from_array(np.ones((4, 8), np.int8), "q")
+    m = make([helper.make_node("DequantizeLinear", ["q", "s"], ["y"], axis=0)], [], [vi("y", None)],
+             [q, numpy_helper.from_array(np.ones(8, np.float32), "s")])
+    save("dequantize_per_axis_scale_length", "shape", m)
+    m = make([helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"], axis=0)], [], [vi("y", None)],
+             [q, numpy_helper.from_array(np.ones(4, np.float32), "s"), numpy_helper.from_array(np.zeros(1, np.int8), "z")])
+    save("dequantize_zero_point_count", "shape", m)
+    m = make([helper.make_node("DequantizeLinear", ["q", "s"], ["y"], axis=1, block_size=3)], [], [vi("y", None)],
+             [q, numpy_helper.from_array(np.ones((4, 2), np.float32), "s")], opset=21)
+    save("dequantize_blocked_scale_shape", "shape", m)
+    m = make([helper.make_node("DequantizeLinear", ["q", "s"], ["y"], axis=-1)], [], [vi("y", None)],
+             [q, numpy_helper.from_array(np.ones(8, np.float32), "s")])
+    save("dequantize_per_axis_negative_axis", "shape", m, expect="accept")
     # The error inside an If branch, on a value of the enclosing graph.
     then_g = helper.make_graph([helper.make_node("Gather", ["x", "i"], ["a"], axis=2)], "t", [], [vi("a", None)])
     else_g = helper.make_graph([helper.make_node("Gather", ["x", "i"], ["b"], axis=0)], "e", [], [vi("b", None)])
