@@ -2,7 +2,9 @@
 // MatMulInteger / ConvInteger (exact integer products) and com.microsoft.MatMulNBits (4-bit blocks).
 #include <Eigen/Dense>
 #include <cmath>
+#include <optional>
 
+#include "core/checked.h"
 #include "eval/ops.h"
 
 namespace compress::eval {
@@ -13,15 +15,27 @@ using MatI = Eigen::Matrix<int32_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMa
 using MatR = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 // For each element of x: the index of its scale / zero point (per tensor, per axis or blocked).
-std::vector<int64_t> param_index(const OpCall& c, const Tensor& x, const Tensor& scale) {
+// The scale's and zero point's shapes are checked here: every index below is read unchecked.
+std::vector<int64_t> param_index(const OpCall& c, const Tensor& x, const Tensor& scale, const Tensor* zp) {
+  if (!scale.is_float()) c.bad("scale must be a float tensor");
+  if (zp && zp->is_float()) c.unsupported("float8 zero points");
+  if (zp && zp->numel() != scale.numel())
+    c.bad("zero point has " + std::to_string(zp->numel()) + " elements, scale " + std::to_string(scale.numel()));
   const int64_t n = x.numel();
   std::vector<int64_t> index(static_cast<size_t>(n), 0);
   if (scale.numel() == 1 && scale.dims.size() <= 1) return index;
   const int64_t rank = static_cast<int64_t>(x.dims.size());
   const int64_t axis = norm_axis(c, c.attr_i("axis", 1), rank);
   const int64_t block = c.attr_i("block_size", 0);
+  if (block < 0) c.bad("block_size " + std::to_string(block) + " is negative");
   if (block > 0) {
     if (scale.dims.size() != x.dims.size()) c.bad("blocked scale must have the input's rank");
+    for (int64_t d = 0; d < rank; ++d) {
+      const int64_t want = d == axis ? (x.dims[d] + block - 1) / block : x.dims[d];
+      if (scale.dims[d] != want)
+        c.bad("blocked scale has dim " + std::to_string(d) + " = " + std::to_string(scale.dims[d]) + ", expected " +
+              std::to_string(want));
+    }
     const auto xs = strides_of(x.dims);
     const auto ss = strides_of(scale.dims);
     for (int64_t k = 0; k < n; ++k) {
@@ -78,7 +92,7 @@ void op_QuantizeLinear(OpCall& c) {
   const Tensor& scale = c.input(1);
   const Tensor* zp = c.has(2) ? &c.input(2) : nullptr;
   const auto xf = as_floats(x);
-  const auto idx = param_index(c, x, scale);
+  const auto idx = param_index(c, x, scale, zp);
   const int32_t dtype = zp ? zp->dtype : static_cast<int32_t>(c.attr_i("output_dtype", TP::UINT8));
   Tensor& o = c.out[0];
   o.dtype = dtype;
@@ -96,7 +110,8 @@ void op_DequantizeLinear(OpCall& c) {
   const Tensor& scale = c.input(1);
   const Tensor* zp = c.has(2) ? &c.input(2) : nullptr;
   if (x.is_float()) c.unsupported("float8 inputs");
-  const auto idx = param_index(c, x, scale);
+  if (zp && zp->dtype != x.dtype) c.bad("zero point type differs from the input's");
+  const auto idx = param_index(c, x, scale, zp);
   Tensor& o = c.out[0];
   o.dtype = scale.dtype;
   o.dims = x.dims;
@@ -133,11 +148,21 @@ void op_MatMulInteger(OpCall& c) {
   const Tensor& b = c.input(1);
   const Tensor* azp = c.has(2) ? &c.input(2) : nullptr;
   const Tensor* bzp = c.has(3) ? &c.input(3) : nullptr;
+  if (a.is_float() || b.is_float()) c.bad("A and B must be integer tensors");
+  // A zero point of the operand's type: one value, one per row of A, or one per column of B.
+  for (const Tensor* zp : {azp, bzp})
+    if (zp && zp->dtype != (zp == azp ? a : b).dtype) c.bad("zero point type differs from its operand's");
   if (a.dims.size() < 2 || b.dims.size() < 2) c.unsupported("1-D operands");
   const int64_t m = a.dims[a.dims.size() - 2], k = a.dims.back(), n = b.dims.back();
   if (b.dims[b.dims.size() - 2] != k) c.bad("inner dimensions differ");
-  const int64_t a_batch = a.numel() / (m * k), b_batch = b.numel() / (k * n);
+  if (azp && azp->numel() != 1 && azp->numel() != m) c.bad("a_zero_point must have 1 or " + std::to_string(m) + " elements");
+  if (bzp && bzp->numel() != 1 && bzp->numel() != n) c.bad("b_zero_point must have 1 or " + std::to_string(n) + " elements");
+  // Batch counts from the leading dims, not numel / (m * k): an empty matrix would divide by zero.
+  const std::vector<int64_t> a_lead(a.dims.begin(), a.dims.end() - 2), b_lead(b.dims.begin(), b.dims.end() - 2);
+  const int64_t a_batch = numel_of(a_lead), b_batch = numel_of(b_lead);
   if (b_batch != 1 && b_batch != a_batch) c.unsupported("batched B that differs from A's batch");
+  if (a_batch != 1 && b_batch != 1 && broadcast_dims(c, a_lead, b_lead) != (a_lead.size() >= b_lead.size() ? a_lead : b_lead))
+    c.unsupported("batch dims of A and B that broadcast");
   if (azp && azp->numel() != 1 && a_batch != 1) c.unsupported("per-row a_zero_point with batched A");
   Tensor& o = c.out[0];
   o.dtype = TP::INT32;
@@ -158,7 +183,14 @@ void op_MatMulInteger(OpCall& c) {
 void op_ConvInteger(OpCall& c) {
   const Tensor& x = c.input(0);
   const Tensor& w = c.input(1);
-  const int64_t xz = c.has(2) ? c.input(2).i.at(0) : 0;
+  if (x.is_float() || w.is_float()) c.bad("x and w must be integer tensors");
+  if (w.dims.empty()) c.bad("weight w is a scalar");
+  // x_zero_point: one value; w_zero_point: one, or one per output channel. Each of its operand's type.
+  if (c.has(2) && (c.input(2).numel() != 1 || c.input(2).dtype != x.dtype))
+    c.bad("x_zero_point must be one value of x's type");
+  if (c.has(3) && ((c.input(3).numel() != 1 && c.input(3).numel() != w.dims[0]) || c.input(3).dtype != w.dtype))
+    c.bad("w_zero_point must be 1 or " + std::to_string(w.dims[0]) + " values of w's type");
+  const int64_t xz = c.has(2) ? c.input(2).i[0] : 0;
   Tensor xf = Tensor::floats(x.dims, std::vector<float>(x.i.size()));
   for (size_t k = 0; k < x.i.size(); ++k) xf.f[k] = static_cast<float>(x.i[k] - xz);
   Tensor wf = Tensor::floats(w.dims, std::vector<float>(w.i.size()));
@@ -185,8 +217,20 @@ void op_MatMulNBits(OpCall& c) {
   if (bits != 4) c.unsupported("bits=" + std::to_string(bits));
   if (c.has(4)) c.unsupported("g_idx");
   if (c.has(3) && c.input(3).is_float()) c.unsupported("float zero points");
-  if (block <= 0 || a.dims.empty() || a.dims.back() != kk) c.bad("A's last dim must be K");
+  if (!a.is_float() || packed.is_float() || !scales.is_float()) c.bad("A and scales must be float, B uint8");
+  if (block < 16 || (block & (block - 1)) != 0) c.bad("block_size " + std::to_string(block) + " is not a power of 2 >= 16");
+  if (kk <= 0 || n < 0 || a.dims.empty() || a.dims.back() != kk) c.bad("A's last dim must be K > 0, N >= 0");
   const int64_t blocks = (kk + block - 1) / block, blob = block / 2, zp_bytes = (blocks + 1) / 2;
+  // Every index below is read unchecked: B, scales, zero points and bias must hold N rows of blocks.
+  auto need = [&](const Tensor& t, std::optional<int64_t> want, const char* what) {
+    if (!want || t.numel() < *want)
+      c.bad(std::string(what) + " has " + std::to_string(t.numel()) + " elements, too few for N " + std::to_string(n) +
+            " and K " + std::to_string(kk));
+  };
+  need(packed, checked_product(std::vector<int64_t>{n, blocks, blob}), "B");
+  need(scales, checked_mul(n, blocks), "scales");
+  if (c.has(3)) need(c.input(3), checked_mul(n, zp_bytes), "zero_points");
+  if (c.has(5)) need(c.input(5), n, "bias");
   MatR wt(kk, n);
   for (int64_t col = 0; col < n; ++col)
     for (int64_t b = 0; b < blocks; ++b) {

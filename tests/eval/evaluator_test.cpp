@@ -479,6 +479,75 @@ TEST(EvaluatorGuards, ExpandAndTileShapesAreChecked) {
             std::string::npos);
 }
 
+// Quantization parameters are read per element by an index computed from the input's shape: each
+// shape and type is checked first (each case read past a vector or divided by zero before).
+TEST(EvaluatorGuards, QuantizationParametersMustFitTheInput) {
+  using TP = onnx::TensorProto;
+  const Tensor q = Tensor::ints({4, 8}, std::vector<int64_t>(32, 1), TP::INT8);
+  const auto i8 = [](std::vector<int64_t> dims, int64_t n, int32_t dtype = TP::INT8) {
+    return Tensor::ints(std::move(dims), std::vector<int64_t>(static_cast<size_t>(n), 0), dtype);
+  };
+  EXPECT_NE(guard_error("int8 q, float s, int8 z", "y = DequantizeLinear <axis = 0> (q, s, z)",
+                        {{"q", q}, {"s", Tensor::floats({4}, {1, 1, 1, 1})}, {"z", i8({1}, 1)}})
+                .find("zero point has 1 elements, scale 4"),
+            std::string::npos);
+  EXPECT_NE(guard_error("int8 q, float s, uint8 z", "y = DequantizeLinear <axis = 0> (q, s, z)",
+                        {{"q", q}, {"s", Tensor::floats({4}, {1, 1, 1, 1})}, {"z", i8({4}, 4, TP::UINT8)}})
+                .find("zero point type differs from the input's"),
+            std::string::npos);
+  EXPECT_NE(guard_error("int8 q, int64 s", "y = DequantizeLinear <axis = 0> (q, s)", {{"q", q}, {"s", Tensor::ints({4}, {1, 1, 1, 1})}})
+                .find("scale must be a float tensor"),
+            std::string::npos);
+  EXPECT_NE(guard_error("int8 q, float s", "y = DequantizeLinear <axis = 1, block_size = 4> (q, s)",
+                        {{"q", q}, {"s", Tensor::floats({4, 1}, {1, 1, 1, 1})}}, 21)
+                .find("blocked scale has dim 1 = 1, expected 2"),
+            std::string::npos);
+  EXPECT_NE(guard_error("float x, float s, int8 z", "y = QuantizeLinear <axis = 1> (x, s, z)",
+                        {{"x", zeros({2, 3})}, {"s", Tensor::floats({3}, {1, 1, 1})}, {"z", i8({}, 1)}})
+                .find("zero point has 1 elements, scale 3"),
+            std::string::npos);
+  // MatMulInteger and ConvInteger: zero points one per row / column / output channel, or one.
+  const Tensor a = i8({2, 4}, 8, TP::UINT8), b = i8({4, 3}, 12, TP::UINT8);
+  EXPECT_NE(guard_error("uint8 a, uint8 b, uint8 az, uint8 bz", "y = MatMulInteger (a, b, az, bz)",
+                        {{"a", a}, {"b", b}, {"az", i8({}, 1, TP::UINT8)}, {"bz", i8({2}, 2, TP::UINT8)}})
+                .find("b_zero_point must have 1 or 3 elements"),
+            std::string::npos);
+  EXPECT_NE(guard_error("uint8 a, uint8 b, int8 az", "y = MatMulInteger (a, b, az)", {{"a", a}, {"b", b}, {"az", i8({}, 1)}})
+                .find("zero point type differs from its operand's"),
+            std::string::npos);
+  EXPECT_NE(guard_error("float a, uint8 b", "y = MatMulInteger (a, b)", {{"a", zeros({2, 4})}, {"b", b}})
+                .find("A and B must be integer tensors"),
+            std::string::npos);
+  const Tensor x = i8({1, 1, 3, 3}, 9, TP::UINT8), w = i8({2, 1, 2, 2}, 8, TP::UINT8);
+  EXPECT_NE(guard_error("uint8 x, uint8 w, uint8 xz", "y = ConvInteger (x, w, xz)", {{"x", x}, {"w", w}, {"xz", i8({2}, 2, TP::UINT8)}})
+                .find("x_zero_point must be one value of x's type"),
+            std::string::npos);
+  EXPECT_NE(guard_error("uint8 x, uint8 w, uint8 xz, uint8 wz", "y = ConvInteger (x, w, xz, wz)",
+                        {{"x", x}, {"w", w}, {"xz", i8({}, 1, TP::UINT8)}, {"wz", i8({3}, 3, TP::UINT8)}})
+                .find("w_zero_point must be 1 or 2 values of w's type"),
+            std::string::npos);
+  // com.microsoft.MatMulNBits: B, scales and zero points must cover N rows of blocks.
+  const std::string nbits = "<ir_version: 8, opset_import: [\"\" : 13, \"com.microsoft\" : 1]>\n"
+                            "g (float a, uint8 b, float s) => (float y) {\n"
+                            "  y = com.microsoft.MatMulNBits <K = 16, N = 2, bits = 4, block_size = 16> (a, b, s)\n}\n";
+  try {
+    run(nbits, {{"a", zeros({1, 16})}, {"b", i8({1, 1, 8}, 8, TP::UINT8)}, {"s", Tensor::floats({2}, {1, 1})}});
+    ADD_FAILURE() << "MatMulNBits with half of B accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kBadInput);
+    EXPECT_NE(std::string(e.what()).find("B has 8 elements, too few for N 2 and K 16"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Evaluator, MatMulIntegerWithAnEmptyInnerDimIsZeros) {
+  using TP = onnx::TensorProto;
+  const auto out = run("<ir_version: 8, opset_import: [\"\" : 13]>\ng (uint8 a, uint8 b) => (int32 y) {\n"
+                       "  y = MatMulInteger (a, b)\n}\n",
+                       {{"a", Tensor::ints({2, 0}, {}, TP::UINT8)}, {"b", Tensor::ints({0, 3}, {}, TP::UINT8)}});
+  EXPECT_EQ(out.at("y").dims, (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(out.at("y").i, std::vector<int64_t>(6, 0));
+}
+
 TEST(EvaluatorGuards, IndexedScatterAndGatherOpsAreRefusedAsUnsupported) {
   // The evaluator has no kernels for these: they are refused before any run, never half-executed.
   for (const std::string op : {"GatherND", "GatherElements", "ScatterND", "ScatterElements"}) {
