@@ -29,6 +29,7 @@ std::string dims_text(const std::vector<int64_t>& dims) {
 // Conv-like ops read X [N, C, spatial...] and W [M, C / group, kernel...] (ConvTranspose: W
 // [C, M / group, kernel...]): both of one rank, 3 to 5, checked before any dim is read.
 void need_conv_ranks(const OpCall& c, const Tensor& x, const Tensor* w) {
+  if (w) need_float(c, *w);  // read through .f below, like X
   if (x.dims.size() < 3) c.bad("input X " + dims_text(x.dims) + " has rank " + std::to_string(x.dims.size()) + ", expected N x C x spatial dims (rank >= 3)");
   if (w && w->dims.size() != x.dims.size())
     c.bad("weight W " + dims_text(w->dims) + " has rank " + std::to_string(w->dims.size()) + ", input X " +
@@ -44,6 +45,7 @@ std::vector<int64_t> conv_kernel(const OpCall& c, const Tensor& w) {
 }
 
 void need_bias(const OpCall& c, size_t input, int64_t channels) {
+  if (c.has(input)) need_float(c, c.input(input));
   if (c.has(input) && c.input(input).numel() != channels)
     c.bad("bias B " + dims_text(c.input(input).dims) + " needs " + std::to_string(channels) + " elements, one per output channel");
 }
@@ -62,6 +64,7 @@ void op_Gemm(OpCall& c) {
   const Tensor& a = c.input(0);
   const Tensor& b = c.input(1);
   need_float(c, a);
+  need_float(c, b);
   const bool ta = c.attr_i("transA", 0) != 0, tb = c.attr_i("transB", 0) != 0;
   const float alpha = c.attr_f("alpha", 1.0f), beta = c.attr_f("beta", 1.0f);
   if (a.dims.size() != 2 || b.dims.size() != 2) c.bad("A and B must be 2-D");
@@ -97,6 +100,7 @@ void op_MatMul(OpCall& c) {
   const Tensor& a = c.input(0);
   const Tensor& b = c.input(1);
   need_float(c, a);
+  need_float(c, b);
   std::vector<int64_t> ad = a.dims, bd = b.dims;
   const bool a1 = ad.size() == 1, b1 = bd.size() == 1;
   if (a1) ad.insert(ad.begin(), 1);
@@ -491,12 +495,20 @@ void op_BatchNormalization(OpCall& c) {
   const Tensor& x = c.input(0);
   need_float(c, x);
   if (c.attr_i("training_mode", 0) != 0) c.unsupported("training_mode=1");
+  if (x.dims.empty()) c.bad("input X is a scalar, expected N x C x ...");
+  const int64_t n = x.dims[0], ch = x.dims.size() > 1 ? x.dims[1] : 1;
+  // scale, B, mean and var are read at every channel index.
+  for (size_t k = 1; k <= 4; ++k) {
+    need_float(c, c.input(k));
+    if (c.input(k).numel() != ch)
+      c.bad("input " + std::to_string(k) + " " + dims_text(c.input(k).dims) + " needs " + std::to_string(ch) +
+            " elements, one per channel of X " + dims_text(x.dims));
+  }
   const auto& scale = c.input(1).f;
   const auto& bias = c.input(2).f;
   const auto& mean = c.input(3).f;
   const auto& var = c.input(4).f;
   const float eps = c.attr_f("epsilon", 1e-5f);
-  const int64_t n = x.dims[0], ch = x.dims.size() > 1 ? x.dims[1] : 1;
   const int64_t sz = (n * ch) != 0 ? x.numel() / (n * ch) : 0;
   Tensor& o = c.out[0];
   o = x;
@@ -521,6 +533,11 @@ void op_LayerNormalization(OpCall& c) {
   const int64_t len = outer ? x.numel() / outer : 0;
   const auto scale = as_floats(c.input(1));
   const std::vector<float> bias = c.has(2) ? as_floats(c.input(2)) : std::vector<float>{};
+  // Scale and B are read at every index of the normalized slice (or broadcast from one value).
+  if (scale.size() != 1 && static_cast<int64_t>(scale.size()) != len)
+    c.bad("Scale has " + std::to_string(scale.size()) + " elements, the normalized dims hold " + std::to_string(len));
+  if (bias.size() > 1 && static_cast<int64_t>(bias.size()) != len)
+    c.bad("B has " + std::to_string(bias.size()) + " elements, the normalized dims hold " + std::to_string(len));
   Tensor& o = c.out[0];
   o = x;
   std::vector<int64_t> stat_dims = x.dims;

@@ -539,6 +539,25 @@ TEST(EvaluatorGuards, QuantizationParametersMustFitTheInput) {
   }
 }
 
+// Per-channel parameters are read at every channel index, weights through float storage.
+TEST(EvaluatorGuards, NormalizationParametersAndWeightTypesAreChecked) {
+  const TensorMap bn{{"x", zeros({1, 4, 2, 2})}, {"s", zeros({4})}, {"b", zeros({4})}, {"m", zeros({4})}, {"v", zeros({3})}};
+  EXPECT_NE(guard_error("float x, float s, float b, float m, float v", "y = BatchNormalization (x, s, b, m, v)", bn)
+                .find("input 4 [3] needs 4 elements, one per channel of X [1,4,2,2]"),
+            std::string::npos);
+  EXPECT_NE(guard_error("float x, float s", "y = LayerNormalization (x, s)", {{"x", zeros({2, 3})}, {"s", zeros({2})}}, 17)
+                .find("Scale has 2 elements, the normalized dims hold 3"),
+            std::string::npos);
+  const Model m = Model::parse_text("<ir_version: 8, opset_import: [\"\" : 13]>\ng (float a, int64 b) => (float y) {\n"
+                                    "  y = MatMul (a, b)\n}\n");
+  try {
+    Evaluator(m).run({{"a", zeros({2, 3})}, {"b", Tensor::ints({3, 2}, std::vector<int64_t>(6, 1))}});
+    ADD_FAILURE() << "MatMul of float by int64 accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kUnsupported) << e.what();
+  }
+}
+
 TEST(Evaluator, MatMulIntegerWithAnEmptyInnerDimIsZeros) {
   using TP = onnx::TensorProto;
   const auto out = run("<ir_version: 8, opset_import: [\"\" : 13]>\ng (uint8 a, uint8 b) => (int32 y) {\n"
