@@ -427,6 +427,10 @@ def bad_structure():
     save("node_overwrites_graph_input", "missing input", m)
     m = make([helper.make_node("NoSuchOp", ["x"], ["y"])], [vi("x", [2])], [vi("y", None)])
     save("unknown_op", "missing input", m, expect="any")
+    # Names are bytes from the file: a form feed and an escape sequence must not reach the error line raw.
+    m = make([helper.make_node("Gather", ["x", "i"], ["y"], name="g\x0cath\x1b[2Jer", axis=3)], [vi("x", [4])],
+             [vi("y", None)], [numpy_helper.from_array(np.array([0], np.int64), "i")])
+    save("control_characters_in_name", "name", m)
     m = make([helper.make_node("Relu", ["x"], ["y"])], [vi("x", [2])], [vi("y", None)])
     m.ClearField("opset_import")
     save("no_opset", "model header", m)

@@ -7,8 +7,8 @@ Per case: `compress inspect` and `compress MODEL -o OUT -p PASS` for each pass b
   - end by itself within the timeout and not by a signal;
   - exit 2 or 3 (cases marked `reject`), 0, 2 or 3 (cases marked `any`, blind mutations) or 0
     (cases marked `accept`, valid models with partly unknown shapes); never 70 (internal error);
-  - after a non-zero exit: print exactly one stderr line starting `compress: error:` and leave no
-    file in the output directory (no model, no temp file);
+  - after a non-zero exit: print exactly one stderr line starting `compress: error:`, free of
+    control characters, and leave no file in the output directory (no model, no temp file);
   - leave the case's input files byte-identical, with nothing added beside them.
 Prints one line per failure and a summary; exits 1 if anything failed.
 """
@@ -58,9 +58,11 @@ def run_one(binary, case_dir, expect, label, pass_name, timeout):
         elif rc not in allowed:
             problems.append("%s: exit %d, expected one of %s" % (label, rc, allowed))
         if rc != 0:
-            errors = [line for line in stderr.splitlines() if line.startswith("compress: error:")]
+            errors = [line for line in stderr.split("\n") if line.startswith("compress: error:")]
             if len(errors) != 1:
                 problems.append("%s: %d error lines, expected 1: %r" % (label, len(errors), stderr[-300:]))
+            elif any(ord(c) < 0x20 or c == "\x7f" for c in errors[0]):
+                problems.append("%s: control characters in the error line: %r" % (label, errors[0]))
             left = os.listdir(out_dir)
             if left:
                 problems.append("%s: left %s after exit %d" % (label, left, rc))

@@ -39,6 +39,22 @@ constexpr const char* kExitCodes =
     "  5   the output could not be written\n"
     "  70  internal error (a bug; please report it)\n";
 
+// The error line as printed: names read from a model can hold any byte, so control characters (a
+// form feed, an escape sequence) are shown as \xNN; they neither split the line nor reach the terminal.
+std::string error_line(const std::string& message) {
+  std::string out;
+  for (const char c : compress::one_line(message)) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u != 0x7f) {
+      out += c;
+      continue;
+    }
+    const char* hex = "0123456789abcdef";
+    out += {'\\', 'x', hex[u >> 4], hex[u & 15]};
+  }
+  return out;
+}
+
 struct Options {
   std::string input;
   std::string output;
@@ -826,7 +842,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::string message = e.what();
     if (e.get_name() == "ValidationError" && !o.input.empty()) message = o.input + ": no such file";
-    std::cerr << "compress: error: " << compress::one_line(message) << "\n";
+    std::cerr << "compress: error: " << error_line(message) << "\n";
     return static_cast<int>(ExitCode::kUsage);
   }
   spdlog::set_level(o.quiet ? spdlog::level::err : o.verbose ? spdlog::level::debug : spdlog::level::info);
@@ -839,13 +855,13 @@ int main(int argc, char** argv) {
     if (o.input.empty()) throw Error(ExitCode::kUsage, "an input model is required (see --help)");
     return run_compress(o);
   } catch (const Error& e) {
-    std::cerr << "compress: error: " << compress::one_line(e.what()) << "\n";
+    std::cerr << "compress: error: " << error_line(e.what()) << "\n";
     return static_cast<int>(e.code());
   } catch (const std::bad_alloc&) {
     std::cerr << "compress: error: out of memory\n";
     return static_cast<int>(ExitCode::kInternal);
   } catch (const std::exception& e) {
-    std::cerr << "compress: error: internal: " << compress::one_line(e.what()) << "\n";
+    std::cerr << "compress: error: internal: " << error_line(e.what()) << "\n";
     return static_cast<int>(ExitCode::kInternal);
   }
 }
