@@ -180,6 +180,9 @@ void op_Where(OpCall& c) {
   const Tensor& cond = c.input(0);
   const Tensor& x = c.input(1);
   const Tensor& y = c.input(2);
+  // The condition is read as integers and Y through X's storage: anything else reads past a vector.
+  if (cond.is_float()) c.bad("condition must be bool, not a float type");
+  if (x.dtype != y.dtype) c.bad("X and Y differ in type");
   Tensor& o = c.out[0];
   o.dtype = x.dtype;
   o.dims = broadcast_dims(c, broadcast_dims(c, cond.dims, x.dims), y.dims);
@@ -247,20 +250,24 @@ void op_HardSwish(OpCall& c) {
 
 void op_Clip(OpCall& c) {
   const Tensor& x = c.input(0);
+  // min and max are read as element 0 of X's storage.
+  for (size_t k : {1, 2})
+    if (c.has(k) && (c.input(k).numel() != 1 || c.input(k).is_float() != x.is_float()))
+      c.bad(std::string(k == 1 ? "min" : "max") + " must be one value of X's type");
   if (x.is_float()) {
     float lo = -std::numeric_limits<float>::infinity(), hi = std::numeric_limits<float>::infinity();
     if (c.opset < 11) {
       lo = c.attr_f("min", lo);
       hi = c.attr_f("max", hi);
     } else {
-      if (c.has(1)) lo = c.input(1).f.at(0);
-      if (c.has(2)) hi = c.input(2).f.at(0);
+      if (c.has(1)) lo = c.input(1).f[0];
+      if (c.has(2)) hi = c.input(2).f[0];
     }
     unary_f(c, [=](float v) { return std::isnan(v) ? v : std::min(hi, std::max(lo, v)); });
   } else {
     int64_t lo = std::numeric_limits<int64_t>::min(), hi = std::numeric_limits<int64_t>::max();
-    if (c.has(1)) lo = c.input(1).i.at(0);
-    if (c.has(2)) hi = c.input(2).i.at(0);
+    if (c.has(1)) lo = c.input(1).i[0];
+    if (c.has(2)) hi = c.input(2).i[0];
     unary_any(c, [](float v) { return v; }, [=](int64_t v) { return std::min(hi, std::max(lo, v)); });
   }
 }

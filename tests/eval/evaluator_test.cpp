@@ -558,6 +558,26 @@ TEST(EvaluatorGuards, NormalizationParametersAndWeightTypesAreChecked) {
   }
 }
 
+TEST(EvaluatorGuards, WhereAndClipOperandTypesAreChecked) {
+  // A float condition, or Y of another type than X, read past a vector (SIGSEGV); a Clip bound of
+  // another type or with no element was an internal error (exit 70).
+  const Tensor ones = Tensor::ints({2}, {1, 1});
+  EXPECT_NE(guard_error("float c, float x, float w", "y = Where (c, x, w)", {{"c", zeros({2})}, {"x", zeros({2})}, {"w", zeros({2})}})
+                .find("condition must be bool"),
+            std::string::npos);
+  EXPECT_NE(guard_error("bool c, float x, int64 w", "y = Where (c, x, w)",
+                        {{"c", Tensor::ints({2}, {1, 0}, onnx::TensorProto::BOOL)}, {"x", zeros({2})}, {"w", ones}})
+                .find("X and Y differ in type"),
+            std::string::npos);
+  EXPECT_NE(guard_error("float x, int64 lo", "y = Clip (x, lo)", {{"x", zeros({2})}, {"lo", Tensor::ints({}, {0})}})
+                .find("min must be one value of X's type"),
+            std::string::npos);
+  EXPECT_NE(guard_error("float x, float lo, float hi", "y = Clip (x, lo, hi)",
+                        {{"x", zeros({2})}, {"lo", zeros({})}, {"hi", Tensor::floats({0}, {})}})
+                .find("max must be one value of X's type"),
+            std::string::npos);
+}
+
 TEST(Evaluator, MatMulIntegerWithAnEmptyInnerDimIsZeros) {
   using TP = onnx::TensorProto;
   const auto out = run("<ir_version: 8, opset_import: [\"\" : 13]>\ng (uint8 a, uint8 b) => (int32 y) {\n"
