@@ -123,6 +123,8 @@ void op_Loop(OpCall& c) {
   if (c.out.size() > n_carried + n_scan) c.bad("more outputs than carried values and scan outputs");
 
   const bool has_max = c.has(0);
+  if ((has_max && c.input(0).numel() != 1) || (c.has(1) && c.input(1).numel() != 1))
+    c.bad("trip count and condition must be single values");
   const int64_t max_trip = has_max ? static_cast<int64_t>(c.input(0).at(0)) : 0;
   bool cond = c.has(1) ? c.input(1).at(0) != 0 : true;
   std::vector<Tensor> carried;

@@ -300,6 +300,7 @@ void op_ConstantOfShape(OpCall& c) {
   const auto dims = as_ints(c.input(0));
   Tensor value = Tensor::floats({1}, {0.0f});
   if (const auto* a = c.attr("value")) value = from_proto(a->t());
+  if (value.numel() != 1) c.bad("value must hold one element, holds " + std::to_string(value.numel()));
   Tensor o = Tensor::zeros(value.dtype, dims);
   if (o.is_float()) std::fill(o.f.begin(), o.f.end(), value.f.at(0));
   else std::fill(o.i.begin(), o.i.end(), value.i.at(0));
@@ -432,6 +433,7 @@ void op_Pad(OpCall& c) {
 }
 
 void op_If(OpCall& c) {
+  if (c.input(0).numel() != 1) c.bad("condition must be a single value");
   const bool cond = c.input(0).at(0) != 0;
   const auto* branch = c.attr(cond ? "then_branch" : "else_branch");
   if (!branch) c.bad("missing branch");

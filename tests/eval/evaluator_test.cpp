@@ -578,6 +578,23 @@ TEST(EvaluatorGuards, WhereAndClipOperandTypesAreChecked) {
             std::string::npos);
 }
 
+TEST(EvaluatorGuards, SingleValuesAreChecked) {
+  // Each was read at element 0 unchecked (past an empty vector), or through vector::at (exit 70).
+  EXPECT_NE(guard_error("bool c, float x", "y = If (c) <then_branch = t () => (float a) { a = Identity (x) }, "
+                                           "else_branch = e () => (float b) { b = Neg (x) }>",
+                        {{"c", Tensor::ints({0}, {}, onnx::TensorProto::BOOL)}, {"x", zeros({2})}})
+                .find("condition must be a single value"),
+            std::string::npos);
+  EXPECT_NE(guard_error("int64 n, bool c, float x", "y = Loop (n, c, x) <body = b (int64 i, bool ci, float xi) => (bool co, float xo) "
+                                                    "{ co = Identity (ci)\n xo = Neg (xi) }>",
+                        {{"n", Tensor::ints({0}, {})}, {"c", Tensor::ints({}, {1}, onnx::TensorProto::BOOL)}, {"x", zeros({2})}})
+                .find("trip count and condition must be single values"),
+            std::string::npos);
+  EXPECT_NE(guard_error("int64 s", "y = ConstantOfShape <value = float[0] {}> (s)", {{"s", Tensor::ints({1}, {3})}})
+                .find("value must hold one element, holds 0"),
+            std::string::npos);
+}
+
 TEST(Evaluator, MatMulIntegerWithAnEmptyInnerDimIsZeros) {
   using TP = onnx::TensorProto;
   const auto out = run("<ir_version: 8, opset_import: [\"\" : 13]>\ng (uint8 a, uint8 b) => (int32 y) {\n"
