@@ -395,7 +395,8 @@ int declared_rank(const onnx::TypeProto& t) {
 
 // ONNX 1.12's convolution and pooling shape inference indexes its per-axis vectors by the weight's
 // (or kernel_shape's) spatial rank while sizing them by the input's: a rank-2 X with a 4-D W reads
-// past the end (SIGSEGV). Refused first where the ranks are declared; computed ranks stay unchecked.
+// past the end (SIGSEGV); likewise MaxUnpool, LayerNormalization and STFT below. Refused first where
+// the ranks are declared; computed ranks stay unchecked.
 void check_conv_ranks(const GraphProto& g, const DeclaredRanks* outer) {
   DeclaredRanks r;
   r.outer = outer;
@@ -419,6 +420,27 @@ void check_conv_ranks(const GraphProto& g, const DeclaredRanks* outer) {
         if (a.name() == "kernel_shape" && x >= 0 && a.ints_size() != x - 2)
           reject(label(n) + ": kernel_shape has " + std::to_string(a.ints_size()) + " entries for input '" + n.input(0) +
                  "' of rank " + std::to_string(x) + " (" + std::to_string(x - 2) + " spatial dims)");
+      // MaxUnpool's inference copies dim 1 of the indices I (SIGSEGV when I has rank below 2).
+      const int i = n.op_type() == "MaxUnpool" && n.input_size() > 1 ? r.rank(n.input(1)) : -1;
+      if (i >= 0 && (i < 2 || (x >= 0 && i != x)))
+        reject(label(n) + ": indices '" + n.input(1) + "' have rank " + std::to_string(i) + ", expected the rank of input '" +
+               n.input(0) + "'");
+    }
+    // More of ONNX 1.12's inference reads past a shape: LayerNormalization with an axis below -rank
+    // (its Mean/InvStdDev shapes), STFT with a signal that is not [batch, length, 1 or 2].
+    if (onnx_domain(n.domain()) && n.op_type() == "LayerNormalization" && n.input_size() > 0) {
+      const int x = r.rank(n.input(0));
+      int64_t axis = -1;
+      for (const auto& a : n.attribute())
+        if (a.name() == "axis") axis = a.i();
+      if (x >= 0 && (axis < -x || axis >= x))
+        reject(label(n) + ": axis " + std::to_string(axis) + " is outside input '" + n.input(0) + "' of rank " +
+               std::to_string(x));
+    }
+    if (onnx_domain(n.domain()) && n.op_type() == "STFT" && n.input_size() > 0) {
+      const int x = r.rank(n.input(0));
+      if (x >= 0 && x != 3)
+        reject(label(n) + ": signal '" + n.input(0) + "' has rank " + std::to_string(x) + ", expected 3 ([batch, length, 1 or 2])");
     }
     for (const auto& a : n.attribute()) {
       if (a.has_g()) check_conv_ranks(a.g(), &r);

@@ -289,6 +289,22 @@ def bad_attributes():
     save("convinteger_input_rank_below_weight", "shape", m)
     m = make([helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2, 2])], [vi("x", [1, 1, 4, 4])], [vi("y", None)])
     save("maxpool_kernel_shape_rank_mismatch", "shape", m)
+    # More reads past a shape in ONNX 1.12's inference (SIGSEGV, found by a sweep of libonnx-testdata
+    # models with their inputs as initializers): LayerNormalization axis below -rank with Mean and
+    # InvStdDev outputs, MaxUnpool indices of rank 1, STFT of a 1-D signal.
+    ln = lambda axis, shape: make([helper.make_node("LayerNormalization", ["x", "s", "b"], ["y", "m", "v"], axis=axis)],
+                                  [vi("x", shape)], [vi("y", None), vi("m", None), vi("v", None)],
+                                  [weight("s", [4]), weight("b", [4])], opset=17)
+    save("layernorm_axis_below_rank", "shape", ln(-9, [2, 3, 4]))
+    save("layernorm_negative_axis", "shape", ln(-1, [2, 3, 4]), expect="accept")
+    m = make([helper.make_node("MaxUnpool", ["x", "i"], ["y"], kernel_shape=[2, 2], strides=[2, 2])],
+             [vi("x", [1, 1, 2, 2])], [vi("y", None)], [numpy_helper.from_array(np.array([5, 7, 13, 15], np.int64), "i")],
+             opset=11)
+    save("maxunpool_indices_rank_1", "shape", m)
+    m = make([helper.make_node("STFT", ["x", "step", "", "len"], ["y"])], [vi("x", [128])], [vi("y", None)],
+             [numpy_helper.from_array(np.array(8, np.int64), "step"), numpy_helper.from_array(np.array(16, np.int64), "len")],
+             opset=17)
+    save("stft_signal_rank_1", "shape", m)
     # Near misses: in range with negative axes, and a squeezed dim only known at run time.
     m = make([helper.make_node("Unsqueeze", ["x", "ax"], ["y"]), helper.make_node("ReduceSum", ["y", "ax"], ["z"])],
              [vi("x", [2, 3])], [vi("z", None)], [axes([-1])])
