@@ -320,6 +320,7 @@ void softmax_3d(std::vector<float>& v, int64_t outer, int64_t len, int64_t inner
 
 void softmax(OpCall& c, bool log) {
   const Tensor& x = c.input(0);
+  if (!x.is_float()) c.bad("input must be a float tensor");  // read through .f below
   const int64_t rank = static_cast<int64_t>(x.dims.size());
   Tensor& o = c.out[0];
   o = x;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "core/checked.h"
 #include "eval/kernels.h"
 #include "eval/ops.h"
 
@@ -169,7 +170,10 @@ Geometry geometry(const OpCall& c, const std::vector<int64_t>& x_dims, const std
     g.k[t] = kernel[q];
     g.s[t] = strides[q];
     g.d[t] = dil[q];
-    const int64_t ext = (g.k[t] - 1) * g.d[t] + 1;
+    // Attribute values come from the file: sums and products that would overflow are refused.
+    const auto ext_minus_one = checked_mul(g.k[t] - 1, g.d[t]);
+    if (!ext_minus_one) c.bad("kernel_shape and dilations overflow along spatial dim " + std::to_string(q));
+    const int64_t ext = *ext_minus_one + 1;
     if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
       g.out[t] = (g.in[t] + g.s[t] - 1) / g.s[t];
       const int64_t total = std::max<int64_t>(0, (g.out[t] - 1) * g.s[t] + ext - g.in[t]);
@@ -180,6 +184,8 @@ Geometry geometry(const OpCall& c, const std::vector<int64_t>& x_dims, const std
         g.pb[t] = pads[q];
         g.pe[t] = pads[q + sp];
       }
+      const auto padded = checked_add(g.in[t], g.pb[t]);
+      if (!padded || !checked_add(*padded, g.pe[t])) c.bad("pads overflow along spatial dim " + std::to_string(q));
       const int64_t span = g.in[t] + g.pb[t] + g.pe[t] - ext;
       if (span < 0)
         c.bad("kernel extent " + std::to_string(ext) + " (kernel " + std::to_string(g.k[t]) + ", dilation " +
@@ -193,7 +199,18 @@ Geometry geometry(const OpCall& c, const std::vector<int64_t>& x_dims, const std
       }
     }
   }
+  // Pads far beyond the input make an output no allocation can hold: refused as numel_of refuses dims.
+  numel_of({x_dims[0], x_dims[1], g.out[0], g.out[1], g.out[2]});
   return g;
+}
+
+// The taps [lo, hi) of a window starting at input index `start` along one dim that land inside the
+// input: the pooling loops visit only those, so their cost is bounded by the input, not by
+// kernel_shape (a kernel of 2^40 with auto_pad SAME looped for hours).
+std::pair<int64_t, int64_t> taps_inside(int64_t start, int64_t k, int64_t d, int64_t in) {
+  const int64_t lo = start >= 0 ? 0 : (-start + d - 1) / d;
+  const int64_t hi = start > in - 1 ? 0 : std::min(k, (in - 1 - start) / d + 1);
+  return {lo, std::max(lo, hi)};
 }
 
 // col [cg * k, (r1 - r0) * out2] for one image's channels [cg, in], output rows r in [r0, r1) where
@@ -428,15 +445,14 @@ void pool(OpCall& c, bool max) {
             const int64_t end = std::min(start + (g.k[q] - 1) * g.d[q] + 1, g.in[q] + g.pe[q]);
             padded *= (end - start + g.d[q] - 1) / g.d[q];
           }
-          for (int64_t k0 = 0; k0 < g.k[0]; ++k0) {
+          std::array<std::pair<int64_t, int64_t>, 3> tap;
+          for (int q = 0; q < 3; ++q) tap[q] = taps_inside(o[q] * g.s[q] - g.pb[q], g.k[q], g.d[q], g.in[q]);
+          for (int64_t k0 = tap[0].first; k0 < tap[0].second; ++k0) {
             const int64_t i0 = o0 * g.s[0] - g.pb[0] + k0 * g.d[0];
-            if (i0 < 0 || i0 >= g.in[0]) continue;
-            for (int64_t k1 = 0; k1 < g.k[1]; ++k1) {
+            for (int64_t k1 = tap[1].first; k1 < tap[1].second; ++k1) {
               const int64_t i1 = o1 * g.s[1] - g.pb[1] + k1 * g.d[1];
-              if (i1 < 0 || i1 >= g.in[1]) continue;
-              for (int64_t k2 = 0; k2 < g.k[2]; ++k2) {
+              for (int64_t k2 = tap[2].first; k2 < tap[2].second; ++k2) {
                 const int64_t i2 = o2 * g.s[2] - g.pb[2] + k2 * g.d[2];
-                if (i2 < 0 || i2 >= g.in[2]) continue;
                 const float v = xp[(i0 * g.in[1] + i1) * g.in[2] + i2];
                 if (v > best) {
                   best = v;

@@ -150,6 +150,7 @@ void op_Concat(OpCall& c) {
   for (int64_t k = 0; k < axis; ++k) outer *= first.dims[k];
   for (size_t n = 0; n < c.n_in(); ++n) {
     const auto& dims = c.input(n).dims;
+    if (c.input(n).dtype != first.dtype) c.bad("inputs differ in type");  // copied from one storage
     if (dims.size() != first.dims.size()) c.bad("inputs differ in rank");
     for (int64_t k = 0; k < rank; ++k)
       if (k != axis && dims[static_cast<size_t>(k)] != first.dims[static_cast<size_t>(k)])
@@ -358,8 +359,15 @@ void op_Tile(OpCall& c) {
 
 void op_Range(OpCall& c) {
   const Tensor& start = c.input(0);
+  // Three scalars of one type; a count that is not finite and small would not convert to int64.
+  for (size_t k = 1; k < 3; ++k)
+    if (c.input(k).dtype != start.dtype) c.bad("start, limit and delta differ in type");
+  for (size_t k = 0; k < 3; ++k)
+    if (c.input(k).numel() != 1) c.bad("start, limit and delta must be single values");
   const double s = start.at(0), l = c.input(1).at(0), d = c.input(2).at(0);
-  const auto n = static_cast<int64_t>(std::max(0.0, std::ceil((l - s) / d)));
+  const double count = std::max(0.0, std::ceil((l - s) / d));
+  if (!(count <= 1e9)) c.bad("delta " + std::to_string(d) + " gives no finite count below 1e9");
+  const auto n = static_cast<int64_t>(count);
   Tensor o = Tensor::zeros(start.dtype, {n});
   for (int64_t k = 0; k < n; ++k) {
     if (o.is_float()) o.f[k] = static_cast<float>(start.f[0] + static_cast<float>(k) * c.input(2).f[0]);

@@ -595,6 +595,31 @@ TEST(EvaluatorGuards, SingleValuesAreChecked) {
             std::string::npos);
 }
 
+// Found by a sweep of libonnx-testdata models with their inputs as initializers, one changed: each
+// case read past a vector (SIGSEGV), asked for terabytes (exit 70) or looped for hours.
+TEST(EvaluatorGuards, TypesCountsAndWindowsFromTheFileAreChecked) {
+  EXPECT_NE(guard_error("int64 x", "y = Softmax (x)", {{"x", Tensor::ints({2}, {1, 2})}}).find("input must be a float tensor"),
+            std::string::npos);
+  EXPECT_NE(guard_error("float a, int64 b", "y = Concat <axis = 0> (a, b)", {{"a", zeros({2})}, {"b", Tensor::ints({2}, {1, 2})}})
+                .find("inputs differ in type"),
+            std::string::npos);
+  EXPECT_NE(guard_error("float s, float l, int64 d", "y = Range (s, l, d)",
+                        {{"s", zeros({})}, {"l", Tensor::floats({}, {4})}, {"d", Tensor::ints({}, {1})}})
+                .find("start, limit and delta differ in type"),
+            std::string::npos);
+  EXPECT_NE(guard_error("float s, float l, float d", "y = Range (s, l, d)", {{"s", zeros({})}, {"l", Tensor::floats({}, {4})}, {"d", zeros({})}})
+                .find("gives no finite count below 1e9"),
+            std::string::npos);
+  EXPECT_NE(guard_error("float x", "y = MaxPool <kernel_shape = [2, 2], pads = [0, 1099511627776, 0, 0]> (x)", {{"x", zeros({1, 1, 4, 4})}})
+                .find("more than 2^30 elements"),
+            std::string::npos);
+  // A kernel far larger than the input: only the taps inside the input are visited.
+  const auto out = run("<ir_version: 8, opset_import: [\"\" : 13]>\ng (float x) => (float y) {\n"
+                       "  y = AveragePool <kernel_shape = [1099511627776, 1], auto_pad = \"SAME_UPPER\"> (x)\n}\n",
+                       {{"x", Tensor::floats({1, 1, 2, 1}, {1, 3})}});
+  expect_floats(out.at("y"), {1, 1, 2, 1}, {2, 2});
+}
+
 TEST(Evaluator, MatMulIntegerWithAnEmptyInnerDimIsZeros) {
   using TP = onnx::TensorProto;
   const auto out = run("<ir_version: 8, opset_import: [\"\" : 13]>\ng (uint8 a, uint8 b) => (int32 y) {\n"
