@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 
 #include "core/checked.h"
 #include "eval/kernels.h"
@@ -348,8 +349,12 @@ void op_ConvTranspose(OpCall& c) {
     g.k[t] = kernel[q];
     g.s[t] = strides[q];
     g.d[t] = dil[q];
-    const int64_t ext = (g.k[t] - 1) * g.d[t] + 1;
-    const int64_t full = g.s[t] * (g.out[t] - 1) + out_pad[q] + ext;
+    // strides, dilations and output_padding come from the file: an overflowing size is refused.
+    const auto ext = checked_mul(g.k[t] - 1, g.d[t]), stretched = checked_mul(g.s[t], g.out[t] - 1);
+    const auto partial = ext && stretched ? checked_add(*stretched, out_pad[q]) : std::nullopt;
+    const auto full_or = partial ? checked_add(*partial, *ext + 1) : std::nullopt;
+    if (!full_or) c.bad("strides, dilations and output_padding overflow along spatial dim " + std::to_string(q));
+    const int64_t full = *full_or;
     if (!out_shape.empty() || auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
       const int64_t target = !out_shape.empty() ? out_shape[out_shape.size() - sp + q] : g.out[t] * g.s[t];
       const int64_t total = full - target;
@@ -371,6 +376,7 @@ void op_ConvTranspose(OpCall& c) {
   o.dtype = x.dtype;
   o.dims = {n, m};
   for (size_t q = lead; q < 3; ++q) o.dims.push_back(g.in[q]);
+  numel_of(o.dims);  // output_shape or pads far beyond the input: refused before allocating
   const int64_t isz = g.out_size(), osz = g.in_size(), ksz = g.k_size(), rows = mg * ksz;
   o.f.assign(static_cast<size_t>(n * m * osz), 0.0f);
   MatR col(rows, isz);

@@ -613,6 +613,10 @@ TEST(EvaluatorGuards, TypesCountsAndWindowsFromTheFileAreChecked) {
   EXPECT_NE(guard_error("float x", "y = MaxPool <kernel_shape = [2, 2], pads = [0, 1099511627776, 0, 0]> (x)", {{"x", zeros({1, 1, 4, 4})}})
                 .find("more than 2^30 elements"),
             std::string::npos);
+  EXPECT_NE(guard_error("float x, float w", "y = ConvTranspose <strides = [1099511627776, 1]> (x, w)",
+                        {{"x", zeros({1, 1, 3, 3})}, {"w", zeros({1, 1, 2, 2})}})
+                .find("more than 2^30 elements"),
+            std::string::npos);
   // A kernel far larger than the input: only the taps inside the input are visited.
   const auto out = run("<ir_version: 8, opset_import: [\"\" : 13]>\ng (float x) => (float y) {\n"
                        "  y = AveragePool <kernel_shape = [1099511627776, 1], auto_pad = \"SAME_UPPER\"> (x)\n}\n",
