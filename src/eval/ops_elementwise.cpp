@@ -248,6 +248,69 @@ void op_HardSwish(OpCall& c) {
   unary_f(c, [](float v) { return v * std::max(0.0f, std::min(1.0f, v / 6.0f + 0.5f)); });
 }
 
+void op_PRelu(OpCall& c) {
+  // Slope broadcasts to X (unidirectionally: a per-channel slope [C, 1, 1] is the usual form).
+  if (broadcast_dims(c, c.input(0).dims, c.input(1).dims) != c.input(0).dims) c.bad("slope does not broadcast to X");
+  binary(c, [](float x, float s) { return x < 0 ? x * s : x; }, [](int64_t x, int64_t s) { return x < 0 ? x * s : x; });
+}
+void op_ThresholdedRelu(OpCall& c) {
+  const float alpha = c.attr_f("alpha", 1.0f);
+  unary_f(c, [alpha](float v) { return v > alpha ? v : 0.0f; });
+}
+void op_Celu(OpCall& c) {
+  const float alpha = c.attr_f("alpha", 1.0f);
+  if (alpha == 0.0f) c.bad("alpha must not be 0");
+  unary_f(c, [alpha](float v) { return std::max(0.0f, v) + std::min(0.0f, alpha * (std::exp(v / alpha) - 1.0f)); });
+}
+void op_Shrink(OpCall& c) {
+  const float bias = c.attr_f("bias", 0.0f), lambd = c.attr_f("lambd", 0.5f);
+  unary_any(c, [=](float v) { return v < -lambd ? v + bias : (v > lambd ? v - bias : 0.0f); },
+            [=](int64_t v) {
+              const auto f = static_cast<float>(v);
+              return static_cast<int64_t>(f < -lambd ? f + bias : (f > lambd ? f - bias : 0.0f));
+            });
+}
+void op_Tan(OpCall& c) { unary_f(c, [](float v) { return std::tan(v); }); }
+void op_Asin(OpCall& c) { unary_f(c, [](float v) { return std::asin(v); }); }
+void op_Acos(OpCall& c) { unary_f(c, [](float v) { return std::acos(v); }); }
+void op_Atan(OpCall& c) { unary_f(c, [](float v) { return std::atan(v); }); }
+void op_Sinh(OpCall& c) { unary_f(c, [](float v) { return std::sinh(v); }); }
+void op_Cosh(OpCall& c) { unary_f(c, [](float v) { return std::cosh(v); }); }
+void op_Asinh(OpCall& c) { unary_f(c, [](float v) { return std::asinh(v); }); }
+void op_Acosh(OpCall& c) { unary_f(c, [](float v) { return std::acosh(v); }); }
+void op_Atanh(OpCall& c) { unary_f(c, [](float v) { return std::atanh(v); }); }
+
+namespace {
+
+// Bool output of a float test on each element.
+template <class F>
+void float_test(OpCall& c, F f) {
+  const Tensor& x = c.input(0);
+  if (!x.is_float()) c.bad("input must be a float tensor");
+  c.out[0] = Tensor::ints(x.dims, std::vector<int64_t>(x.f.size()), TP::BOOL);
+  for (size_t k = 0; k < x.f.size(); ++k) c.out[0].i[k] = f(x.f[k]);
+}
+
+}  // namespace
+
+void op_IsNaN(OpCall& c) { float_test(c, [](float v) { return std::isnan(v); }); }
+void op_IsInf(OpCall& c) {
+  const bool neg = c.attr_i("detect_negative", 1) != 0, pos = c.attr_i("detect_positive", 1) != 0;
+  float_test(c, [=](float v) { return std::isinf(v) && (v > 0 ? pos : neg); });
+}
+
+// Inference semantics: the input passes through and the mask is all true. Training mode with a
+// ratio above 0 draws random numbers, which no reference comparison can reproduce.
+void op_Dropout(OpCall& c) {
+  const bool ratio_zero = c.has(1) && c.input(1).numel() == 1 && c.input(1).at(0) == 0.0;
+  if (c.has(2) && !c.input(2).is_float() && c.input(2).numel() == 1 && c.input(2).i[0] != 0 && !ratio_zero)
+    c.unsupported("training_mode=1 (random dropout)");
+  if (c.attr_i("is_test", 1) == 0 && c.opset < 7) c.unsupported("is_test=0 (random dropout)");
+  const Tensor& x = c.input(0);
+  if (c.out.size() > 1) c.out[1] = Tensor::ints(x.dims, std::vector<int64_t>(static_cast<size_t>(x.numel()), 1), TP::BOOL);
+  c.out[0] = x;
+}
+
 void op_Clip(OpCall& c) {
   const Tensor& x = c.input(0);
   // min and max are read as element 0 of X's storage.
@@ -296,6 +359,18 @@ void op_Cast(OpCall& c) {
   }
 }
 
+void op_CastLike(OpCall& c) {
+  // Cast's kernel with `to` taken from the second input's type.
+  onnx::NodeProto node = c.node;
+  auto* to = node.add_attribute();
+  to->set_name("to");
+  to->set_type(onnx::AttributeProto::INT);
+  to->set_i(c.input(1).dtype);
+  OpCall cast{node, {c.in[0]}, std::vector<Tensor>(1), c.opset, {}};
+  op_Cast(cast);
+  c.out[0] = std::move(cast.out[0]);
+}
+
 void op_Identity(OpCall& c) { c.out[0] = c.input(0); }
 
 namespace {
@@ -335,7 +410,7 @@ void softmax(OpCall& c, bool log) {
   round_to_dtype(o);
 }
 
-enum class Reduce { kMean, kMax, kMin, kSum, kProd };
+enum class Reduce { kMean, kMax, kMin, kSum, kProd, kL1, kL2, kSumSquare, kLogSum, kLogSumExp };
 
 void reduce(OpCall& c, Reduce kind) {
   const Tensor& x = c.input(0);
@@ -374,11 +449,18 @@ void reduce(OpCall& c, Reduce kind) {
       case Reduce::kMax: a = std::max(a, v); break;
       case Reduce::kMin: a = std::min(a, v); break;
       case Reduce::kProd: a *= v; break;
+      case Reduce::kL1: a += std::fabs(v); break;
+      case Reduce::kL2:
+      case Reduce::kSumSquare: a += v * v; break;
+      case Reduce::kLogSumExp: a += std::exp(v); break;
       default: a += v; break;
     }
   });
-  if (kind == Reduce::kMean)
-    for (auto& a : acc) a /= static_cast<double>(count);
+  for (auto& a : acc) {
+    if (kind == Reduce::kMean) a /= static_cast<double>(count);
+    else if (kind == Reduce::kL2) a = std::sqrt(a);
+    else if (kind == Reduce::kLogSum || kind == Reduce::kLogSumExp) a = std::log(a);
+  }
   Tensor& o = c.out[0];
   o.dtype = x.dtype;
   o.dims = out_dims;
@@ -389,6 +471,31 @@ void reduce(OpCall& c, Reduce kind) {
     o.i.resize(acc.size());
     for (size_t k = 0; k < acc.size(); ++k) o.i[k] = static_cast<int64_t>(acc[k]);
   }
+}
+
+// 1 at the first maximum of each group, 0 elsewhere; groups as Softmax forms them for the opset.
+void hardmax(OpCall& c) {
+  const Tensor& x = c.input(0);
+  if (!x.is_float()) c.bad("input must be a float tensor");
+  const int64_t rank = static_cast<int64_t>(x.dims.size());
+  const int64_t axis = norm_axis(c, c.attr_i("axis", c.opset < 13 ? 1 : -1), rank);
+  int64_t outer = 1, len = 1, inner = 1;
+  for (int64_t k = 0; k < rank; ++k) {
+    if (k < axis) outer *= x.dims[k];
+    else if (c.opset < 13 || k == axis) len *= x.dims[k];
+    else inner *= x.dims[k];
+  }
+  Tensor& o = c.out[0];
+  o = Tensor::zeros(x.dtype, x.dims);
+  for (int64_t a = 0; a < outer; ++a)
+    for (int64_t b = 0; b < inner; ++b) {
+      if (len == 0) continue;
+      const float* p = x.f.data() + a * len * inner + b;
+      int64_t best = 0;
+      for (int64_t k = 1; k < len; ++k)
+        if (p[k * inner] > p[best * inner]) best = k;
+      o.f[static_cast<size_t>((a * len + best) * inner + b)] = 1.0f;
+    }
 }
 
 void arg(OpCall& c, bool max) {
@@ -429,6 +536,12 @@ void op_ReduceMax(OpCall& c) { reduce(c, Reduce::kMax); }
 void op_ReduceMin(OpCall& c) { reduce(c, Reduce::kMin); }
 void op_ReduceSum(OpCall& c) { reduce(c, Reduce::kSum); }
 void op_ReduceProd(OpCall& c) { reduce(c, Reduce::kProd); }
+void op_ReduceL1(OpCall& c) { reduce(c, Reduce::kL1); }
+void op_ReduceL2(OpCall& c) { reduce(c, Reduce::kL2); }
+void op_ReduceSumSquare(OpCall& c) { reduce(c, Reduce::kSumSquare); }
+void op_ReduceLogSum(OpCall& c) { reduce(c, Reduce::kLogSum); }
+void op_ReduceLogSumExp(OpCall& c) { reduce(c, Reduce::kLogSumExp); }
+void op_Hardmax(OpCall& c) { hardmax(c); }
 void op_ArgMax(OpCall& c) { arg(c, true); }
 void op_ArgMin(OpCall& c) { arg(c, false); }
 

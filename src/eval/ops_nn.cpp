@@ -1,5 +1,5 @@
 // Dense and convolutional kernels: Gemm/MatMul through Eigen, Conv and ConvTranspose as im2col/col2im
-// around one Eigen GEMM per group, pooling, normalization, Resize, and the LSTM/GRU recurrences.
+// around one Eigen GEMM per group, pooling, normalization, Resize/Upsample, and the RNN/LSTM/GRU recurrences.
 #include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
@@ -916,6 +916,69 @@ void op_GRU(OpCall& c) {
   }
   if (!c.out.empty()) c.out[0] = std::move(y);
   if (c.out.size() > 1) c.out[1] = std::move(yh);
+}
+
+void op_RNN(OpCall& c) {
+  const RnnSetup s = rnn_setup(c, {"Tanh"}, 1);
+  const Tensor& x = c.input(0);
+  const Tensor& w = c.input(1);
+  const Tensor& r = c.input(2);
+  const int64_t h = s.hidden;
+  Tensor y = Tensor::zeros(x.dtype, y_dims(s));
+  Tensor yh = Tensor::zeros(x.dtype, state_dims(s));
+  if (c.has(5)) yh.f = c.input(5).f;
+  MatR pre(1, h);
+  for (int64_t d = 0; d < s.dirs; ++d) {
+    const bool reverse = s.direction == "reverse" || d == 1;
+    CMapR wm(w.f.data() + d * h * s.input, h, s.input);
+    CMapR rm(r.f.data() + d * h * h, h, h);
+    std::vector<float> bias(static_cast<size_t>(h), 0.0f);
+    if (c.has(3))
+      for (int64_t k = 0; k < h; ++k) bias[k] = c.input(3).f[d * 2 * h + k] + c.input(3).f[d * 2 * h + h + k];
+    for (int64_t b = 0; b < s.batch; ++b) {
+      float* hs = yh.f.data() + state_off(s, d, b);
+      const int64_t len = s.lens[b];
+      for (int64_t step = 0; step < len; ++step) {
+        const int64_t t = reverse ? len - 1 - step : step;
+        Eigen::Map<const Eigen::RowVectorXf> xt(x_at(x, s, t, b), s.input);
+        Eigen::Map<Eigen::RowVectorXf> hv(hs, h);
+        pre.noalias() = xt * wm.transpose();
+        pre.noalias() += hv * rm.transpose();
+        for (int64_t k = 0; k < h; ++k) hs[k] = std::tanh(pre(0, k) + bias[k]);
+        std::copy_n(hs, h, y_at(y, s, t, d, b));
+      }
+    }
+  }
+  if (!c.out.empty()) c.out[0] = std::move(y);
+  if (c.out.size() > 1) c.out[1] = std::move(yh);
+}
+
+// Upsample (opsets 7-9, Resize's predecessor): Resize with asymmetric coordinates and, for nearest,
+// the floor rounding that Upsample specifies, on a synthesized Resize node.
+void op_Upsample(OpCall& c) {
+  onnx::NodeProto node;
+  node.set_op_type("Resize");
+  node.set_name(c.node.name());
+  const auto set_s = [&](const char* name, const std::string& v) {
+    auto* a = node.add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::STRING);
+    a->set_s(v);
+  };
+  const std::string mode = c.attr_s("mode", "nearest");
+  set_s("mode", mode == "bilinear" ? "linear" : mode);
+  set_s("coordinate_transformation_mode", "asymmetric");
+  set_s("nearest_mode", "floor");
+  Tensor scales;
+  if (c.opset >= 9) {
+    scales = c.input(1);
+  } else {
+    const auto values = c.attr_floats("scales");
+    scales = Tensor::floats({static_cast<int64_t>(values.size())}, values);
+  }
+  OpCall resize{node, {c.in[0], nullptr, &scales}, std::vector<Tensor>(1), 11, {}};
+  op_Resize(resize);
+  c.out[0] = std::move(resize.out[0]);
 }
 
 }  // namespace compress::eval

@@ -1,4 +1,4 @@
-// Shape and data-movement kernels, constants, and If.
+// Shape and data-movement kernels (DepthToSpace/SpaceToDepth among them), constants, and If.
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -105,6 +105,39 @@ void op_Transpose(OpCall& c) {
   });
   c.out[0] = take(x, out_dims, index);
 }
+
+namespace {
+
+// DepthToSpace (to_space) and SpaceToDepth on N x C x H x W: each output element's source index.
+void depth_space(OpCall& c, bool to_space) {
+  const Tensor& x = c.input(0);
+  if (x.dims.size() != 4) c.bad("input must have rank 4 (N x C x H x W)");
+  const int64_t b = c.attr_i("blocksize", 0);
+  if (b < 1 || b > 4096) c.bad("blocksize must be in [1, 4096]");
+  const int64_t n = x.dims[0], ch = x.dims[1], h = x.dims[2], w = x.dims[3];
+  const bool crd = c.attr_s("mode", "DCR") == "CRD";
+  if (to_space ? ch % (b * b) != 0 : (h % b != 0 || w % b != 0))
+    c.bad(to_space ? "channels must be a multiple of blocksize^2" : "height and width must be multiples of blocksize");
+  const std::vector<int64_t> dims = to_space ? std::vector<int64_t>{n, ch / (b * b), h * b, w * b}
+                                             : std::vector<int64_t>{n, ch * b * b, h / b, w / b};
+  std::vector<int64_t> index(static_cast<size_t>(x.numel()));
+  for_each_index(dims, [&](int64_t k, const std::vector<int64_t>& o) {
+    if (to_space) {
+      const int64_t i = o[2] % b, j = o[3] % b, oc = dims[1];
+      const int64_t src_c = crd ? (o[1] * b + i) * b + j : (i * b + j) * oc + o[1];
+      index[static_cast<size_t>(k)] = ((o[0] * ch + src_c) * h + o[2] / b) * w + o[3] / b;
+    } else {
+      const int64_t block = o[1] / ch, src_c = o[1] % ch, i = block / b, j = block % b;
+      index[static_cast<size_t>(k)] = ((o[0] * ch + src_c) * h + o[2] * b + i) * w + o[3] * b + j;
+    }
+  });
+  c.out[0] = take(x, dims, index);
+}
+
+}  // namespace
+
+void op_DepthToSpace(OpCall& c) { depth_space(c, true); }
+void op_SpaceToDepth(OpCall& c) { depth_space(c, false); }
 
 void op_Squeeze(OpCall& c) {
   const Tensor& x = c.input(0);

@@ -18,7 +18,11 @@ OpFn find_op(const std::string& domain, const std::string& op_type) {
       OP(MaxPool) OP(AveragePool) OP(GlobalAveragePool) OP(GlobalMaxPool) OP(Resize) OP(LSTM) OP(GRU)
       OP(Reshape) OP(Flatten) OP(Transpose) OP(Squeeze) OP(Unsqueeze) OP(Concat) OP(Split) OP(Slice)
       OP(Gather) OP(Shape) OP(Size) OP(ConstantOfShape) OP(Constant) OP(Expand) OP(Range) OP(Pad) OP(Tile) OP(If)
-      OP(Loop) OP(Scan)
+      OP(Loop) OP(Scan) OP(DepthToSpace) OP(SpaceToDepth)
+      OP(PRelu) OP(ThresholdedRelu) OP(Celu) OP(Shrink) OP(Tan) OP(Asin) OP(Acos) OP(Atan) OP(Sinh) OP(Cosh)
+      OP(Asinh) OP(Acosh) OP(Atanh) OP(IsNaN) OP(IsInf) OP(Dropout) OP(CastLike) OP(Hardmax)
+      OP(ReduceL1) OP(ReduceL2) OP(ReduceSumSquare) OP(ReduceLogSum) OP(ReduceLogSumExp)
+      OP(RNN) OP(Upsample) OP(LRN) OP(InstanceNormalization) OP(MeanVarianceNormalization) OP(LpNormalization)
       OP(QuantizeLinear) OP(DequantizeLinear) OP(DynamicQuantizeLinear) OP(MatMulInteger) OP(ConvInteger)
 #undef OP
   };

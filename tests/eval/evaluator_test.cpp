@@ -332,16 +332,16 @@ g (float[3] x) => (float16[3] h, int32[3] i) {
 TEST(Evaluator, UnsupportedOpErrorNamesOpAndNode) {
   const Model m = Model::parse_text(R"(
 <ir_version: 8, opset_import: ["" : 13]>
-g (float[2] x) => (float[2] y) { y = Hardmax <axis = 0> (x) }
+g (float[2] x) => (float[2] y) { y = Unique(x) }
 )");
   try {
     Evaluator ev(m);
     FAIL() << "expected an error";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ExitCode::kUnsupported);
-    EXPECT_STREQ(e.what(), "evaluator: unsupported op Hardmax (node 'y')");
+    EXPECT_STREQ(e.what(), "evaluator: unsupported op Unique (node 'y')");
   }
-  EXPECT_EQ(unsupported_ops(m.proto()), (std::vector<std::string>{"Hardmax"}));
+  EXPECT_EQ(unsupported_ops(m.proto()), (std::vector<std::string>{"Unique"}));
 }
 
 TEST(Evaluator, MissingInputIsABadInputError) {
@@ -647,6 +647,96 @@ TEST(EvaluatorGuards, IndexedScatterAndGatherOpsAreRefusedAsUnsupported) {
       EXPECT_NE(std::string(e.what()).find("unsupported op " + op), std::string::npos) << e.what();
     }
   }
+}
+
+TEST(Evaluator, PReluPerChannelSlopeAndLpNormalization) {
+  const auto out = run(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 2, 1, 2] x, float[2, 1, 1] s, float[2, 2] v) => (float[1, 2, 1, 2] p, float[2, 2] l2, float[2, 2] l1) {
+  p = PRelu(x, s)
+  l2 = LpNormalization <p = 2> (v)
+  l1 = LpNormalization <p = 1, axis = 1> (v)
+}
+)",
+                       {{"x", Tensor::floats({1, 2, 1, 2}, {-1, 2, -3, 4})},
+                        {"s", Tensor::floats({2, 1, 1}, {0.1f, 0.5f})},
+                        {"v", Tensor::floats({2, 2}, {3, 4, 0, 0})}});
+  expect_floats(out.at("p"), {1, 2, 1, 2}, {-0.1f, 2, -1.5f, 4});
+  expect_floats(out.at("l2"), {2, 2}, {0.6f, 0.8f, 0, 0});  // an all-zero row stays zero, not NaN
+  expect_floats(out.at("l1"), {2, 2}, {3.0f / 7, 4.0f / 7, 0, 0});
+}
+
+TEST(Evaluator, UpsampleFloorsNearestIndicesWithScalesAsInputOrAttribute) {
+  // Scale 3: output column j reads input column floor(j / 3) (Resize's default rounding would read 1 at j = 2).
+  const auto in9 = run(R"(
+<ir_version: 8, opset_import: ["" : 9]>
+g (float[1, 1, 1, 2] x, float[4] s) => (float[1, 1, 1, 6] y) { y = Upsample(x, s) }
+)",
+                       {{"x", Tensor::floats({1, 1, 1, 2}, {1, 2})}, {"s", Tensor::floats({4}, {1, 1, 1, 3})}});
+  expect_floats(in9.at("y"), {1, 1, 1, 6}, {1, 1, 1, 2, 2, 2});
+  const auto in7 = run(R"(
+<ir_version: 8, opset_import: ["" : 7]>
+g (float[1, 1, 1, 2] x) => (float[1, 1, 2, 4] y) { y = Upsample <scales = [1.0, 1.0, 2.0, 2.0]> (x) }
+)",
+                       {{"x", Tensor::floats({1, 1, 1, 2}, {1, 2})}});
+  expect_floats(in7.at("y"), {1, 1, 2, 4}, {1, 1, 2, 2, 1, 1, 2, 2});
+}
+
+TEST(Evaluator, DropoutPassesThroughWithAnAllTrueMaskAndRefusesRandomTraining) {
+  const auto out = run(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[3] x) => (float[3] y, bool[3] m) { y, m = Dropout(x) }
+)",
+                       {{"x", Tensor::floats({3}, {1, -2, 3})}});
+  expect_floats(out.at("y"), {3}, {1, -2, 3});
+  EXPECT_EQ(out.at("m").i, (std::vector<int64_t>{1, 1, 1}));
+  const Model m = Model::parse_text(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[3] x, float r, bool t) => (float[3] y) { y = Dropout(x, r, t) }
+)");
+  const Evaluator ev(m);
+  const auto feeds = [](float ratio) {
+    return TensorMap{{"x", Tensor::floats({3}, {1, -2, 3})},
+                     {"r", Tensor::floats({}, {ratio})},
+                     {"t", Tensor::ints({}, {1}, onnx::TensorProto::BOOL)}};
+  };
+  expect_floats(ev.run(feeds(0.0f)).at("y"), {3}, {1, -2, 3});  // training with ratio 0 is the identity
+  try {
+    ev.run(feeds(0.5f));
+    ADD_FAILURE() << "random training dropout accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kUnsupported) << e.what();
+  }
+}
+
+TEST(EvaluatorGuards, NormalizationLayoutAndActivationParametersAreChecked) {
+  EXPECT_NE(guard_error("float x, float s", "y = PRelu(x, s)", {{"x", zeros({2, 2})}, {"s", zeros({3})}})
+                .find("shapes cannot broadcast"),
+            std::string::npos);
+  EXPECT_NE(guard_error("float x, float s", "y = PRelu(x, s)", {{"x", zeros({2})}, {"s", zeros({2, 2})}})
+                .find("slope does not broadcast to X"),
+            std::string::npos);
+  EXPECT_NE(guard_error("float x", "y = LRN <size = 0> (x)", {{"x", zeros({1, 2, 2, 2})}}).find("size must be"),
+            std::string::npos);
+  EXPECT_NE(guard_error("float x", "y = LRN <size = 3> (x)", {{"x", zeros({4})}}).find("rank >= 2"), std::string::npos);
+  EXPECT_NE(guard_error("float x, float s, float b", "y = InstanceNormalization(x, s, b)",
+                        {{"x", zeros({1, 3, 2, 2})}, {"s", zeros({2})}, {"b", zeros({3})}})
+                .find("one value per channel (3)"),
+            std::string::npos);
+  EXPECT_NE(guard_error("float x", "y = DepthToSpace <blocksize = 2> (x)", {{"x", zeros({1, 3, 2, 2})}})
+                .find("multiple of blocksize^2"),
+            std::string::npos);
+  EXPECT_NE(guard_error("float x", "y = SpaceToDepth <blocksize = 2> (x)", {{"x", zeros({1, 1, 3, 2})}})
+                .find("multiples of blocksize"),
+            std::string::npos);
+  EXPECT_NE(guard_error("float x", "y = LpNormalization <p = 3> (x)", {{"x", zeros({2})}}).find("p must be 1 or 2"),
+            std::string::npos);
+  EXPECT_NE(guard_error("float x", "y = Celu <alpha = 0.0> (x)", {{"x", zeros({2})}}).find("alpha must not be 0"),
+            std::string::npos);
+  EXPECT_NE(guard_error("float x, float w, float r", "y = RNN <hidden_size = 4> (x, w, r)",
+                        {{"x", zeros({2, 1, 3})}, {"w", zeros({1, 4, 2})}, {"r", zeros({1, 4, 4})}})
+                .find("W has the wrong shape"),
+            std::string::npos);
 }
 
 TEST(Evaluator, ProtoRoundTripKeepsTypeAndValues) {
