@@ -709,7 +709,7 @@ g (float[3] x, float r, bool t) => (float[3] y) { y = Dropout(x, r, t) }
   }
 }
 
-TEST(EvaluatorGuards, NormalizationLayoutAndActivationParametersAreChecked) {
+TEST(EvaluatorGuards, NormalizationLayoutActivationAndDetectionParametersAreChecked) {
   EXPECT_NE(guard_error("float x, float s", "y = PRelu(x, s)", {{"x", zeros({2, 2})}, {"s", zeros({3})}})
                 .find("shapes cannot broadcast"),
             std::string::npos);
@@ -732,6 +732,14 @@ TEST(EvaluatorGuards, NormalizationLayoutAndActivationParametersAreChecked) {
   EXPECT_NE(guard_error("float x", "y = LpNormalization <p = 3> (x)", {{"x", zeros({2})}}).find("p must be 1 or 2"),
             std::string::npos);
   EXPECT_NE(guard_error("float x", "y = Celu <alpha = 0.0> (x)", {{"x", zeros({2})}}).find("alpha must not be 0"),
+            std::string::npos);
+  EXPECT_NE(guard_error("float b, float s, int64 m", "y = NonMaxSuppression(b, s, m)",
+                        {{"b", zeros({1, 3, 4})}, {"s", zeros({1, 2, 4})}, {"m", Tensor::ints({}, {2})}})
+                .find("scores must have shape [batches, classes, boxes] matching boxes"),
+            std::string::npos);
+  EXPECT_NE(guard_error("float b, float s, int64 m", "y = NonMaxSuppression(b, s, m)",
+                        {{"b", zeros({1, 3, 4})}, {"s", zeros({1, 2, 3})}, {"m", Tensor::ints({2}, {2, 2})}})
+                .find("max_output_boxes_per_class must hold one value"),
             std::string::npos);
   EXPECT_NE(guard_error("float x, float w, float r", "y = RNN <hidden_size = 4> (x, w, r)",
                         {{"x", zeros({2, 1, 3})}, {"w", zeros({1, 4, 2})}, {"r", zeros({1, 4, 4})}})
