@@ -20,6 +20,9 @@ OpFn find_op(const std::string& domain, const std::string& op_type) {
       OP(Gather) OP(Shape) OP(Size) OP(ConstantOfShape) OP(Constant) OP(Expand) OP(Range) OP(Pad) OP(Tile) OP(If)
       OP(Loop) OP(Scan)
       OP(QuantizeLinear) OP(DequantizeLinear) OP(DynamicQuantizeLinear) OP(MatMulInteger) OP(ConvInteger)
+      OP(Trilu) OP(CumSum) OP(GatherElements) OP(GatherND) OP(ScatterND) OP(ScatterElements) OP(TopK) OP(NonZero)
+      OP(OneHot) OP(EyeLike) OP(Compress) OP(Einsum)
+      {"Scatter", op_ScatterElements},  // opset 9-10 name of ScatterElements (no reduction there)
 #undef OP
   };
   if (domain.empty() || domain == "ai.onnx") {
