@@ -22,7 +22,8 @@ std::string dims_text(const std::vector<int64_t>& dims) {
 
 int64_t rank_of(const Tensor& t) { return static_cast<int64_t>(t.dims.size()); }
 
-// Product of dims[begin, end).
+// Product of dims[begin, end). Callers pass dims of a tensor that has elements: an empty one may pair
+// a 0 with dims whose product overflows, and loops over such spans would never end.
 int64_t span(const std::vector<int64_t>& dims, int64_t begin, int64_t end) {
   int64_t n = 1;
   for (int64_t k = begin; k < end; ++k) n *= dims[static_cast<size_t>(k)];
@@ -141,6 +142,10 @@ void op_CumSum(OpCall& c) {
   const int64_t rank = rank_of(x);
   const int64_t axis = norm_axis(c, scalar_int(c, 1, "axis"), rank);
   const bool exclusive = c.attr_i("exclusive", 0) != 0, reverse = c.attr_i("reverse", 0) != 0;
+  if (x.numel() == 0) {
+    c.out[0] = x;
+    return;
+  }
   const int64_t outer = span(x.dims, 0, axis), len = x.dims[static_cast<size_t>(axis)], inner = span(x.dims, axis + 1, rank);
   Tensor o = Tensor::zeros(x.dtype, x.dims);
   for (int64_t a = 0; a < outer; ++a)
@@ -196,10 +201,16 @@ void op_GatherND(OpCall& c) {
     if (ind.dims[d] != x.dims[d])
       c.bad("batch dim " + std::to_string(d) + " differs: indices " + dims_text(ind.dims) + ", data " + dims_text(x.dims));
   const int64_t m = ind.dims.back();
-  if (m > r - b) c.bad("index tuples of " + std::to_string(m) + " entries for data " + dims_text(x.dims) + " after " + std::to_string(b) + " batch dims");
+  if (m > r - b)
+    c.bad("index tuples of " + std::to_string(m) + " entries for data " + dims_text(x.dims) + " after " + std::to_string(b) +
+          " batch dims");
   std::vector<int64_t> dims(ind.dims.begin(), ind.dims.end() - 1);
   dims.insert(dims.end(), x.dims.begin() + b + m, x.dims.end());
   const auto& idx = index_values(c, ind, "indices");
+  if (numel_of(dims) == 0) {
+    c.out[0] = Tensor::zeros(x.dtype, dims);
+    return;
+  }
   const auto strides = strides_of(x.dims);
   const int64_t batches = span(x.dims, 0, b), block = span(x.dims, b, r), slice = span(x.dims, b + m, r);
   const int64_t tuples = span(ind.dims, b, q - 1);
@@ -229,6 +240,10 @@ void op_ScatterND(OpCall& c) {
   if (upd.dims != want) c.bad("updates " + dims_text(upd.dims) + " must have shape " + dims_text(want));
   const Reduction red = reduction_of(c);
   const auto& idx = index_values(c, ind, "indices");
+  if (upd.numel() == 0) {
+    c.out[0] = x;
+    return;
+  }
   const auto strides = strides_of(x.dims);
   const int64_t tuples = span(ind.dims, 0, q - 1), slice = span(x.dims, k, r);
   Tensor o = x;
@@ -273,12 +288,18 @@ void op_TopK(OpCall& c) {
   const int64_t axis = norm_axis(c, c.attr_i("axis", -1), rank);
   if (c.opset < 10 && !c.attr("k")) c.bad("attribute 'k' is required");
   const int64_t k = c.opset < 10 ? c.attr_i("k", 0) : scalar_int(c, 1, "k");
-  const int64_t outer = span(x.dims, 0, axis), len = x.dims[static_cast<size_t>(axis)], inner = span(x.dims, axis + 1, rank);
+  const int64_t len = x.dims[static_cast<size_t>(axis)];
   if (k < 0 || k > len) c.bad("k " + std::to_string(k) + " out of range for an axis of " + std::to_string(len));
   const bool largest = c.attr_i("largest", 1) != 0;
   std::vector<int64_t> dims = x.dims;
   dims[static_cast<size_t>(axis)] = k;
   Tensor idx = Tensor::zeros(TP::INT64, dims);
+  if (idx.numel() == 0) {
+    c.out[0] = Tensor::zeros(x.dtype, dims);
+    if (c.out.size() > 1) c.out[1] = std::move(idx);
+    return;
+  }
+  const int64_t outer = span(x.dims, 0, axis), inner = span(x.dims, axis + 1, rank);
   std::vector<int64_t> order(static_cast<size_t>(len)), index(static_cast<size_t>(numel_of(dims)));
   for (int64_t a = 0; a < outer; ++a)
     for (int64_t b = 0; b < inner; ++b) {
@@ -340,21 +361,19 @@ void op_OneHot(OpCall& c) {
   std::vector<int64_t> dims = ind.dims;
   dims.insert(dims.begin() + axis, depth);
   Tensor o = Tensor::zeros(values.dtype, dims);
-  const int64_t outer = span(ind.dims, 0, axis), inner = span(ind.dims, axis, r);
-  for (int64_t e = 0; e < o.numel(); ++e) {
-    if (o.is_float()) o.f[static_cast<size_t>(e)] = values.f[0];
-    else o.i[static_cast<size_t>(e)] = values.i[0];
+  if (o.is_float()) std::fill(o.f.begin(), o.f.end(), values.f[0]);
+  else std::fill(o.i.begin(), o.i.end(), values.i[0]);
+  const int64_t n = ind.numel();
+  const int64_t inner = n ? span(ind.dims, axis, r) : 1;
+  for (int64_t e = 0; e < n; ++e) {
+    // Indices outside [-depth, depth) give a row of off values (ONNX), not an error.
+    double v = std::trunc(ind.at(e));
+    if (v < 0) v += static_cast<double>(depth);
+    if (!(v >= 0 && v < static_cast<double>(depth))) continue;
+    const auto at = static_cast<size_t>((e / inner * depth + static_cast<int64_t>(v)) * inner + e % inner);
+    if (o.is_float()) o.f[at] = values.f[1];
+    else o.i[at] = values.i[1];
   }
-  for (int64_t a = 0; a < outer; ++a)
-    for (int64_t b = 0; b < inner; ++b) {
-      // Indices outside [-depth, depth) give a row of off values (ONNX), not an error.
-      double v = std::trunc(ind.at(a * inner + b));
-      if (v < 0) v += static_cast<double>(depth);
-      if (!(v >= 0 && v < static_cast<double>(depth))) continue;
-      const auto e = static_cast<size_t>((a * depth + static_cast<int64_t>(v)) * inner + b);
-      if (o.is_float()) o.f[e] = values.f[1];
-      else o.i[e] = values.i[1];
-    }
   c.out[0] = std::move(o);
 }
 
@@ -399,6 +418,10 @@ void op_Compress(OpCall& c) {
   }
   std::vector<int64_t> dims = x.dims;
   dims[static_cast<size_t>(axis)] = kept;
+  if (numel_of(dims) == 0) {
+    c.out[0] = Tensor::zeros(x.dtype, dims);
+    return;
+  }
   const int64_t outer = span(x.dims, 0, axis), inner = span(x.dims, axis + 1, rank);
   std::vector<int64_t> index;
   index.reserve(static_cast<size_t>(numel_of(dims)));
