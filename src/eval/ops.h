@@ -105,6 +105,10 @@ COMPRESS_EVAL_OP(Loop) COMPRESS_EVAL_OP(Scan)
 // ops_quant.cpp
 COMPRESS_EVAL_OP(QuantizeLinear) COMPRESS_EVAL_OP(DequantizeLinear) COMPRESS_EVAL_OP(DynamicQuantizeLinear)
 COMPRESS_EVAL_OP(MatMulInteger) COMPRESS_EVAL_OP(ConvInteger) COMPRESS_EVAL_OP(MatMulNBits)
+// ops_index.cpp
+COMPRESS_EVAL_OP(Trilu) COMPRESS_EVAL_OP(CumSum) COMPRESS_EVAL_OP(GatherElements) COMPRESS_EVAL_OP(GatherND)
+COMPRESS_EVAL_OP(ScatterND) COMPRESS_EVAL_OP(ScatterElements) COMPRESS_EVAL_OP(TopK) COMPRESS_EVAL_OP(NonZero)
+COMPRESS_EVAL_OP(OneHot) COMPRESS_EVAL_OP(EyeLike) COMPRESS_EVAL_OP(Compress) COMPRESS_EVAL_OP(Einsum)
 #undef COMPRESS_EVAL_OP
 
 }  // namespace compress::eval

@@ -25,6 +25,9 @@ OpFn find_op(const std::string& domain, const std::string& op_type) {
       OP(RNN) OP(Upsample) OP(LRN) OP(InstanceNormalization) OP(MeanVarianceNormalization) OP(LpNormalization)
       OP(NonMaxSuppression)
       OP(QuantizeLinear) OP(DequantizeLinear) OP(DynamicQuantizeLinear) OP(MatMulInteger) OP(ConvInteger)
+      OP(Trilu) OP(CumSum) OP(GatherElements) OP(GatherND) OP(ScatterND) OP(ScatterElements) OP(TopK) OP(NonZero)
+      OP(OneHot) OP(EyeLike) OP(Compress) OP(Einsum)
+      {"Scatter", op_ScatterElements},  // opset 9-10 name of ScatterElements (no reduction there)
 #undef OP
   };
   if (domain.empty() || domain == "ai.onnx") {

@@ -633,22 +633,6 @@ TEST(Evaluator, MatMulIntegerWithAnEmptyInnerDimIsZeros) {
   EXPECT_EQ(out.at("y").i, std::vector<int64_t>(6, 0));
 }
 
-TEST(EvaluatorGuards, IndexedScatterAndGatherOpsAreRefusedAsUnsupported) {
-  // The evaluator has no kernels for these: they are refused before any run, never half-executed.
-  for (const std::string op : {"GatherND", "GatherElements", "ScatterND", "ScatterElements"}) {
-    const std::string node = op.rfind("Scatter", 0) == 0 ? "y = " + op + "(x, i, u)" : "y = " + op + "(x, i)";
-    const Model m = Model::parse_text("<ir_version: 8, opset_import: [\"\" : 13]>\ng (float x, int64 i, float u) => (float y) {\n  " +
-                                      node + "\n}\n");
-    try {
-      Evaluator ev(m);
-      ADD_FAILURE() << op << " accepted";
-    } catch (const Error& e) {
-      EXPECT_EQ(e.code(), ExitCode::kUnsupported) << op;
-      EXPECT_NE(std::string(e.what()).find("unsupported op " + op), std::string::npos) << e.what();
-    }
-  }
-}
-
 TEST(Evaluator, PReluPerChannelSlopeAndLpNormalization) {
   const auto out = run(R"(
 <ir_version: 8, opset_import: ["" : 13]>
