@@ -507,6 +507,7 @@ void arg(OpCall& c, bool max) {
   for (int64_t k = 0; k < axis; ++k) outer *= x.dims[k];
   for (int64_t k = axis + 1; k < rank; ++k) inner *= x.dims[k];
   const int64_t len = x.dims[axis];
+  if (len == 0) c.bad("axis " + std::to_string(axis) + " is empty: no element to pick");
   Tensor& o = c.out[0];
   o.dtype = TP::INT64;
   o.dims = x.dims;

@@ -713,6 +713,8 @@ TEST(EvaluatorGuards, NormalizationLayoutActivationAndDetectionParametersAreChec
   EXPECT_NE(guard_error("float x", "y = SpaceToDepth <blocksize = 2> (x)", {{"x", zeros({1, 1, 3, 2})}})
                 .find("multiples of blocksize"),
             std::string::npos);
+  EXPECT_NE(guard_error("float x", "y = ArgMax <axis = 1> (x)", {{"x", zeros({2, 0})}}).find("axis 1 is empty"),
+            std::string::npos);
   EXPECT_NE(guard_error("float x", "y = LpNormalization <p = 3> (x)", {{"x", zeros({2})}}).find("p must be 1 or 2"),
             std::string::npos);
   EXPECT_NE(guard_error("float x", "y = Celu <alpha = 0.0> (x)", {{"x", zeros({2})}}).find("alpha must not be 0"),
