@@ -66,6 +66,8 @@ Body body_of(const GraphProto& g, const std::string& where) {
 const std::set<std::string> kConvLike = {"Conv", "ConvTranspose", "ConvInteger", "QLinearConv", "MaxPool",
                                          "AveragePool", "LpPool", "MaxUnpool", "Col2Im", "DeformConv"};
 
+constexpr int64_t kMaxBlocksize = 1 << 16;
+
 void check_ints_at_least(const NodeProto& n, const AttributeProto& a, int64_t min) {
   for (int64_t v : a.ints())
     if (v < min)
@@ -310,7 +312,13 @@ class Validator {
       if (name == "strides" || name == "dilations" || name == "kernel_shape") check_ints_at_least(n, a, 1);
       else if (name == "group" && conv_like) check_int_at_least(n, a, 1);
       else if (name == "pads" && conv_like) check_ints_at_least(n, a, 0);
-      else if (name == "blocksize") check_int_at_least(n, a, 1);
+      else if (name == "blocksize") {
+        check_int_at_least(n, a, 1);
+        // DepthToSpace's inference divides by blocksize^2, which wraps to 0 from 2^32 on (SIGFPE).
+        if (a.i() > kMaxBlocksize)
+          reject(label(n) + ": attribute 'blocksize' is " + std::to_string(a.i()) + " (must be <= " +
+                 std::to_string(kMaxBlocksize) + ")");
+      }
       else if (name == "hidden_size") check_int_at_least(n, a, 1);
       else if (name == "perm" && n.op_type() == "Transpose") {
         // ONNX 1.12's Transpose inference indexes the input shape with perm unchecked.

@@ -103,6 +103,7 @@ void op_MatMul(OpCall& c) {
   const Tensor& b = c.input(1);
   need_float(c, a);
   need_float(c, b);
+  if (a.dims.empty() || b.dims.empty()) c.bad("operands must have rank >= 1, not scalars");
   std::vector<int64_t> ad = a.dims, bd = b.dims;
   const bool a1 = ad.size() == 1, b1 = bd.size() == 1;
   if (a1) ad.insert(ad.begin(), 1);
@@ -488,6 +489,7 @@ void global_pool(OpCall& c, bool max) {
   if (x.dims.size() < 2) c.bad("input X " + dims_text(x.dims) + " has rank " + std::to_string(x.dims.size()) + ", expected N x C x spatial dims");
   const int64_t planes = x.dims[0] * x.dims[1];
   const int64_t sz = planes ? x.numel() / planes : 0;
+  if (planes > 0 && sz == 0) c.bad("input X " + dims_text(x.dims) + " has empty spatial dims: nothing to pool");
   Tensor& o = c.out[0];
   o.dtype = x.dtype;
   o.dims = x.dims;

@@ -713,6 +713,11 @@ TEST(EvaluatorGuards, NormalizationLayoutActivationAndDetectionParametersAreChec
   EXPECT_NE(guard_error("float x", "y = SpaceToDepth <blocksize = 2> (x)", {{"x", zeros({1, 1, 3, 2})}})
                 .find("multiples of blocksize"),
             std::string::npos);
+  EXPECT_NE(guard_error("float x", "y = GlobalMaxPool(x)", {{"x", zeros({2, 1, 0, 1})}}).find("empty spatial dims"),
+            std::string::npos);
+  EXPECT_NE(guard_error("float a, float b", "y = MatMul(a, b)", {{"a", zeros({2, 2})}, {"b", zeros({})}})
+                .find("rank >= 1, not scalars"),
+            std::string::npos);
   EXPECT_NE(guard_error("float x", "y = ArgMax <axis = 1> (x)", {{"x", zeros({2, 0})}}).find("axis 1 is empty"),
             std::string::npos);
   EXPECT_NE(guard_error("float x", "y = LpNormalization <p = 3> (x)", {{"x", zeros({2})}}).find("p must be 1 or 2"),

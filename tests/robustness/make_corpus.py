@@ -179,6 +179,8 @@ def bad_attributes():
     save("lppool_strides_zero", "bad attribute", pool_model("LpPool", kernel_shape=[2, 2], strides=[0, 1]))
     save("depth_to_space_blocksize_zero", "bad attribute", pool_model("DepthToSpace", blocksize=0))
     save("space_to_depth_blocksize_zero", "bad attribute", pool_model("SpaceToDepth", blocksize=0))
+    # blocksize^2 wraps to 0 in int64: ONNX 1.12's DepthToSpace inference divided by it (SIGFPE).
+    save("depth_to_space_blocksize_huge", "bad attribute", pool_model("DepthToSpace", blocksize=1 << 40))
     # Gather with an axis past the rank of a rank-1 input (evaluator null dereference).
     idx = numpy_helper.from_array(np.array([0], np.int64), "i")
     m = make([helper.make_node("Gather", ["x", "i"], ["y"], axis=3)], [vi("x", [4])], [vi("y", None)], [idx])
