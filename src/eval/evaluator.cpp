@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <map>
@@ -212,10 +213,17 @@ std::vector<float> as_floats(const Tensor& t) {
   return std::vector<float>(t.i.begin(), t.i.end());
 }
 
+int64_t to_int64_saturated(double v) {
+  constexpr double kTwo63 = 9223372036854775808.0;
+  if (std::isnan(v) || v < -kTwo63) return std::numeric_limits<int64_t>::min();
+  if (v >= kTwo63) return std::numeric_limits<int64_t>::max();
+  return static_cast<int64_t>(v);
+}
+
 std::vector<int64_t> as_ints(const Tensor& t) {
   if (!t.is_float()) return t.i;
   std::vector<int64_t> v(t.f.size());
-  for (size_t k = 0; k < v.size(); ++k) v[k] = static_cast<int64_t>(t.f[k]);
+  for (size_t k = 0; k < v.size(); ++k) v[k] = to_int64_saturated(t.f[k]);
   return v;
 }
 

@@ -55,7 +55,10 @@ std::vector<int64_t> broadcast_dims(const OpCall& call, const std::vector<int64_
 int64_t norm_axis(const OpCall& call, int64_t axis, int64_t rank);
 /// Float copy of any tensor.
 std::vector<float> as_floats(const Tensor& t);
-/// int64 copy of any tensor.
+/// `v` truncated to int64, saturating at the int64 range, NaN as INT64_MIN (what x86's conversion
+/// gives); a plain cast of a float outside the range is undefined behaviour.
+int64_t to_int64_saturated(double v);
+/// int64 copy of any tensor (floats through to_int64_saturated).
 std::vector<int64_t> as_ints(const Tensor& t);
 /// Rounds to float16 precision when dtype is FLOAT16 (bfloat16 likewise), in place.
 void round_to_dtype(Tensor& t);

@@ -125,7 +125,7 @@ void op_Loop(OpCall& c) {
   const bool has_max = c.has(0);
   if ((has_max && c.input(0).numel() != 1) || (c.has(1) && c.input(1).numel() != 1))
     c.bad("trip count and condition must be single values");
-  const int64_t max_trip = has_max ? static_cast<int64_t>(c.input(0).at(0)) : 0;
+  const int64_t max_trip = has_max ? to_int64_saturated(c.input(0).at(0)) : 0;
   bool cond = c.has(1) ? c.input(1).at(0) != 0 : true;
   std::vector<Tensor> carried;
   for (size_t k = 0; k < n_carried; ++k) carried.push_back(c.input(2 + k));

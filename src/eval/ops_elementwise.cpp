@@ -125,7 +125,7 @@ void op_Div(OpCall& c) {
 }
 void op_Pow(OpCall& c) {
   binary(c, [](float a, float b) { return b == 2.0f ? a * a : std::pow(a, b); },
-         [](int64_t a, int64_t b) { return static_cast<int64_t>(std::pow(static_cast<double>(a), static_cast<double>(b))); });
+         [](int64_t a, int64_t b) { return to_int64_saturated(std::pow(static_cast<double>(a), static_cast<double>(b))); });
 }
 void op_Mod(OpCall& c) {
   if (c.attr_i("fmod", 0)) {
@@ -267,7 +267,7 @@ void op_Shrink(OpCall& c) {
   unary_any(c, [=](float v) { return v < -lambd ? v + bias : (v > lambd ? v - bias : 0.0f); },
             [=](int64_t v) {
               const auto f = static_cast<float>(v);
-              return static_cast<int64_t>(f < -lambd ? f + bias : (f > lambd ? f - bias : 0.0f));
+              return to_int64_saturated(f < -lambd ? f + bias : (f > lambd ? f - bias : 0.0f));
             });
 }
 void op_Tan(OpCall& c) { unary_f(c, [](float v) { return std::tan(v); }); }
@@ -351,7 +351,7 @@ void op_Cast(OpCall& c) {
       const float v = x.f[k];
       if (to == TP::BOOL) o.i[k] = v != 0.0f;
       else if (std::isnan(v)) o.i[k] = to == TP::INT64 ? std::numeric_limits<int64_t>::min() : 0;
-      else o.i[k] = wrap_int(static_cast<int64_t>(std::trunc(static_cast<double>(v))), to);
+      else o.i[k] = wrap_int(to_int64_saturated(v), to);
     }
   } else {
     o.i.resize(x.i.size());
@@ -469,7 +469,7 @@ void reduce(OpCall& c, Reduce kind) {
     round_to_dtype(o);
   } else {
     o.i.resize(acc.size());
-    for (size_t k = 0; k < acc.size(); ++k) o.i[k] = static_cast<int64_t>(acc[k]);
+    for (size_t k = 0; k < acc.size(); ++k) o.i[k] = to_int64_saturated(acc[k]);
   }
 }
 

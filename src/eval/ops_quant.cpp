@@ -1,6 +1,7 @@
 // Quantization kernels: (De)QuantizeLinear (per tensor, per axis, blocked), DynamicQuantizeLinear,
 // MatMulInteger / ConvInteger (exact integer products) and com.microsoft.MatMulNBits (4-bit blocks).
 #include <Eigen/Dense>
+#include <algorithm>
 #include <cmath>
 #include <optional>
 
@@ -10,6 +11,10 @@
 namespace compress::eval {
 
 namespace {
+
+// x / scale rounded half to even, bounded far inside int64 so that adding a zero point cannot
+// overflow (the callers clamp to the 8-bit range next); NaN quantizes like 0.
+int64_t rounded(double v) { return std::isnan(v) ? 0 : to_int64_saturated(std::clamp(std::nearbyint(v), -1e15, 1e15)); }
 
 using MatI = Eigen::Matrix<int32_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using MatR = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -101,7 +106,7 @@ void op_QuantizeLinear(OpCall& c) {
   for (size_t k = 0; k < xf.size(); ++k) {
     const float s = scale.f[idx[k]];
     const int64_t z = zp ? zp->i[idx[k]] : 0;
-    o.i[k] = saturate(static_cast<int64_t>(std::nearbyint(xf[k] / s)) + z, dtype);
+    o.i[k] = saturate(rounded(xf[k] / s) + z, dtype);
   }
 }
 
@@ -132,13 +137,13 @@ void op_DynamicQuantizeLinear(OpCall& c) {
   }
   const float scale = (hi - lo) / 255.0f;
   int64_t zp = 0;
-  if (scale != 0.0f) zp = std::clamp<int64_t>(static_cast<int64_t>(std::nearbyint(-lo / scale)), 0, 255);
+  if (scale != 0.0f) zp = std::clamp<int64_t>(rounded(-lo / scale), 0, 255);
   Tensor& y = c.out[0];
   y.dtype = TP::UINT8;
   y.dims = x.dims;
   y.i.resize(x.f.size());
   for (size_t k = 0; k < x.f.size(); ++k)
-    y.i[k] = scale == 0.0f ? zp : std::clamp<int64_t>(static_cast<int64_t>(std::nearbyint(x.f[k] / scale)) + zp, 0, 255);
+    y.i[k] = scale == 0.0f ? zp : std::clamp<int64_t>(rounded(x.f[k] / scale) + zp, 0, 255);
   if (c.out.size() > 1) c.out[1] = Tensor::floats({}, {scale});
   if (c.out.size() > 2) c.out[2] = Tensor::ints({}, {zp}, TP::UINT8);
 }
@@ -206,7 +211,7 @@ void op_ConvInteger(OpCall& c) {
   o.dtype = TP::INT32;
   o.dims = conv.out[0].dims;
   o.i.resize(conv.out[0].f.size());
-  for (size_t k = 0; k < o.i.size(); ++k) o.i[k] = static_cast<int64_t>(std::nearbyint(conv.out[0].f[k]));
+  for (size_t k = 0; k < o.i.size(); ++k) o.i[k] = to_int64_saturated(std::nearbyint(conv.out[0].f[k]));
 }
 
 void op_MatMulNBits(OpCall& c) {

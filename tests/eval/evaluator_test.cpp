@@ -6,6 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
+
+#include "eval/ops.h"
 
 namespace compress::eval {
 namespace {
@@ -736,6 +739,25 @@ TEST(EvaluatorGuards, NormalizationLayoutActivationAndDetectionParametersAreChec
                         {{"x", zeros({2, 1, 3})}, {"w", zeros({1, 4, 2})}, {"r", zeros({1, 4, 4})}})
                 .find("W has the wrong shape"),
             std::string::npos);
+}
+
+TEST(Evaluator, FloatsOutsideTheInt64RangeSaturateWhereverTheyBecomeIntegers) {
+  // A plain float -> int64 cast of these is undefined behaviour (UBSan found Cast, ReduceProd of int64,
+  // Pow of int64 and every float shape/axes operand read through as_ints).
+  EXPECT_EQ(to_int64_saturated(1e30), std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(to_int64_saturated(-INFINITY), std::numeric_limits<int64_t>::min());
+  EXPECT_EQ(to_int64_saturated(NAN), std::numeric_limits<int64_t>::min());
+  EXPECT_EQ(to_int64_saturated(-2.75), -2);
+  const auto out = run(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[3] x, int64[2] p) => (int64[3] y, int64 r) {
+  y = Cast <to = 7> (x)
+  r = ReduceProd <keepdims = 0> (p)
+}
+)",
+                       {{"x", Tensor::floats({3}, {1e30f, -1e30f, 2.5f})}, {"p", Tensor::ints({2}, {int64_t{1} << 40, int64_t{1} << 40})}});
+  EXPECT_EQ(out.at("y").i, (std::vector<int64_t>{std::numeric_limits<int64_t>::max(), std::numeric_limits<int64_t>::min(), 2}));
+  EXPECT_EQ(out.at("r").i, (std::vector<int64_t>{std::numeric_limits<int64_t>::max()}));
 }
 
 TEST(Evaluator, ProtoRoundTripKeepsTypeAndValues) {
