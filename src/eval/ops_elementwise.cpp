@@ -115,13 +115,22 @@ void unary_any(OpCall& call, FF ff, FI fi) {
   for (size_t k = 0; k < x.i.size(); ++k) o.i[k] = wrap_int(fi(x.i[k]), x.dtype);
 }
 
+// Integer arithmetic wraps in two's complement as the runtimes' does; signed overflow in C++ is
+// undefined, so it is done in uint64.
+int64_t wrapping_add(int64_t a, int64_t b) { return static_cast<int64_t>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b)); }
+int64_t wrapping_sub(int64_t a, int64_t b) { return static_cast<int64_t>(static_cast<uint64_t>(a) - static_cast<uint64_t>(b)); }
+int64_t wrapping_mul(int64_t a, int64_t b) { return static_cast<int64_t>(static_cast<uint64_t>(a) * static_cast<uint64_t>(b)); }
+// INT64_MIN / -1 and INT64_MIN % -1 overflow too (a division by zero gives 0 here).
+bool division_overflows(int64_t a, int64_t b) { return b == 0 || (a == std::numeric_limits<int64_t>::min() && b == -1); }
+
 }  // namespace
 
-void op_Add(OpCall& c) { binary(c, [](float a, float b) { return a + b; }, [](int64_t a, int64_t b) { return a + b; }); }
-void op_Sub(OpCall& c) { binary(c, [](float a, float b) { return a - b; }, [](int64_t a, int64_t b) { return a - b; }); }
-void op_Mul(OpCall& c) { binary(c, [](float a, float b) { return a * b; }, [](int64_t a, int64_t b) { return a * b; }); }
+void op_Add(OpCall& c) { binary(c, [](float a, float b) { return a + b; }, wrapping_add); }
+void op_Sub(OpCall& c) { binary(c, [](float a, float b) { return a - b; }, wrapping_sub); }
+void op_Mul(OpCall& c) { binary(c, [](float a, float b) { return a * b; }, wrapping_mul); }
 void op_Div(OpCall& c) {
-  binary(c, [](float a, float b) { return a / b; }, [](int64_t a, int64_t b) { return b == 0 ? int64_t{0} : a / b; });
+  binary(c, [](float a, float b) { return a / b; },
+         [](int64_t a, int64_t b) { return division_overflows(a, b) ? (b == 0 ? int64_t{0} : wrapping_sub(0, a)) : a / b; });
 }
 void op_Pow(OpCall& c) {
   binary(c, [](float a, float b) { return b == 2.0f ? a * a : std::pow(a, b); },
@@ -129,7 +138,7 @@ void op_Pow(OpCall& c) {
 }
 void op_Mod(OpCall& c) {
   if (c.attr_i("fmod", 0)) {
-    binary(c, [](float a, float b) { return std::fmod(a, b); }, [](int64_t a, int64_t b) { return b ? a % b : 0; });
+    binary(c, [](float a, float b) { return std::fmod(a, b); }, [](int64_t a, int64_t b) { return division_overflows(a, b) ? int64_t{0} : a % b; });
   } else {
     binary(c,
            [](float a, float b) {
@@ -137,7 +146,7 @@ void op_Mod(OpCall& c) {
              return (m != 0 && ((m < 0) != (b < 0))) ? m + b : m;
            },
            [](int64_t a, int64_t b) {
-             if (!b) return int64_t{0};
+             if (division_overflows(a, b)) return int64_t{0};
              int64_t m = a % b;
              return (m != 0 && ((m < 0) != (b < 0))) ? m + b : m;
            });
@@ -151,7 +160,7 @@ void op_Min(OpCall& c) {
   variadic(c, [](float a, float b) { return std::isnan(a) || std::isnan(b) ? NAN : std::min(a, b); },
            [](int64_t a, int64_t b) { return std::min(a, b); });
 }
-void op_Sum(OpCall& c) { variadic(c, [](float a, float b) { return a + b; }, [](int64_t a, int64_t b) { return a + b; }); }
+void op_Sum(OpCall& c) { variadic(c, [](float a, float b) { return a + b; }, wrapping_add); }
 void op_Mean(OpCall& c) {
   op_Sum(c);
   const float n = static_cast<float>(c.n_in());
@@ -225,8 +234,10 @@ void op_Softsign(OpCall& c) { unary_f(c, [](float v) { return v / (1.0f + std::f
 void op_Softplus(OpCall& c) {
   unary_f(c, [](float v) { return v > 0 ? v + std::log1p(std::exp(-v)) : std::log1p(std::exp(v)); });
 }
-void op_Neg(OpCall& c) { unary_any(c, [](float v) { return -v; }, [](int64_t v) { return -v; }); }
-void op_Abs(OpCall& c) { unary_any(c, [](float v) { return std::fabs(v); }, [](int64_t v) { return v < 0 ? -v : v; }); }
+void op_Neg(OpCall& c) { unary_any(c, [](float v) { return -v; }, [](int64_t v) { return wrapping_sub(0, v); }); }
+void op_Abs(OpCall& c) {
+  unary_any(c, [](float v) { return std::fabs(v); }, [](int64_t v) { return v < 0 ? wrapping_sub(0, v) : v; });
+}
 void op_Sign(OpCall& c) {
   unary_any(c, [](float v) { return v > 0 ? 1.0f : (v < 0 ? -1.0f : 0.0f); },
             [](int64_t v) { return int64_t{v > 0 ? 1 : (v < 0 ? -1 : 0)}; });

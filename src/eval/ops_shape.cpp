@@ -51,17 +51,21 @@ void op_Reshape(OpCall& c) {
   const Tensor& x = c.input(0);
   std::vector<int64_t> shape = as_ints(c.input(1));
   const bool allowzero = c.attr_i("allowzero", 0) != 0;
-  int64_t known = 1, infer = -1;
+  int64_t infer = -1;
+  std::vector<int64_t> known_dims;
   for (size_t k = 0; k < shape.size(); ++k) {
     if (shape[k] == 0 && !allowzero) {
       if (k >= x.dims.size()) c.bad("shape 0 at dim " + std::to_string(k) + " beyond input rank");
       shape[k] = x.dims[k];
     }
-    if (shape[k] == -1) infer = static_cast<int64_t>(k);
-    else known *= shape[k];
+    if (shape[k] == -1 && infer < 0) infer = static_cast<int64_t>(k);
+    else known_dims.push_back(shape[k]);
   }
-  if (infer >= 0) shape[infer] = known ? x.numel() / known : 0;
-  if (numel_of(shape) != x.numel()) c.bad("cannot reshape " + std::to_string(x.numel()) + " elements");
+  // Negative dims (a second -1 among them) and products past int64 are no shape for any input.
+  const auto known = checked_product(known_dims);
+  if (!known) c.bad("shape holds a negative dim or its product overflows int64");
+  if (infer >= 0) shape[static_cast<size_t>(infer)] = *known ? x.numel() / *known : 0;
+  if (checked_product(shape) != x.numel()) c.bad("cannot reshape " + std::to_string(x.numel()) + " elements");
   c.out[0] = x;
   c.out[0].dims = shape;
 }

@@ -760,6 +760,32 @@ g (float[3] x, int64[2] p) => (int64[3] y, int64 r) {
   EXPECT_EQ(out.at("r").i, (std::vector<int64_t>{std::numeric_limits<int64_t>::max()}));
 }
 
+TEST(Evaluator, IntegerArithmeticWrapsLikeTheRuntimes) {
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max(), kMin = std::numeric_limits<int64_t>::min();
+  const auto out = run(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (int64[2] a, int64[2] b) => (int64[2] s, int64[2] n, int64[2] q) {
+  s = Add(a, b)
+  n = Neg(a)
+  q = Div(a, b)
+}
+)",
+                       {{"a", Tensor::ints({2}, {kMax, kMin})}, {"b", Tensor::ints({2}, {1, -1})}});
+  EXPECT_EQ(out.at("s").i, (std::vector<int64_t>{kMin, kMax}));
+  EXPECT_EQ(out.at("n").i, (std::vector<int64_t>{-kMax, kMin}));
+  EXPECT_EQ(out.at("q").i, (std::vector<int64_t>{kMax, kMin}));
+}
+
+TEST(EvaluatorGuards, ReshapeTargetsThatOverflowOrHoldNegativeDimsAreRefused) {
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  EXPECT_NE(guard_error("float x, int64 s", "y = Reshape(x, s)", {{"x", zeros({2, 2})}, {"s", Tensor::ints({3}, {-1, kMax, kMax})}})
+                .find("product overflows int64"),
+            std::string::npos);
+  EXPECT_NE(guard_error("float x, int64 s", "y = Reshape(x, s)", {{"x", zeros({2, 2})}, {"s", Tensor::ints({2}, {-1, -1})}})
+                .find("negative dim"),
+            std::string::npos);
+}
+
 TEST(Evaluator, ProtoRoundTripKeepsTypeAndValues) {
   const Tensor t = Tensor::ints({2, 2}, {-8, 7, 0, 3}, onnx::TensorProto::INT8);
   const Tensor back = from_proto(to_proto(t, "t"));
