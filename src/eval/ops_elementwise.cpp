@@ -388,6 +388,7 @@ namespace {
 
 // Softmax over groups: `outer` x `axis_len` x `inner` view, reduced along the middle.
 void softmax_3d(std::vector<float>& v, int64_t outer, int64_t len, int64_t inner, bool log) {
+  if (v.empty()) return;  // no group to normalize (and no storage to point into)
   for (int64_t o = 0; o < outer; ++o) {
     for (int64_t in = 0; in < inner; ++in) {
       float* p = v.data() + o * len * inner + in;
