@@ -320,6 +320,8 @@ class Validator {
                  std::to_string(kMaxBlocksize) + ")");
       }
       else if (name == "hidden_size") check_int_at_least(n, a, 1);
+      // GatherND's inference copies dims [0, batch_dims) of its inputs (SIGSEGV below 0).
+      else if (name == "batch_dims" && n.op_type() == "GatherND") check_int_at_least(n, a, 0);
       else if (name == "perm" && n.op_type() == "Transpose") {
         // ONNX 1.12's Transpose inference indexes the input shape with perm unchecked.
         std::vector<bool> used(static_cast<size_t>(a.ints_size()), false);

@@ -181,6 +181,10 @@ def bad_attributes():
     save("space_to_depth_blocksize_zero", "bad attribute", pool_model("SpaceToDepth", blocksize=0))
     # blocksize^2 wraps to 0 in int64: ONNX 1.12's DepthToSpace inference divided by it (SIGFPE).
     save("depth_to_space_blocksize_huge", "bad attribute", pool_model("DepthToSpace", blocksize=1 << 40))
+    # A negative batch_dims: ONNX 1.12's GatherND inference copied dims from before the shape (SIGSEGV).
+    save("gather_nd_negative_batch_dims", "bad attribute",
+         make([helper.make_node("GatherND", ["x", "i"], ["y"], name="g", batch_dims=-3)], [vi("x", [2, 3])],
+              [vi("y", None)], [numpy_helper.from_array(np.zeros((2, 1), np.int64), "i")]))
     # Gather with an axis past the rank of a rank-1 input (evaluator null dereference).
     idx = numpy_helper.from_array(np.array([0], np.int64), "i")
     m = make([helper.make_node("Gather", ["x", "i"], ["y"], axis=3)], [vi("x", [4])], [vi("y", None)], [idx])
