@@ -2,10 +2,11 @@
 """Checks `compress auto` in ONNX Runtime on its own held-out samples (index % 4 == 3, the split auto
 reports): runs auto, then tests/ort/ort_compare.js on the float and the chosen model with only the
 held-out rows, and prints one Markdown row: model, budget, objective, held-out cosine in ORT (and, with
---ctc, the fraction of text lines whose greedy CTC decoding is unchanged), size ratio, wall time.
+--ctc, the fraction of text lines whose greedy CTC decoding is unchanged; with --bpc, bits per
+character of a language model's logits [N, T, V] against the next characters [N, T]), size ratio, wall time.
 
     bench/auto_heldout.py COMPRESS MODEL.onnx WORK_DIR --input NAME=X.npy [--input ...]
-        [--auto-args "--min-cosine 0.995 --objective size"] [--ctc]
+        [--auto-args "--min-cosine 0.995 --objective size"] [--ctc] [--bpc TARGETS.npy]
 """
 import argparse
 import json
@@ -34,6 +35,14 @@ def ctc_lines(probs):
     return out
 
 
+def bits_per_char(logits, targets):
+    """Mean cross-entropy in bits of the next characters under softmax(logits)."""
+    z = logits - logits.max(axis=-1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    picked = np.take_along_axis(logp, targets[..., None].astype(np.int64), axis=-1)
+    return float(-picked.mean() / np.log(2))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("compress")
@@ -42,6 +51,7 @@ def main():
     ap.add_argument("--input", action="append", required=True)
     ap.add_argument("--auto-args", default="--min-cosine 0.995")
     ap.add_argument("--ctc", action="store_true")
+    ap.add_argument("--bpc", help="next-character targets [N, T] for a language model's logits")
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     out = os.path.join(a.work, "auto.onnx")
@@ -72,12 +82,18 @@ def main():
     cos = min(o["cosine"] for o in cmp["outputs"].values()) if isinstance(cmp["outputs"], dict) else \
         min(o["cosine"] for o in cmp["outputs"])
     extra = ""
-    if a.ctc:
+    if a.ctc or a.bpc:
         files = sorted(os.listdir(saved))
         ref = np.load(os.path.join(saved, [f for f in files if f.startswith("ref_")][0]))
         cand = np.load(os.path.join(saved, [f for f in files if f.startswith("cand_")][0]))
+    if a.ctc:
         same = sum(x == y for x, y in zip(ctc_lines(ref), ctc_lines(cand)))
         extra = f"; CTC lines unchanged {same}/{ref.shape[0]}"
+    if a.bpc:
+        targets = np.load(a.bpc)
+        targets = targets[[k for k in range(targets.shape[0]) if k % 4 == 3] or [targets.shape[0] - 1]]
+        before, after = bits_per_char(ref, targets), bits_per_char(cand, targets)
+        extra = f"; bits per char {before:.4f} -> {after:.4f} ({100 * (after / before - 1):+.2f}%)"
     ratio = os.path.getsize(out) / os.path.getsize(a.model)
     chosen = {}
     for layer in auto["auto"]["layers"]:
