@@ -983,4 +983,91 @@ void op_Upsample(OpCall& c) {
   c.out[0] = std::move(resize.out[0]);
 }
 
+namespace {
+
+// GridSample's source coordinate of a normalized grid value in [-1, 1] along a dim of `size`, with
+// the padding mode's border handling (PyTorch's grid_sampler semantics, which ONNX's tests follow).
+float reflect(float v, float twice_low, float twice_high) {
+  if (twice_low == twice_high) return 0.0f;
+  const float low = twice_low / 2, span = (twice_high - twice_low) / 2;
+  v = std::fabs(v - low);
+  const float extra = std::fmod(v, span);
+  const auto flips = static_cast<int64_t>(std::floor(v / span));
+  return flips % 2 == 0 ? extra + low : span - extra + low;
+}
+
+float padded_coordinate(float v, int64_t size, const std::string& padding, bool align_corners) {
+  const auto clip = [size](float x) { return std::min(static_cast<float>(size - 1), std::max(x, 0.0f)); };
+  if (padding == "border") return clip(v);
+  if (padding == "reflection") {
+    v = align_corners ? reflect(v, 0, 2.0f * static_cast<float>(size - 1)) : reflect(v, -1, 2.0f * static_cast<float>(size) - 1);
+    return clip(v);
+  }
+  return v;
+}
+
+float unnormalized(float v, int64_t size, bool align_corners) {
+  return align_corners ? (v + 1) / 2 * static_cast<float>(size - 1) : ((v + 1) * static_cast<float>(size) - 1) / 2;
+}
+
+}  // namespace
+
+void op_GridSample(OpCall& c) {
+  const Tensor& x = c.input(0);
+  const Tensor& grid = c.input(1);
+  need_float(c, x);
+  need_float(c, grid);
+  if (x.dims.size() != 4) c.bad("input X " + dims_text(x.dims) + " must be N x C x H x W");
+  if (grid.dims.size() != 4 || grid.dims[0] != x.dims[0] || grid.dims[3] != 2)
+    c.bad("grid " + dims_text(grid.dims) + " must be N x H_out x W_out x 2 with X's N");
+  const std::string mode = c.attr_s("mode", "bilinear"), padding = c.attr_s("padding_mode", "zeros");
+  if (mode != "bilinear" && mode != "nearest" && mode != "bicubic") c.unsupported("mode '" + mode + "'");
+  if (padding != "zeros" && padding != "border" && padding != "reflection") c.unsupported("padding_mode '" + padding + "'");
+  const bool align = c.attr_i("align_corners", 0) != 0;
+  const int64_t n = x.dims[0], ch = x.dims[1], h = x.dims[2], w = x.dims[3], ho = grid.dims[1], wo = grid.dims[2];
+  Tensor& o = c.out[0];
+  o = Tensor::zeros(x.dtype, {n, ch, ho, wo});
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t i = 0; i < ho; ++i)
+      for (int64_t j = 0; j < wo; ++j) {
+        const float* g = grid.f.data() + ((b * ho + i) * wo + j) * 2;
+        // A NaN grid value samples nothing; far-off ones are pulled in to where every padding mode
+        // already gives its final answer (so float -> int64 conversions below stay defined).
+        if (!std::isfinite(g[0]) || !std::isfinite(g[1])) continue;
+        const float gx = std::clamp(unnormalized(g[0], w, align), -1e9f, 1e9f);
+        const float gy = std::clamp(unnormalized(g[1], h, align), -1e9f, 1e9f);
+        for (int64_t k = 0; k < ch; ++k) {
+          const float* plane = x.f.data() + (b * ch + k) * h * w;
+          // A tap outside the input reads 0 (zeros padding; the other modes moved it inside).
+          const auto at = [&](int64_t yy, int64_t xx) { return yy >= 0 && yy < h && xx >= 0 && xx < w ? plane[yy * w + xx] : 0.0f; };
+          float v = 0;
+          if (mode == "bicubic") {
+            // Taps around the unpadded position, each moved inside by the padding mode on its own.
+            const float x0 = std::floor(gx), y0 = std::floor(gy);
+            const auto wx = cubic_weights(gx - x0, -0.75f), wy = cubic_weights(gy - y0, -0.75f);
+            for (int r = 0; r < 4; ++r) {
+              const float yy = padded_coordinate(y0 - 1 + static_cast<float>(r), h, padding, align);
+              for (int q = 0; q < 4; ++q) {
+                const float xx = padded_coordinate(x0 - 1 + static_cast<float>(q), w, padding, align);
+                v += wy[static_cast<size_t>(r)] * wx[static_cast<size_t>(q)] *
+                     at(static_cast<int64_t>(std::floor(yy)), static_cast<int64_t>(std::floor(xx)));
+              }
+            }
+          } else {
+            const float px = padded_coordinate(gx, w, padding, align), py = padded_coordinate(gy, h, padding, align);
+            if (mode == "nearest") {
+              v = at(static_cast<int64_t>(std::nearbyint(py)), static_cast<int64_t>(std::nearbyint(px)));
+            } else {
+              const float x0 = std::floor(px), y0 = std::floor(py), tx = px - x0, ty = py - y0;
+              const auto xi = static_cast<int64_t>(x0), yi = static_cast<int64_t>(y0);
+              v = at(yi, xi) * (1 - tx) * (1 - ty) + at(yi, xi + 1) * tx * (1 - ty) + at(yi + 1, xi) * (1 - tx) * ty +
+                  at(yi + 1, xi + 1) * tx * ty;
+            }
+          }
+          o.f[static_cast<size_t>(((b * ch + k) * ho + i) * wo + j)] = v;
+        }
+      }
+  round_to_dtype(o);
+}
+
 }  // namespace compress::eval

@@ -23,7 +23,7 @@ OpFn find_op(const std::string& domain, const std::string& op_type) {
       OP(Asinh) OP(Acosh) OP(Atanh) OP(IsNaN) OP(IsInf) OP(Dropout) OP(CastLike) OP(Hardmax)
       OP(ReduceL1) OP(ReduceL2) OP(ReduceSumSquare) OP(ReduceLogSum) OP(ReduceLogSumExp)
       OP(RNN) OP(Upsample) OP(LRN) OP(InstanceNormalization) OP(MeanVarianceNormalization) OP(LpNormalization)
-      OP(NonMaxSuppression)
+      OP(NonMaxSuppression) OP(GridSample)
       OP(QuantizeLinear) OP(DequantizeLinear) OP(DynamicQuantizeLinear) OP(MatMulInteger) OP(ConvInteger)
       OP(Trilu) OP(CumSum) OP(GatherElements) OP(GatherND) OP(ScatterND) OP(ScatterElements) OP(TopK) OP(NonZero)
       OP(OneHot) OP(EyeLike) OP(Compress) OP(Einsum)

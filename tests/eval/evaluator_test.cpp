@@ -786,6 +786,24 @@ TEST(EvaluatorGuards, ReshapeTargetsThatOverflowOrHoldNegativeDimsAreRefused) {
             std::string::npos);
 }
 
+TEST(Evaluator, GridSampleBilinearAndNearestWithAlignedCorners) {
+  // align_corners = 1: -1 and 1 are the centres of the corner pixels; (0, 0) is the image centre.
+  const auto out = run(R"(
+<ir_version: 8, opset_import: ["" : 16]>
+g (float[1, 1, 2, 2] x, float[1, 1, 3, 2] grid) => (float[1, 1, 1, 3] b, float[1, 1, 1, 3] n) {
+  b = GridSample <align_corners = 1> (x, grid)
+  n = GridSample <align_corners = 1, mode = "nearest"> (x, grid)
+}
+)",
+                       {{"x", Tensor::floats({1, 1, 2, 2}, {1, 2, 3, 4})},
+                        {"grid", Tensor::floats({1, 1, 3, 2}, {-1, -1, 1, 1, 0, -1})}});
+  expect_floats(out.at("b"), {1, 1, 1, 3}, {1, 4, 1.5f});
+  expect_floats(out.at("n"), {1, 1, 1, 3}, {1, 4, 1});  // x = 0.5 rounds half to even: column 0
+  EXPECT_NE(guard_error("float x, float g", "y = GridSample(x, g)", {{"x", zeros({1, 1, 2, 2})}, {"g", zeros({1, 3, 3})}}, 16)
+                .find("must be N x H_out x W_out x 2"),
+            std::string::npos);
+}
+
 TEST(Evaluator, ProtoRoundTripKeepsTypeAndValues) {
   const Tensor t = Tensor::ints({2, 2}, {-8, 7, 0, 3}, onnx::TensorProto::INT8);
   const Tensor back = from_proto(to_proto(t, "t"));

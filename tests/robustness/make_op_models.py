@@ -27,7 +27,7 @@ GlobalAveragePool GlobalMaxPool Resize LSTM GRU Reshape Flatten Transpose Squeez
 Shape Size ConstantOfShape Expand Range Pad Tile DepthToSpace SpaceToDepth PRelu ThresholdedRelu Celu Shrink Tan Asin
 Acos Atan Sinh Cosh Asinh Acosh Atanh IsNaN IsInf Dropout CastLike Hardmax ReduceL1 ReduceL2 ReduceSumSquare
 ReduceLogSum ReduceLogSumExp RNN Upsample LRN InstanceNormalization MeanVarianceNormalization LpNormalization
-NonMaxSuppression QuantizeLinear DequantizeLinear DynamicQuantizeLinear MatMulInteger ConvInteger Trilu CumSum
+NonMaxSuppression GridSample QuantizeLinear DequantizeLinear DynamicQuantizeLinear MatMulInteger ConvInteger Trilu CumSum
 GatherElements GatherND ScatterND ScatterElements TopK NonZero OneHot EyeLike Compress Einsum""".split()
 
 TYPES = [T.FLOAT, T.FLOAT, T.FLOAT, T.INT64, T.INT64, T.INT32, T.BOOL, T.UINT8, T.INT8, T.FLOAT16]
