@@ -82,9 +82,10 @@ std::string render_auto_text(const nlohmann::json& a) {
     << s["sensitivity"] << " for sensitivity; " << s["split"].get<std::string>() << ")\n";
   if (s.contains("calibration")) {
     const auto& c = s["calibration"];
-    if (c.contains("refused")) o << "  int8-static: unusable: " << c["refused"].get<std::string>() << "\n";
-    else o << "  int8-static calibration: the " << c["samples"] << " search samples, in " << c["dir"].get<std::string>()
-           << " when chosen\n";
+    if (c.contains("refused"))
+      o << "  int8-static unusable, low-rank without samples (plain SVD): " << c["refused"].get<std::string>() << "\n";
+    else o << "  int8-static calibration and low-rank whitening: the " << c["samples"] << " search samples, in "
+           << c["dir"].get<std::string>() << " when chosen\n";
   }
   if (a.contains("kept_float")) {
     o << "  verdict: kept float: " << a["kept_float"].get<std::string>() << "\n";

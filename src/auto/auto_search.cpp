@@ -21,12 +21,14 @@
 //    part (backing off: more layers stay float).
 // 4. The plan becomes a recipe, one pass per choice with its `nodes` list, run by the ordinary
 //    pipeline, so `compress IN -o OUT --recipe` reproduces the output byte for byte.
-// int8-static (quantize-int8:mode=static) calibrates on the search part only, never the held-out one:
-// its recipe entry names `calibration=<settings.calibration_dir>`, the search runs it on those samples
-// in memory (Pipeline::PreloadedSamples) and returns them (AutoResult::calibration) for the caller to
-// write there, so the recipe reads back the very values the search used. All its layers share one
-// pass, so an activation between two chosen layers gets one Q/DQ pair. Each candidate calibrates by
-// running the whole model on the search samples (not just from the layer on).
+// int8-static (quantize-int8:mode=static) and low-rank (its data-aware form) read the search part
+// only, never the held-out one: their recipe entries name `calibration=` / `calibrate=` with
+// settings.calibration_dir, the search runs them on those samples in memory
+// (Pipeline::PreloadedSamples) and returns them (AutoResult::calibration) for the caller to write
+// there, so the recipe reads back the very values the search used. All int8-static layers share one
+// pass, so an activation between two chosen layers gets one Q/DQ pair. Each such candidate runs the
+// whole model on the search samples (not just from the layer on). Where the samples cannot be written
+// as such a directory, int8-static is unusable and low-rank falls back to the plain weight SVD.
 // Nothing meets the budget (k = 0): met = false and the report holds the least compressed candidate.
 // No usable choice at all (no steps): the float model is the answer, met with an empty recipe.
 #include <compress/auto.h>
@@ -54,7 +56,10 @@ struct Choice {
   std::string name;
   std::string pass;
   std::vector<std::pair<std::string, std::string>> options;
-  bool calibrated = false;  // also takes calibration=<AutoSettings::calibration_dir>
+  // The pass option that takes the search samples' directory (AutoSettings::calibration_dir), if any.
+  std::string samples_option;
+  // Without those samples the choice is unusable (else it runs without the option).
+  bool needs_samples = false;
 };
 
 // In the order the recipe applies them; each touches only its own nodes. int8-static comes last, so
@@ -62,13 +67,13 @@ struct Choice {
 // self-check is off: the search measures the outputs itself.
 const std::vector<Choice>& choices() {
   static const std::vector<Choice> all = {
-      {"low-rank", "low-rank", {}},
+      {"low-rank", "low-rank", {}, "calibrate"},
       {"prune", "prune-magnitude", {{"sparsity", "0.75"}, {"storage", "sparse"}}},
       {"fp16", "fp16", {{"weights-only", "true"}}},
       {"int8", "quantize-int8", {}},
       {"int8-dynamic", "quantize-int8", {{"mode", "dynamic"}}},
       {"int4", "quantize-int4", {}},
-      {"int8-static", "quantize-int8", {{"mode", "static"}, {"self-check", "false"}}, true},
+      {"int8-static", "quantize-int8", {{"mode", "static"}, {"self-check", "false"}}, "calibration", true},
   };
   return all;
 }
@@ -162,11 +167,12 @@ class Search {
  public:
   Search(const Model& model, const AutoSettings& settings) : model_(model), settings_(settings) {}
 
-  // int8-static's calibration samples: the search part, held under the directory name the recipe
-  // carries, so that no candidate reads a file.
+  // The samples int8-static calibrates and low-rank whitens on: the search part, held under the
+  // directory name the recipe carries, so that no candidate reads a file.
   void set_calibration(const eval::TensorMap& search_inputs) {
     calibration_[settings_.calibration_dir] = std::make_shared<const eval::TensorMap>(search_inputs);
   }
+  bool has_calibration() const { return !calibration_.empty(); }
 
   void prepare(SampleSet& set) const {
     const eval::Evaluator ev(model_);
@@ -212,7 +218,8 @@ class Search {
     std::vector<PassInvocation> recipe;
     for (size_t c = 0; c < choices().size(); ++c) {
       PassInvocation inv{choices()[c].pass, choices()[c].options, {}};
-      if (choices()[c].calibrated) inv.options.emplace_back("calibration", settings_.calibration_dir);
+      if (!choices()[c].samples_option.empty() && has_calibration())
+        inv.options.emplace_back(choices()[c].samples_option, settings_.calibration_dir);
       for (const auto& [layer, choice] : plan)
         if (choice == c) inv.nodes.push_back(layer);
       if (!inv.nodes.empty()) recipe.push_back(std::move(inv));
@@ -364,10 +371,10 @@ AutoResult auto_search(const Model& model, const eval::TensorMap& samples, const
   search.prepare(search_set);
   search.prepare(held_set);
   search.prepare(sens_set);
-  const bool static_allowed =
-      std::any_of(allowed.begin(), allowed.end(), [](size_t c) { return choices()[c].calibrated; });
-  const std::string static_refused = static_allowed ? calibration_refusal(settings, axes) : "";
-  if (static_allowed && static_refused.empty()) search.set_calibration(search_set.inputs);
+  const bool samples_allowed =
+      std::any_of(allowed.begin(), allowed.end(), [](size_t c) { return !choices()[c].samples_option.empty(); });
+  const std::string samples_refused = samples_allowed ? calibration_refusal(settings, axes) : "";
+  if (samples_allowed && samples_refused.empty()) search.set_calibration(search_set.inputs);
 
   // The search runs the pipeline hundreds of times: its per-pass lines would drown the log.
   const auto level = logger()->level();
@@ -406,8 +413,8 @@ AutoResult auto_search(const Model& model, const eval::TensorMap& samples, const
   PrefixRunner sensitivity(model, sens_set.inputs);
   for (auto& c : candidates) {
     for (size_t choice : allowed) {
-      if (choices()[choice].calibrated && !static_refused.empty()) {
-        c.unusable[choice] = {{"unused", static_refused}};
+      if (choices()[choice].needs_samples && !samples_refused.empty()) {
+        c.unusable[choice] = {{"unused", samples_refused}};
         continue;
       }
       std::map<std::string, size_t> plan{{c.layer, choice}};
@@ -416,7 +423,7 @@ AutoResult auto_search(const Model& model, const eval::TensorMap& samples, const
         Model candidate = search.apply(search.recipe_of(plan), &runs);
         // int8-static that quantized no weight (a Conv whose reduction is too short, say) may still
         // have folded the layer's BatchNormalization: a saving, but not int8.
-        if (choices()[choice].calibrated && !runs.at(0).stats.counters.count("weights_quantized")) {
+        if (choices()[choice].name == "int8-static" && !runs.at(0).stats.counters.count("weights_quantized")) {
           std::string why = "the pass quantized nothing";
           for (const auto& [counter, n] : runs.at(0).stats.counters)
             if (counter.rfind("skipped.", 0) == 0 && counter != "skipped.excluded") why += " (" + counter + ")";
@@ -455,11 +462,11 @@ AutoResult auto_search(const Model& model, const eval::TensorMap& samples, const
                        {"held_out", held_set.count},
                        {"sensitivity", sens_set.count},
                        {"split", "samples with index % 4 == 3 are held out (the last one with 2-3 samples)"}};
-  if (static_allowed)
+  if (samples_allowed)
     report["samples"]["calibration"] =
-        static_refused.empty()
+        samples_refused.empty()
             ? nlohmann::json{{"dir", settings.calibration_dir}, {"samples", search_set.count}, {"part", "search"}}
-            : nlohmann::json{{"refused", static_refused}};
+            : nlohmann::json{{"refused", samples_refused}};
 
   std::vector<Step> steps;
   for (size_t i = 0; i < candidates.size(); ++i)
@@ -565,7 +572,7 @@ AutoResult auto_search(const Model& model, const eval::TensorMap& samples, const
   if (result.met) {
     result.recipe = search.recipe_of(plan);
     for (const auto& [layer, choice] : plan)
-      if (choices()[choice].calibrated) result.calibration = search_set.inputs;
+      if (!choices()[choice].samples_option.empty() && search.has_calibration()) result.calibration = search_set.inputs;
   }
   report["recipe"] = recipe_to_json(search.recipe_of(plan));
   return result;

@@ -340,6 +340,11 @@ TEST_F(Cli, AutoStaticInt8CalibratesOnTheSearchSamplesWrittenBesideTheOutput) {
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(r.err, "compress: error: calibration directory 'c.onnx.calibration' exists (use --force to overwrite)\n");
   EXPECT_FALSE(fs::exists(dir_ / "c.onnx"));
+  // low-rank whitens on the same samples, so it guards the directory too.
+  r = run("auto mlp.onnx -o c.onnx --input input=" + digits_data("digits_test_x_mlp.npy") +
+          " --min-cosine 0.99 --allow low-rank,int8 -q");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "compress: error: calibration directory 'c.onnx.calibration' exists (use --force to overwrite)\n");
 }
 
 TEST_F(Cli, AutoUsageErrors) {

@@ -484,8 +484,8 @@ int run_compress(const Options& o, const std::vector<compress::PassInvocation>* 
   return 0;
 }
 
-// Writes int8-static's calibration samples, one <input-name>.npy each, into `dir` (created if
-// missing), where the recipe's `calibration=` reads them back. Another .npy in `dir` would be read
+// Writes the search samples int8-static and low-rank read, one <input-name>.npy each, into `dir` (created if
+// missing), where the recipe's `calibration=` / `calibrate=` reads them back. Another .npy in `dir` would be read
 // with them, so it is refused. Returns the paths written (with the directory last if it was created)
 // for removal when the run fails after this.
 std::vector<fs::path> write_calibration(const std::string& dir, const compress::eval::TensorMap& samples) {
@@ -547,11 +547,12 @@ int run_auto(const Options& o) {
   settings.global_excludes = o.excludes;
   settings.sensitivity_samples = o.sensitivity_samples;
   settings.dry_run = o.dry_run;
-  // int8-static calibrates on the search samples, written beside the output for the recipe to read.
+  // int8-static calibrates and low-rank whitens on the search samples, written beside the output for
+  // the recipe to read.
   settings.calibration_dir = (o.output.empty() ? o.input : o.output) + ".calibration";
-  const bool allows_static =
-      std::find(settings.allow.begin(), settings.allow.end(), "int8-static") != settings.allow.end();
-  if (allows_static && !o.dry_run && fs::exists(fs::symlink_status(settings.calibration_dir, ec)) && !o.force)
+  const bool allows_samples = std::any_of(settings.allow.begin(), settings.allow.end(),
+                                          [](const std::string& c) { return c == "int8-static" || c == "low-rank"; });
+  if (allows_samples && !o.dry_run && fs::exists(fs::symlink_status(settings.calibration_dir, ec)) && !o.force)
     throw Error(ExitCode::kUsage, "calibration directory '" + settings.calibration_dir + "' exists (use --force to overwrite)");
 
   compress::Model model = compress::Model::load(o.input);
