@@ -240,6 +240,28 @@ void round_to_dtype(Tensor& t) {
   }
 }
 
+std::string dims_text(const std::vector<int64_t>& dims) {
+  std::string s = "[";
+  for (size_t i = 0; i < dims.size(); ++i) s += (i ? "," : "") + std::to_string(dims[i]);
+  return s + "]";
+}
+
+Tensor take(const Tensor& src, std::vector<int64_t> dims, const std::vector<int64_t>& index, double fill) {
+  Tensor o;
+  o.dtype = src.dtype;
+  o.dims = std::move(dims);
+  if (src.is_float()) {
+    o.f.resize(index.size());
+    for (size_t k = 0; k < index.size(); ++k)
+      o.f[k] = index[k] < 0 ? static_cast<float>(fill) : src.f[static_cast<size_t>(index[k])];
+  } else {
+    o.i.resize(index.size());
+    for (size_t k = 0; k < index.size(); ++k)
+      o.i[k] = index[k] < 0 ? static_cast<int64_t>(fill) : src.i[static_cast<size_t>(index[k])];
+  }
+  return o;
+}
+
 int64_t wrap_int(int64_t v, int32_t dtype) {
   switch (dtype) {
     case TP::INT8: return static_cast<int8_t>(v);

@@ -64,6 +64,24 @@ std::vector<int64_t> as_ints(const Tensor& t);
 void round_to_dtype(Tensor& t);
 /// Wraps an integer into the range of `dtype` (two's complement), as a cast does.
 int64_t wrap_int(int64_t v, int32_t dtype);
+/// Dims as "[2,3,4]" for error lines.
+std::string dims_text(const std::vector<int64_t>& dims);
+/// A tensor of `dims` and src's dtype whose element k is src's element index[k] (-1: `fill`).
+Tensor take(const Tensor& src, std::vector<int64_t> dims, const std::vector<int64_t>& index, double fill = 0);
+
+/// Calls f(k, idx) for every element of `dims` in row-major order with its multi-index.
+template <class F>
+void for_each_index(const std::vector<int64_t>& dims, F&& f) {
+  const int64_t n = numel_of(dims);
+  std::vector<int64_t> idx(dims.size(), 0);
+  for (int64_t k = 0; k < n; ++k) {
+    f(k, idx);
+    for (size_t d = dims.size(); d-- > 0;) {
+      if (++idx[d] < dims[d]) break;
+      idx[d] = 0;
+    }
+  }
+}
 
 // Kernels, grouped by file.
 #define COMPRESS_EVAL_OP(name) void op_##name(OpCall& call);

@@ -14,12 +14,6 @@ namespace compress::eval {
 
 namespace {
 
-std::string dims_text(const std::vector<int64_t>& dims) {
-  std::string s = "[";
-  for (size_t i = 0; i < dims.size(); ++i) s += (i ? "," : "") + std::to_string(dims[i]);
-  return s + "]";
-}
-
 int64_t rank_of(const Tensor& t) { return static_cast<int64_t>(t.dims.size()); }
 
 // Product of dims[begin, end). Callers pass dims of a tensor that has elements: an empty one may pair
@@ -48,30 +42,6 @@ int64_t norm_index(const OpCall& c, int64_t j, int64_t len, const std::string& w
   const int64_t k = j < 0 ? j + len : j;
   if (k < 0 || k >= len) c.bad(what + " " + std::to_string(j) + " out of range for a dim of " + std::to_string(len));
   return k;
-}
-
-// A tensor of `dims` of src's dtype whose element k is src's element index[k].
-Tensor take(const Tensor& src, std::vector<int64_t> dims, const std::vector<int64_t>& index) {
-  Tensor o = Tensor::zeros(src.dtype, std::move(dims));
-  for (size_t k = 0; k < index.size(); ++k) {
-    if (o.is_float()) o.f[k] = src.f[static_cast<size_t>(index[k])];
-    else o.i[k] = src.i[static_cast<size_t>(index[k])];
-  }
-  return o;
-}
-
-// Calls f(k, idx) for every element of `dims` in row-major order with its multi-index.
-template <class F>
-void for_each_index(const std::vector<int64_t>& dims, F&& f) {
-  const int64_t n = numel_of(dims);
-  std::vector<int64_t> idx(dims.size(), 0);
-  for (int64_t k = 0; k < n; ++k) {
-    f(k, idx);
-    for (size_t d = dims.size(); d-- > 0;) {
-      if (++idx[d] < dims[d]) break;
-      idx[d] = 0;
-    }
-  }
 }
 
 // ScatterND / ScatterElements combine an update into the copy of data: none (replace), add, mul, and

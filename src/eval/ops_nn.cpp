@@ -22,12 +22,6 @@ void need_float(const OpCall& c, const Tensor& t) {
   if (!t.is_float()) c.unsupported("integer tensors are not supported here");
 }
 
-std::string dims_text(const std::vector<int64_t>& dims) {
-  std::string s = "[";
-  for (size_t i = 0; i < dims.size(); ++i) s += (i ? "," : "") + std::to_string(dims[i]);
-  return s + "]";
-}
-
 // Conv-like ops read X [N, C, spatial...] and W [M, C / group, kernel...] (ConvTranspose: W
 // [C, M / group, kernel...]): both of one rank, 3 to 5, checked before any dim is read.
 void need_conv_ranks(const OpCall& c, const Tensor& x, const Tensor* w) {

@@ -11,35 +11,6 @@ namespace compress::eval {
 
 namespace {
 
-// A tensor of `dims` whose element k is src's element index[k] (-1 = fill with `fill`).
-Tensor take(const Tensor& src, std::vector<int64_t> dims, const std::vector<int64_t>& index, double fill = 0) {
-  Tensor o;
-  o.dtype = src.dtype;
-  o.dims = std::move(dims);
-  if (src.is_float()) {
-    o.f.resize(index.size());
-    for (size_t k = 0; k < index.size(); ++k) o.f[k] = index[k] < 0 ? static_cast<float>(fill) : src.f[index[k]];
-  } else {
-    o.i.resize(index.size());
-    for (size_t k = 0; k < index.size(); ++k) o.i[k] = index[k] < 0 ? static_cast<int64_t>(fill) : src.i[index[k]];
-  }
-  return o;
-}
-
-// Calls f(k, idx) for every element of `dims` in row-major order with its multi-index.
-template <class F>
-void for_each_index(const std::vector<int64_t>& dims, F&& f) {
-  const int64_t n = numel_of(dims);
-  std::vector<int64_t> idx(dims.size(), 0);
-  for (int64_t k = 0; k < n; ++k) {
-    f(k, idx);
-    for (size_t d = dims.size(); d-- > 0;) {
-      if (++idx[d] < dims[d]) break;
-      idx[d] = 0;
-    }
-  }
-}
-
 std::vector<int64_t> axes_arg(const OpCall& c, size_t input, const char* attr) {
   if (c.has(input)) return as_ints(c.input(input));
   return c.attr_ints(attr);
