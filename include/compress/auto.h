@@ -36,11 +36,11 @@ struct AutoSettings {
   int64_t sensitivity_samples = 8;
   /// Stop after the sensitivity table: no allocation, no recipe.
   bool dry_run = false;
-  /// The directory int8-static's (`calibration=`) and low-rank's (`calibrate=`) recipe entries name.
+  /// The directory int8-static's (`calibration=`), low-rank's and prune's (`calibrate=`) recipe entries name.
   /// Its samples are the search part (never the held-out one): the search runs on them in memory,
   /// AutoResult::calibration returns them, and the caller writes them there (one <input-name>.npy
-  /// each) before running the recipe. Empty: int8-static is listed as unusable and low-rank runs
-  /// as the plain weight SVD.
+  /// each) before running the recipe. Empty: int8-static is listed as unusable, low-rank and prune
+  /// run without samples.
   std::string calibration_dir;
 };
 
@@ -49,7 +49,7 @@ struct AutoResult {
   /// compressed model meets the budget (or with dry_run).
   std::vector<PassInvocation> recipe;
   bool met = false;
-  /// When `recipe` has an int8-static or a data-aware low-rank pass: the search samples it reads, by
+  /// When `recipe` has an int8-static or a data-aware low-rank or prune pass: the search samples it reads, by
   /// input name (samples on axis 0), to be written to AutoSettings::calibration_dir. Empty otherwise.
   eval::TensorMap calibration;
   /// The "auto" report section: budget, sample split, per-layer sensitivity table, search steps and

@@ -83,8 +83,8 @@ std::string render_auto_text(const nlohmann::json& a) {
   if (s.contains("calibration")) {
     const auto& c = s["calibration"];
     if (c.contains("refused"))
-      o << "  int8-static unusable, low-rank without samples (plain SVD): " << c["refused"].get<std::string>() << "\n";
-    else o << "  int8-static calibration and low-rank whitening: the " << c["samples"] << " search samples, in "
+      o << "  int8-static unusable, low-rank and prune without samples: " << c["refused"].get<std::string>() << "\n";
+    else o << "  samples for int8-static, low-rank and prune: the " << c["samples"] << " search samples, in "
            << c["dir"].get<std::string>() << " when chosen\n";
   }
   if (a.contains("kept_float")) {

@@ -21,14 +21,14 @@
 //    part (backing off: more layers stay float).
 // 4. The plan becomes a recipe, one pass per choice with its `nodes` list, run by the ordinary
 //    pipeline, so `compress IN -o OUT --recipe` reproduces the output byte for byte.
-// int8-static (quantize-int8:mode=static) and low-rank (its data-aware form) read the search part
+// int8-static (quantize-int8:mode=static), low-rank and prune (their data-aware forms) read the search part
 // only, never the held-out one: their recipe entries name `calibration=` / `calibrate=` with
 // settings.calibration_dir, the search runs them on those samples in memory
 // (Pipeline::PreloadedSamples) and returns them (AutoResult::calibration) for the caller to write
 // there, so the recipe reads back the very values the search used. All int8-static layers share one
 // pass, so an activation between two chosen layers gets one Q/DQ pair. Each such candidate runs the
 // whole model on the search samples (not just from the layer on). Where the samples cannot be written
-// as such a directory, int8-static is unusable and low-rank falls back to the plain weight SVD.
+// as such a directory, int8-static is unusable and low-rank and prune run without them.
 // Nothing meets the budget (k = 0): met = false and the report holds the least compressed candidate.
 // No usable choice at all (no steps): the float model is the answer, met with an empty recipe.
 #include <compress/auto.h>
@@ -68,7 +68,7 @@ struct Choice {
 const std::vector<Choice>& choices() {
   static const std::vector<Choice> all = {
       {"low-rank", "low-rank", {}, "calibrate"},
-      {"prune", "prune-magnitude", {{"sparsity", "0.75"}, {"storage", "sparse"}}},
+      {"prune", "prune-magnitude", {{"sparsity", "0.75"}, {"storage", "sparse"}}, "calibrate"},
       {"fp16", "fp16", {{"weights-only", "true"}}},
       {"int8", "quantize-int8", {}},
       {"int8-dynamic", "quantize-int8", {{"mode", "dynamic"}}},

@@ -19,8 +19,14 @@
 // eligible weight reader (or by a subgraph), n:m with a reduction length not divisible by M. Sparse storage is not used for
 // Constant-node weights and weights inside subgraphs (kept dense, counted as
 // dense_storage.<reason>).
+// - calibrate=DIR (data-aware, Wanda: Sun et al. 2023): each weight is ranked by |w| times the L2
+//   norm, over the samples, of the input feature it multiplies (MatMul/Gemm: the column of X; Conv:
+//   the input channel, over images and positions), so weights that see quiet inputs go first. The
+//   norms come from one evaluator pass of the unpruned model; layer scope and n:m only. A weight
+//   whose readers are not all in the main graph, read non-float inputs, or disagree on layout keeps
+//   plain magnitudes (counted as calibrate_fallback.<reason>); Gather tables have no input features.
 // Options: sparsity (0.5), scope (layer), min-elements (1024), n-m (""), include-gather (false),
-// storage (dense), exclude.
+// storage (dense), calibrate (""), exclude.
 #include <compress/error.h>
 #include <compress/tensor.h>
 
@@ -33,6 +39,7 @@
 #include <set>
 #include <span>
 
+#include "passes/activation_probe.h"
 #include "passes/error_metrics.h"
 #include "passes/passes.h"
 #include "passes/weights.h"
@@ -120,14 +127,16 @@ ReductionLayout reduction_layout(const WeightRef& ref) {
   return r;
 }
 
-void apply_n_m(std::span<float> values, const ReductionLayout& r, const NmPattern& p, ZeroedSums& zeroed) {
+// `keys` rank the elements of `values` (|w|, or |w| x input norm); they may be the values themselves.
+void apply_n_m(std::span<const float> keys, std::span<float> values, const ReductionLayout& r, const NmPattern& p,
+               ZeroedSums& zeroed) {
   std::vector<int64_t> idx(static_cast<size_t>(p.m));
   for (int64_t g = 0; g < r.groups; ++g) {
     for (int64_t start = 0; start < r.length; start += p.m) {
       for (int64_t j = 0; j < p.m; ++j) idx[j] = r.index(g, start + j);
-      // Keep the n largest (|v|, lower index first on ties); zero the rest.
+      // Keep the n largest (|key|, lower index first on ties); zero the rest.
       std::sort(idx.begin(), idx.end(), [&](int64_t a, int64_t b) {
-        const float fa = std::abs(values[a]), fb = std::abs(values[b]);
+        const float fa = std::abs(keys[a]), fb = std::abs(keys[b]);
         return fa > fb || (fa == fb && a < b);
       });
       for (int64_t j = p.n; j < p.m; ++j) zeroed.zero(values[idx[j]]);
@@ -172,18 +181,70 @@ MagnitudeCut magnitude_cut(const ForEachValues& for_each_values, int64_t k, int6
   return {(hi << 16) | lo, k - below};
 }
 
-// Zeroes what `cut` selects in one tensor; returns the ties still to zero in later tensors.
-int64_t apply_cut(std::span<float> values, const MagnitudeCut& cut, int64_t ties_left, ZeroedSums& zeroed) {
-  for (float& v : values) {
-    const uint32_t m = magnitude_bits(v);
+// Zeroes the values whose keys `cut` selects in one tensor (keys may be the values themselves: each
+// is read before it is zeroed); returns the ties still to zero in later tensors.
+int64_t apply_cut(std::span<const float> keys, std::span<float> values, const MagnitudeCut& cut, int64_t ties_left,
+                  ZeroedSums& zeroed) {
+  for (size_t i = 0; i < values.size(); ++i) {
+    const uint32_t m = magnitude_bits(keys[i]);
     if (m < cut.magnitude) {
-      zeroed.zero(v);
+      zeroed.zero(values[i]);
     } else if (m == cut.magnitude && ties_left > 0) {
-      zeroed.zero(v);
+      zeroed.zero(values[i]);
       --ties_left;
     }
   }
   return ties_left;
+}
+
+// Squared L2 norm, over the samples, of each input feature a weight's elements multiply: MatMul/Gemm
+// columns of X (rows with transA), Conv input channels over images and positions.
+std::vector<double> feature_energy(const NodeProto& node, const eval::Tensor& x) {
+  std::vector<double> e;
+  if (node.op_type() == "Conv") {
+    if (x.dims.size() < 3) return {};
+    const int64_t n = x.dims[0], ch = x.dims[1], rest = n * ch != 0 ? x.numel() / (n * ch) : 0;
+    e.assign(static_cast<size_t>(ch), 0.0);
+    for (int64_t b = 0; b < n; ++b)
+      for (int64_t c = 0; c < ch; ++c)
+        for (int64_t j = 0; j < rest; ++j) {
+          const double v = x.f[static_cast<size_t>((b * ch + c) * rest + j)];
+          e[static_cast<size_t>(c)] += v * v;
+        }
+    return e;
+  }
+  if (x.dims.empty()) return {};
+  const bool trans_a = node.op_type() == "Gemm" && int_attribute(node, "transA", 0) != 0;
+  if (trans_a) {
+    if (x.dims.size() != 2) return {};
+    const int64_t k = x.dims[0], m = x.dims[1];
+    e.assign(static_cast<size_t>(k), 0.0);
+    for (int64_t r = 0; r < k; ++r)
+      for (int64_t c = 0; c < m; ++c) e[static_cast<size_t>(r)] += static_cast<double>(x.f[static_cast<size_t>(r * m + c)]) * x.f[static_cast<size_t>(r * m + c)];
+    return e;
+  }
+  const int64_t k = x.dims.back(), rows = k ? x.numel() / k : 0;
+  e.assign(static_cast<size_t>(k), 0.0);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < k; ++c) e[static_cast<size_t>(c)] += static_cast<double>(x.f[static_cast<size_t>(r * k + c)]) * x.f[static_cast<size_t>(r * k + c)];
+  return e;
+}
+
+// The input feature element i of a weight multiplies, for the weight's reader layout; -1 when the
+// feature count does not fit the weight (the readers' inputs disagree with it).
+int64_t feature_of(const WeightRef& ref, int64_t i, int64_t features) {
+  const auto& d = ref.dims;
+  if (ref.node->op_type() == "Conv") {
+    if (d.size() < 3) return -1;
+    int64_t ksize = 1;
+    for (size_t k = 2; k < d.size(); ++k) ksize *= d[k];
+    const int64_t per_group = d[1], groups = per_group ? features / per_group : 0;
+    if (groups < 1 || d[0] % groups != 0) return -1;
+    const int64_t o = i / (per_group * ksize), c = (i / ksize) % per_group;
+    return (o / (d[0] / groups)) * per_group + c;
+  }
+  if (d.size() != 2) return -1;
+  return ref.in_axis == 1 ? i % d[1] : i / d[1];  // [N, K] with transB, else [K, N]
 }
 
 class PruneMagnitudePass final : public Pass {
@@ -208,6 +269,9 @@ class PruneMagnitudePass final : public Pass {
               "(overrides sparsity); empty = off"},
              {"include-gather", OptionSpec::Type::kBool, "false", "also prune Gather tables (embeddings)"},
              storage,
+             {"calibrate", OptionSpec::Type::kSamples, "",
+              "directory of <input>.npy samples: rank weights by |w| x the L2 norm of the input feature they "
+              "multiply (Wanda), so weights on quiet inputs go first; layer scope; empty: plain magnitude"},
              {"exclude", OptionSpec::Type::kList, "[]", "globs of node names or op types to leave alone"}}};
   }
 
@@ -223,6 +287,15 @@ class PruneMagnitudePass final : public Pass {
 
     auto refs = collect_weights(model, context, ops, options.get_int("min-elements"), stats);
     std::vector<Target> targets = select(refs, nm, stats);
+    std::map<const TensorProto*, std::vector<float>> input_norms;
+    if (const eval::TensorMap* samples = context.samples("calibrate")) {
+      if (global) throw Error(ExitCode::kUsage, "prune-magnitude: calibrate ranks weights per layer: use scope=layer");
+      try {
+        input_norms = gather_input_norms(model, *samples, targets, stats);
+      } catch (const Error& e) {
+        throw Error(e.code(), std::string("prune-magnitude: ") + e.what());
+      }
+    }
 
     // Tensor by tensor, in place: the peak memory is the model, whatever its size.
     MagnitudeCut global_cut;
@@ -242,15 +315,25 @@ class PruneMagnitudePass final : public Pass {
       double signal = 0;
       for (float v : values) signal += static_cast<double>(v) * v;
       ZeroedSums zeroed;
+      // Ranking keys: |w| itself, or with calibrate |w| x the norm of the input feature it multiplies.
+      std::vector<float> scored;
+      const auto norms = input_norms.find(t.ref.tensor);
+      if (norms != input_norms.end()) {
+        scored.resize(values.size());
+        for (size_t i = 0; i < values.size(); ++i)
+          scored[i] = std::abs(values[i]) * norms->second[static_cast<size_t>(feature_of(t.ref, static_cast<int64_t>(i),
+                                                                                          static_cast<int64_t>(norms->second.size())))];
+      }
+      const std::span<const float> keys = scored.empty() ? std::span<const float>(values) : std::span<const float>(scored);
       if (nm.enabled()) {
-        apply_n_m(values, reduction_layout(t.ref), nm, zeroed);
+        apply_n_m(keys, values, reduction_layout(t.ref), nm, zeroed);
       } else if (global) {
-        ties_left = apply_cut(values, global_cut, ties_left, zeroed);
+        ties_left = apply_cut(keys, values, global_cut, ties_left, zeroed);
       } else {
         const int64_t n = static_cast<int64_t>(values.size());
-        const auto visit_this = [&](const auto& visit) { visit(std::span<const float>(values)); };
+        const auto visit_this = [&](const auto& visit) { visit(keys); };
         const MagnitudeCut cut = magnitude_cut(visit_this, std::llround(sparsity * static_cast<double>(n)), n);
-        apply_cut(values, cut, cut.ties_to_zero, zeroed);
+        apply_cut(keys, values, cut, cut.ties_to_zero, zeroed);
       }
       const int64_t n = static_cast<int64_t>(values.size());
       const int64_t z = std::count(values.begin(), values.end(), 0.0f);
@@ -269,6 +352,7 @@ class PruneMagnitudePass final : public Pass {
                               {"zeros", z},
                               {"sparsity", n ? static_cast<double>(z) / static_cast<double>(n) : 0.0},
                               {"relative_l2", err.relative_l2},
+                              {"calibrated", norms != input_norms.end()},
                               {"storage", storage},
                               {"dense_bytes", dense},
                               {"stored_bytes", stored}});
@@ -284,6 +368,73 @@ class PruneMagnitudePass final : public Pass {
   }
 
  private:
+  // Per target whose readers' inputs can be probed: the L2 norm of each input feature over the
+  // samples, summed over readers (one evaluator pass of the unpruned model for all of them).
+  static std::map<const TensorProto*, std::vector<float>> gather_input_norms(Model& model, const eval::TensorMap& samples,
+                                                                           const std::vector<Target>& targets,
+                                                                           PassStats& stats) {
+    Graph* main = &model.graph();
+    std::vector<std::string> values;
+    std::map<const TensorProto*, std::vector<const WeightRef*>> readers;
+    std::vector<WeightRef> all;
+    for (const Target& t : targets) {
+      if (t.ref.node->op_type() == "Gather") continue;  // a table lookup: no input features
+      bool ok = true;
+      for (const auto& use : t.ref.graph->consumers(t.ref.value))
+        ok = ok && t.ref.graph == main && use.node->op_type() == t.ref.node->op_type() &&
+             use.node->input_size() > 0 && !use.node->input(0).empty();
+      if (!ok) {
+        stats.count("calibrate_fallback.reader_not_probed");
+        continue;
+      }
+      for (const auto& use : t.ref.graph->consumers(t.ref.value))
+        if (std::find(values.begin(), values.end(), use.node->input(0)) == values.end()) values.push_back(use.node->input(0));
+      readers[t.ref.tensor] = {};
+    }
+    if (readers.empty()) return {};
+    std::map<const TensorProto*, std::vector<double>> energy;
+    std::set<const TensorProto*> failed;
+    const ActivationProbe probe(model, values);
+    probe.for_each_batch(samples, 8, [&](const eval::TensorMap& acts) {
+      for (const Target& t : targets) {
+        if (!readers.count(t.ref.tensor) || failed.count(t.ref.tensor)) continue;
+        for (const auto& use : t.ref.graph->consumers(t.ref.value)) {
+          const eval::Tensor& x = acts.at(use.node->input(0));
+          const std::vector<double> e = x.is_float() ? feature_energy(*use.node, x) : std::vector<double>{};
+          auto& acc = energy[t.ref.tensor];
+          if (e.empty() || (!acc.empty() && acc.size() != e.size())) {
+            failed.insert(t.ref.tensor);
+            break;
+          }
+          if (acc.empty()) acc.assign(e.size(), 0.0);
+          for (size_t k = 0; k < e.size(); ++k) acc[k] += e[k];
+        }
+      }
+    });
+    std::map<const TensorProto*, std::vector<float>> norms;
+    for (const Target& t : targets) {
+      if (!readers.count(t.ref.tensor)) continue;
+      const auto it = energy.find(t.ref.tensor);
+      const auto features = it == energy.end() ? 0 : static_cast<int64_t>(it->second.size());
+      // Every element must map to a feature the inputs have (a Conv's channel count, a MatMul's K).
+      bool fits = features > 0 && !failed.count(t.ref.tensor);
+      const int64_t n = element_count(*t.ref.tensor);
+      for (int64_t i = 0; fits && i < n; ++i) {
+        const int64_t f = feature_of(t.ref, i, features);
+        fits = f >= 0 && f < features;
+      }
+      if (!fits) {
+        stats.count("calibrate_fallback.input_shape");
+        continue;
+      }
+      std::vector<float> norm(it->second.size());
+      for (size_t k = 0; k < norm.size(); ++k) norm[k] = static_cast<float>(std::sqrt(it->second[k]));
+      norms[t.ref.tensor] = std::move(norm);
+      stats.count("calibrated");
+    }
+    return norms;
+  }
+
   // Groups readers of the same tensor; keeps a tensor only when every reader is an eligible weight
   // input (pruning it is then meant for all of them).
   static std::vector<Target> select(std::vector<WeightRef>& refs, const NmPattern& nm, PassStats& stats) {

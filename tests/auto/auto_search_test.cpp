@@ -308,6 +308,20 @@ TEST(AutoSearch, LowRankWhitensOnTheSearchSamples) {
   EXPECT_EQ(testing::count_nodes(out.proto().graph(), "MatMul"), 2);
 }
 
+TEST(AutoSearch, PruneRanksWeightsOnTheSearchSamples) {
+  AutoSettings settings;
+  settings.min_cosine = 0.3;
+  settings.allow = {"prune"};
+  settings.calibration_dir = "calib";
+  const AutoResult r = auto_search(subspace_model(), subspace_samples(24), nullptr, settings);
+  ASSERT_TRUE(r.met) << r.report.dump(2);
+  ASSERT_EQ(r.recipe.size(), 1u);
+  EXPECT_EQ(r.recipe[0].name, "prune-magnitude");
+  EXPECT_EQ(r.recipe[0].options, (std::vector<std::pair<std::string, std::string>>{
+                                     {"sparsity", "0.75"}, {"storage", "sparse"}, {"calibrate", "calib"}}));
+  EXPECT_EQ(r.calibration.at("x").dims, (std::vector<int64_t>{18, 16, 64}));
+}
+
 TEST(AutoSearch, LowRankWithoutACalibrationDirectoryIsThePlainSvd) {
   // The plain SVD of this weight saves nothing: the float model is the answer, with the reason listed.
   const AutoResult r = search_low_rank("");

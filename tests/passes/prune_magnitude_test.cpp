@@ -9,6 +9,11 @@
 #include <cmath>
 #include <map>
 
+#include <compress/evaluator.h>
+#include <compress/pipeline.h>
+
+#include <random>
+
 #include "passes/passes.h"
 #include "testing/builders.h"
 
@@ -230,6 +235,103 @@ TEST(PruneMagnitude, DeterministicOutput) {
   run_pass(a, {{"scope", "global"}, {"storage", "sparse"}, {"sparsity", "0.8"}});
   run_pass(b, {{"scope", "global"}, {"storage", "sparse"}, {"sparsity", "0.8"}});
   EXPECT_EQ(a.serialize(), b.serialize());
+}
+
+}  // namespace
+}  // namespace compress
+
+namespace compress {
+namespace {
+
+// calibrate (Wanda): input features 0-31 are quiet (x 0.001) and their weights large (|w| in [0.5, 1]),
+// features 32-63 loud (x 1) with small weights (|w| in [0.05, 0.1]). Plain magnitude zeroes the small weights, which carry
+// nearly all of the output; |w| x input norm zeroes the large weights on quiet inputs instead.
+struct QuietLoud {
+  Model model;
+  eval::Tensor x;
+};
+
+QuietLoud quiet_loud(uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::uniform_real_distribution<float> half_to_one(0.5f, 1.0f);
+  std::vector<float> w(64 * 32), x(300 * 64);
+  for (int64_t k = 0; k < 64; ++k)
+    for (int64_t n = 0; n < 32; ++n)
+      w[static_cast<size_t>(k * 32 + n)] = (normal(rng) < 0 ? -1.0f : 1.0f) * half_to_one(rng) * (k < 32 ? 1.0f : 0.1f);
+  for (int64_t r = 0; r < 300; ++r)
+    for (int64_t k = 0; k < 64; ++k) x[static_cast<size_t>(r * 64 + k)] = normal(rng) * (k < 32 ? 0.001f : 1.0f);
+  return {testing::model_with_weights(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[N, 64] x) => (float[N, 32] y) {
+  y = MatMul (x, w)
+}
+)", {make_float_tensor("w", {64, 32}, w)}),
+          eval::Tensor::floats({300, 64}, x)};
+}
+
+PassStats run_text(Model& m, const std::string& text) {
+  return Pipeline::build(PassRegistry::builtin(), parse_pipeline_text(text)).run(m, {}).at(0).stats;
+}
+
+double relative_output_error(const Model& reference, const Model& candidate, const eval::Tensor& x) {
+  const auto a = eval::Evaluator(reference).run({{"x", x}}).at("y").f;
+  const auto b = eval::Evaluator(candidate).run({{"x", x}}).at("y").f;
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    num += (a[i] - b[i]) * (a[i] - b[i]);
+    den += a[i] * a[i];
+  }
+  return std::sqrt(num / den);
+}
+
+TEST(PruneMagnitudeCalibrate, WeightsOnQuietInputsGoFirst) {
+  const QuietLoud q = quiet_loud(3);
+  const testing::SamplesDir dir("prune_wanda", {{"x", q.x}});
+  Model plain = Model::from_proto(q.model.proto()), calibrated = Model::from_proto(q.model.proto());
+  run_text(plain, "prune-magnitude:sparsity=0.5:min-elements=16");
+  const PassStats stats = run_text(calibrated, "prune-magnitude:sparsity=0.5:min-elements=16:calibrate=" + dir.path());
+  const auto w = to_floats(*find(calibrated, "w"));
+  int64_t quiet_zeros = 0;
+  for (size_t i = 0; i < w.size(); ++i) quiet_zeros += (i < 32 * 32 && w[i] == 0.0f);
+  EXPECT_EQ(quiet_zeros, 1024);  // exactly the quiet half, the requested sparsity
+  EXPECT_EQ(zeros(*find(calibrated, "w")), 1024);
+  const double plain_error = relative_output_error(q.model, plain, q.x);
+  const double calibrated_error = relative_output_error(q.model, calibrated, q.x);
+  EXPECT_GT(plain_error, 0.9);  // the loud features' weights are gone
+  EXPECT_LT(calibrated_error, plain_error / 10);
+  EXPECT_EQ(stats.counters.at("calibrated"), 1);
+  EXPECT_EQ(stats.layers.at(0)["calibrated"], true);
+}
+
+TEST(PruneMagnitudeCalibrate, GroupedConvReadsEachGroupsInputChannels) {
+  // Two groups of 2 input channels; channel 1 of each group is quiet: every weight reading it goes.
+  std::vector<float> w(4 * 2 * 3 * 3, 1.0f), x(20 * 4 * 5 * 5);
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = normal(rng) * ((i / 25) % 2 == 1 ? 0.01f : 1.0f);
+  Model m = testing::model_with_weights(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[N, 4, 5, 5] x) => (float[N, 4, 3, 3] y) {
+  y = Conv <group = 2> (x, w)
+}
+)", {make_float_tensor("w", {4, 2, 3, 3}, w)});
+  const testing::SamplesDir dir("prune_wanda_conv", {{"x", eval::Tensor::floats({20, 4, 5, 5}, x)}});
+  run_text(m, "prune-magnitude:sparsity=0.5:min-elements=16:calibrate=" + dir.path());
+  const auto pruned = to_floats(*find(m, "w"));
+  for (size_t i = 0; i < pruned.size(); ++i) EXPECT_EQ(pruned[i] == 0.0f, (i / 9) % 2 == 1) << "element " << i;
+}
+
+TEST(PruneMagnitudeCalibrate, GlobalScopeIsAUsageError) {
+  const QuietLoud q = quiet_loud(4);
+  const testing::SamplesDir dir("prune_wanda_global", {{"x", q.x}});
+  Model m = Model::from_proto(q.model.proto());
+  try {
+    run_text(m, "prune-magnitude:scope=global:min-elements=16:calibrate=" + dir.path());
+    FAIL() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kUsage);
+  }
 }
 
 }  // namespace

@@ -484,7 +484,7 @@ int run_compress(const Options& o, const std::vector<compress::PassInvocation>* 
   return 0;
 }
 
-// Writes the search samples int8-static and low-rank read, one <input-name>.npy each, into `dir` (created if
+// Writes the search samples int8-static, low-rank and prune read, one <input-name>.npy each, into `dir` (created if
 // missing), where the recipe's `calibration=` / `calibrate=` reads them back. Another .npy in `dir` would be read
 // with them, so it is refused. Returns the paths written (with the directory last if it was created)
 // for removal when the run fails after this.
@@ -547,11 +547,11 @@ int run_auto(const Options& o) {
   settings.global_excludes = o.excludes;
   settings.sensitivity_samples = o.sensitivity_samples;
   settings.dry_run = o.dry_run;
-  // int8-static calibrates and low-rank whitens on the search samples, written beside the output for
-  // the recipe to read.
+  // int8-static calibrates, low-rank whitens and prune ranks on the search samples, written beside the
+  // output for the recipe to read.
   settings.calibration_dir = (o.output.empty() ? o.input : o.output) + ".calibration";
   const bool allows_samples = std::any_of(settings.allow.begin(), settings.allow.end(),
-                                          [](const std::string& c) { return c == "int8-static" || c == "low-rank"; });
+                                          [](const std::string& c) { return c == "int8-static" || c == "low-rank" || c == "prune"; });
   if (allows_samples && !o.dry_run && fs::exists(fs::symlink_status(settings.calibration_dir, ec)) && !o.force)
     throw Error(ExitCode::kUsage, "calibration directory '" + settings.calibration_dir + "' exists (use --force to overwrite)");
 
