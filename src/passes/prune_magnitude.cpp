@@ -21,8 +21,9 @@
 // dense_storage.<reason>).
 // - calibrate=DIR (data-aware, Wanda: Sun et al. 2023): each weight is ranked by |w| times the L2
 //   norm, over the samples, of the input feature it multiplies (MatMul/Gemm: the column of X; Conv:
-//   the input channel, over images and positions), so weights that see quiet inputs go first. The
-//   norms come from one evaluator pass of the unpruned model; layer scope and n:m only. A weight
+//   the input channel, over images and positions), so weights that see quiet inputs go first, and
+//   `sparsity` applies per output (each output's reduction vector loses the same share, as Wanda
+//   compares), or n:m. The norms come from one evaluator pass of the unpruned model; layer scope only. A weight
 //   whose readers are not all in the main graph, read non-float inputs, or disagree on layout keeps
 //   plain magnitudes (counted as calibrate_fallback.<reason>); Gather tables have no input features.
 // Options: sparsity (0.5), scope (layer), min-elements (1024), n-m (""), include-gather (false),
@@ -141,6 +142,22 @@ void apply_n_m(std::span<const float> keys, std::span<float> values, const Reduc
       });
       for (int64_t j = p.n; j < p.m; ++j) zeroed.zero(values[idx[j]]);
     }
+  }
+}
+
+// Per output (each reduction vector of the weight, as Wanda compares): zeroes the round(sparsity x
+// length) elements with the smallest keys, ties broken by index.
+void apply_per_output(std::span<const float> keys, std::span<float> values, const ReductionLayout& r, double sparsity,
+                      ZeroedSums& zeroed) {
+  const auto k = static_cast<int64_t>(std::llround(sparsity * static_cast<double>(r.length)));
+  std::vector<int64_t> idx(static_cast<size_t>(r.length));
+  for (int64_t g = 0; g < r.groups && k > 0; ++g) {
+    for (int64_t j = 0; j < r.length; ++j) idx[static_cast<size_t>(j)] = r.index(g, j);
+    std::nth_element(idx.begin(), idx.begin() + (k - 1), idx.end(), [&](int64_t a, int64_t b) {
+      const float fa = std::abs(keys[a]), fb = std::abs(keys[b]);
+      return fa < fb || (fa == fb && a < b);
+    });
+    for (int64_t j = 0; j < k; ++j) zeroed.zero(values[idx[static_cast<size_t>(j)]]);
   }
 }
 
@@ -327,6 +344,8 @@ class PruneMagnitudePass final : public Pass {
       const std::span<const float> keys = scored.empty() ? std::span<const float>(values) : std::span<const float>(scored);
       if (nm.enabled()) {
         apply_n_m(keys, values, reduction_layout(t.ref), nm, zeroed);
+      } else if (!scored.empty()) {
+        apply_per_output(keys, values, reduction_layout(t.ref), sparsity, zeroed);
       } else if (global) {
         ties_left = apply_cut(keys, values, global_cut, ties_left, zeroed);
       } else {
