@@ -28,7 +28,9 @@ struct PassInvocation {
 /// Parses "a:k=v:k2=[x,y],b" (passes by ',', options by ':', lists in brackets); `nodes=[...]` is the
 /// node restriction every pass takes. Throws Error(kUsage).
 std::vector<PassInvocation> parse_pipeline_text(std::string_view text);
-/// Parses {"passes": [{"name": "...", "options": {...}, "nodes": [...]}]}. Throws Error(kUsage).
+/// Parses {"passes": [{"name": "...", "options": {...}, "nodes": [...]}], "input_shapes": {...}}; the
+/// optional input_shapes (input name -> dims, as compress auto writes them) is checked here and
+/// applied by the caller. Throws Error(kUsage).
 std::vector<PassInvocation> parse_recipe_json(const nlohmann::json& recipe);
 /// The recipe form of `invocations`: parse_recipe_json of it gives them back.
 nlohmann::json recipe_to_json(const std::vector<PassInvocation>& invocations);

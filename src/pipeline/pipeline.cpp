@@ -58,6 +58,8 @@ std::string bracketed(const std::string& inner) {
 
 // The node restriction every pass takes (not an option of any one pass).
 constexpr const char* kNodesOption = "nodes";
+// A recipe's optional top-level key: the input shapes its output was made with.
+constexpr const char* kRecipeInputShapes = "input_shapes";
 
 std::string join(const std::vector<std::string>& items, const std::string& sep) {
   std::string out;
@@ -200,9 +202,21 @@ std::vector<PassInvocation> parse_pipeline_text(std::string_view text) {
 std::vector<PassInvocation> parse_recipe_json(const nlohmann::json& recipe) {
   if (!recipe.is_object() || !recipe.contains("passes") || !recipe["passes"].is_array())
     usage("recipe must be a JSON object with a \"passes\" array");
-  for (const auto& [key, unused] : recipe.items()) {
-    (void)unused;
-    if (key != "passes") usage("recipe: unknown key '" + key + "' (valid: passes)");
+  for (const auto& [key, value] : recipe.items()) {
+    if (key == kRecipeInputShapes) {
+      // The shapes the recipe's output was made with (compress auto's --recipe-out): applied by the
+      // CLI like --input-shape; checked here so that a bad recipe fails before any pass runs.
+      if (!value.is_object()) usage("recipe: input_shapes must map input names to arrays of positive dims");
+      for (const auto& [name, dims] : value.items()) {
+        (void)name;
+        if (!dims.is_array() || dims.empty()) usage("recipe: input_shapes must map input names to arrays of positive dims");
+        for (const auto& d : dims)
+          if (!d.is_number_integer() || d.get<int64_t>() <= 0)
+            usage("recipe: input_shapes must map input names to arrays of positive dims");
+      }
+    } else if (key != "passes") {
+      usage("recipe: unknown key '" + key + "' (valid: passes, input_shapes)");
+    }
   }
   std::vector<PassInvocation> result;
   for (const auto& entry : recipe["passes"]) {

@@ -257,6 +257,26 @@ TEST_F(Cli, AutoMeetsTheBudgetAndItsRecipeReproducesTheOutputByteForByte) {
   r = run("mlp.onnx -o b.onnx --recipe plan.json -q");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(read(dir_ / "a.onnx"), read(dir_ / "b.onnx"));
+  // The plan records the shapes the output was made with (one sample), which --recipe applies.
+  EXPECT_EQ(nlohmann::json::parse(read(dir_ / "plan.json"))["input_shapes"], nlohmann::json::parse(R"({"input": [1, 64]})"));
+}
+
+TEST_F(Cli, RecipeInputShapesApplyUnlessInputShapeIsGiven) {
+  std::ofstream(dir_ / "r7.json") << R"({"passes": [{"name": "cleanup"}], "input_shapes": {"input": [7, 64]}})";
+  Result r = run("mlp.onnx -o a.onnx --recipe r7.json --report-json a.json -q");
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = run("mlp.onnx -o b.onnx -p cleanup --report-json b.json -q");
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = run("mlp.onnx -o c.onnx --recipe r7.json --input-shape input=2x64 --report-json c.json -q");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto macs = [&](const char* file) { return nlohmann::json::parse(read(dir_ / file))["before"]["macs"].get<int64_t>(); };
+  EXPECT_EQ(macs("a.json"), 7 * macs("b.json"));  // batch 7 from the recipe, 1 assumed without it
+  EXPECT_EQ(macs("c.json"), 2 * macs("b.json"));  // the flag wins
+  EXPECT_TRUE(nlohmann::json::parse(read(dir_ / "a.json"))["assumptions"].empty());
+  std::ofstream(dir_ / "bad.json") << R"({"passes": [{"name": "cleanup"}], "input_shapes": {"input": [0, 64]}})";
+  r = run("mlp.onnx -o d.onnx --recipe bad.json -q");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "compress: error: recipe: input_shapes must map input names to arrays of positive dims\n");
 }
 
 TEST_F(Cli, AutoWithABudgetNobodyMeetsExitsFourWithAReportAndNoModel) {
@@ -292,7 +312,8 @@ TEST_F(Cli, AutoKeepsTheModelFloatWhenEveryChoiceIsPredictedSlower) {
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("verdict: kept float: no allowed choice is predicted faster on ort-cpu"), std::string::npos) << r.out;
   EXPECT_EQ(read(dir_ / "a.onnx"), input_bytes_);
-  EXPECT_EQ(nlohmann::json::parse(read(dir_ / "plan.json")), nlohmann::json::parse(R"({"passes": []})"));
+  EXPECT_EQ(nlohmann::json::parse(read(dir_ / "plan.json")),
+            nlohmann::json::parse(R"({"passes": [], "input_shapes": {"input": [1, 64]}})"));
 }
 
 TEST_F(Cli, AutoRecipeNamesUnnamedNodesAndReproducesTheOutput) {

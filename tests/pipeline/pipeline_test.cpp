@@ -79,6 +79,10 @@ TEST(Recipe, MeansTheSameAsText) {
 
 TEST(Recipe, RejectsUnknownKeys) {
   EXPECT_THROW(parse_recipe_json(nlohmann::json::parse(R"({"pases": []})")), Error);
+  // input_shapes (what compress auto records) is accepted when well formed; the CLI applies it.
+  EXPECT_EQ(parse_recipe_json(nlohmann::json::parse(R"({"passes": [], "input_shapes": {"x": [1, 3]}})")).size(), 0u);
+  EXPECT_THROW(parse_recipe_json(nlohmann::json::parse(R"({"passes": [], "input_shapes": {"x": "1x3"}})")), Error);
+  EXPECT_THROW(parse_recipe_json(nlohmann::json::parse(R"({"passes": [], "input_shapes": {"x": [1, -3]}})")), Error);
   EXPECT_THROW(parse_recipe_json(nlohmann::json::parse(R"({"passes": [{"name": "probe", "opts": {}}]})")), Error);
 }
 

@@ -186,19 +186,34 @@ int run_verify(const Options& o) {
   return 0;
 }
 
+nlohmann::json read_recipe(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error(ExitCode::kUsage, "--recipe " + path + ": cannot open");
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(ExitCode::kUsage, "--recipe " + path + ": invalid JSON: " + e.what());
+  }
+}
+
+// The --input-shape specs a run uses: the flags, else the recipe's input_shapes (compress auto's
+// --recipe-out records the shapes its output was made with; an old-opset model converts with them).
+std::vector<std::string> shape_specs(const Options& o) {
+  if (!o.input_shapes.empty() || o.recipe.empty()) return o.input_shapes;
+  const nlohmann::json recipe = read_recipe(o.recipe);
+  std::vector<std::string> specs;
+  if (!recipe.is_object() || !recipe.contains("input_shapes") || !recipe["input_shapes"].is_object()) return specs;
+  for (const auto& [name, dims] : recipe["input_shapes"].items()) {
+    std::string spec = name + "=";
+    for (size_t k = 0; k < dims.size(); ++k) spec += (k ? "x" : "") + dims[k].dump();
+    specs.push_back(spec);
+  }
+  return specs;
+}
+
 std::vector<compress::PassInvocation> collect_invocations(const Options& o) {
   std::vector<compress::PassInvocation> all;
-  if (!o.recipe.empty()) {
-    std::ifstream in(o.recipe);
-    if (!in) throw Error(ExitCode::kUsage, "--recipe " + o.recipe + ": cannot open");
-    nlohmann::json recipe;
-    try {
-      recipe = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::exception& e) {
-      throw Error(ExitCode::kUsage, "--recipe " + o.recipe + ": invalid JSON: " + e.what());
-    }
-    all = compress::parse_recipe_json(recipe);
-  }
+  if (!o.recipe.empty()) all = compress::parse_recipe_json(read_recipe(o.recipe));
   for (const auto& text : o.passes) {
     auto more = compress::parse_pipeline_text(text);
     all.insert(all.end(), more.begin(), more.end());
@@ -375,9 +390,9 @@ int run_compress(const Options& o, const std::vector<compress::PassInvocation>* 
   check_output_path("--report-json", o.report_json, true);
   check_output_path("--report-md", o.report_md, true);
   check_output_path("--report-html", o.report_html, true);
-  const auto shapes = parse_shapes(o.input_shapes);
   const auto pipeline = compress::Pipeline::build(compress::PassRegistry::builtin(),
                                                   invocations ? *invocations : collect_invocations(o));
+  const auto shapes = parse_shapes(invocations ? o.input_shapes : shape_specs(o));
   const compress::TargetProfile& target = compress::TargetProfile::builtin(o.target);
 
   const bool gated = o.min_cosine || o.min_snr || o.max_accuracy_drop;
@@ -565,8 +580,12 @@ int run_auto(const Options& o) {
   if (!o.labels.empty()) labels = compress::eval::read_npy(o.labels);
   const auto result = compress::auto_search(model, samples, labels ? &*labels : nullptr, settings);
 
-  if (!o.recipe_out.empty() && result.met)
-    write_text_file(o.recipe_out, compress::recipe_to_json(result.recipe).dump(2) + "\n");
+  if (!o.recipe_out.empty() && result.met) {
+    // With the shapes the output is written with (below), so the recipe alone reproduces its bytes.
+    nlohmann::json recipe = compress::recipe_to_json(result.recipe);
+    recipe["input_shapes"] = result.report.at("input_shapes");
+    write_text_file(o.recipe_out, recipe.dump(2) + "\n");
+  }
   if (result.met && !o.dry_run) {
     Options write = o;  // the budget was checked on the held-out samples; the write has no gate of its own
     write.min_cosine.reset();
