@@ -394,8 +394,7 @@ class PruneMagnitudePass final : public Pass {
                                                                            PassStats& stats) {
     Graph* main = &model.graph();
     std::vector<std::string> values;
-    std::map<const TensorProto*, std::vector<const WeightRef*>> readers;
-    std::vector<WeightRef> all;
+    std::set<const TensorProto*> probed;
     for (const Target& t : targets) {
       if (t.ref.node->op_type() == "Gather") continue;  // a table lookup: no input features
       bool ok = true;
@@ -408,15 +407,15 @@ class PruneMagnitudePass final : public Pass {
       }
       for (const auto& use : t.ref.graph->consumers(t.ref.value))
         if (std::find(values.begin(), values.end(), use.node->input(0)) == values.end()) values.push_back(use.node->input(0));
-      readers[t.ref.tensor] = {};
+      probed.insert(t.ref.tensor);
     }
-    if (readers.empty()) return {};
+    if (probed.empty()) return {};
     std::map<const TensorProto*, std::vector<double>> energy;
     std::set<const TensorProto*> failed;
     const ActivationProbe probe(model, values);
     probe.for_each_batch(samples, 8, [&](const eval::TensorMap& acts) {
       for (const Target& t : targets) {
-        if (!readers.count(t.ref.tensor) || failed.count(t.ref.tensor)) continue;
+        if (!probed.count(t.ref.tensor) || failed.count(t.ref.tensor)) continue;
         for (const auto& use : t.ref.graph->consumers(t.ref.value)) {
           const eval::Tensor& x = acts.at(use.node->input(0));
           const std::vector<double> e = x.is_float() ? feature_energy(*use.node, x) : std::vector<double>{};
@@ -432,7 +431,7 @@ class PruneMagnitudePass final : public Pass {
     });
     std::map<const TensorProto*, std::vector<float>> norms;
     for (const Target& t : targets) {
-      if (!readers.count(t.ref.tensor)) continue;
+      if (!probed.count(t.ref.tensor)) continue;
       const auto it = energy.find(t.ref.tensor);
       const auto features = it == energy.end() ? 0 : static_cast<int64_t>(it->second.size());
       // Every element must map to a feature the inputs have (a Conv's channel count, a MatMul's K).
