@@ -141,6 +141,9 @@ Known input_shape(const NodeProto& n, const Scope& s, int i) {
   return s.shape(n.input(i));
 }
 
+// Input i's name for a message, empty when the node has fewer inputs (the schema check reports that).
+std::string input_name(const NodeProto& n, int i) { return i < n.input_size() ? n.input(i) : ""; }
+
 void check_axis(const NodeProto& n, const Scope& s, int input, int64_t axis, bool rank_inclusive) {
   const Known x = input_shape(n, s, input);
   if (!x.ranked) return;
@@ -410,7 +413,7 @@ void check_conv(const NodeProto& n, const Scope& s) {
   const Known x = input_shape(n, s, 0), w = input_shape(n, s, w_index);
   const int64_t group = int_attribute(n, "group", 1);
   if (group <= 0) return;  // validate_model refuses it
-  const std::string wt = "W '" + n.input(w_index) + "' " + dims_text(w.dims);
+  const std::string wt = "W '" + input_name(n, w_index) + "' " + dims_text(w.dims);
   if (x.dim_known(1) && w.dim_known(1) && x.dim(1) != w.dim(1) * group)
     reject(label(n) + ": input '" + n.input(0) + "' " + dims_text(x.dims) + " has " + std::to_string(x.dim(1)) +
            " channels, " + wt + " expects " + std::to_string(w.dim(1)) + " x group " + std::to_string(group));
@@ -515,7 +518,7 @@ void check_gather_indices(const NodeProto& n, const Scope& s) {
 // input's rank with ceil(dim / block_size) along the axis and the input's dims elsewhere.
 void check_quantize(const NodeProto& n, const Scope& s) {
   const Known x = input_shape(n, s, 0), scale = input_shape(n, s, 1), zp = input_shape(n, s, 2);
-  const std::string st = "scale '" + n.input(1) + "' " + dims_text(scale.dims);
+  const std::string st = "scale '" + input_name(n, 1) + "' " + dims_text(scale.dims);
   if (scale.full() && zp.full() && checked_product(scale.dims) != checked_product(zp.dims))
     reject(label(n) + ": zero point '" + n.input(2) + "' " + dims_text(zp.dims) + " and " + st +
            " differ in element count");
