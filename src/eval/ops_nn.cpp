@@ -807,6 +807,25 @@ std::vector<int64_t> y_dims(const RnnSetup& s) {
                    : std::vector<int64_t>{s.seq, s.dirs, s.batch, s.hidden};
 }
 
+// The time loop every recurrence shares, for direction d: per batch row, `cell(b, xt, hv)` steps the
+// hidden state hv (H floats, updated in place) on input row xt, over the row's sequence length in
+// the direction's order; each new state is also Y's entry for that step.
+template <class Cell>
+void recur(const RnnSetup& s, const Tensor& x, Tensor& y, Tensor& yh, int64_t d, Cell&& cell) {
+  const bool reverse = s.direction == "reverse" || d == 1;
+  for (int64_t b = 0; b < s.batch; ++b) {
+    float* hs = yh.f.data() + state_off(s, d, b);
+    const int64_t len = s.lens[b];
+    for (int64_t step = 0; step < len; ++step) {
+      const int64_t t = reverse ? len - 1 - step : step;
+      Eigen::Map<const Eigen::RowVectorXf> xt(x_at(x, s, t, b), s.input);
+      Eigen::Map<Eigen::RowVectorXf> hv(hs, s.hidden);
+      cell(b, xt, hv);
+      std::copy_n(hs, s.hidden, y_at(y, s, t, d, b));
+    }
+  }
+}
+
 }  // namespace
 
 void op_LSTM(OpCall& c) {
@@ -824,35 +843,26 @@ void op_LSTM(OpCall& c) {
   if (c.has(6)) yc.f = c.input(6).f;
   MatR gates(1, g4);
   for (int64_t d = 0; d < s.dirs; ++d) {
-    const bool reverse = s.direction == "reverse" || d == 1;
     CMapR wm(w.f.data() + d * g4 * s.input, g4, s.input);
     CMapR rm(r.f.data() + d * g4 * h, g4, h);
     std::vector<float> bias(static_cast<size_t>(g4), 0.0f), peep(static_cast<size_t>(3 * h), 0.0f);
     if (c.has(3))
       for (int64_t k = 0; k < g4; ++k) bias[k] = c.input(3).f[d * 8 * h + k] + c.input(3).f[d * 8 * h + g4 + k];
     if (c.has(7)) std::copy_n(c.input(7).f.begin() + d * 3 * h, 3 * h, peep.begin());
-    for (int64_t b = 0; b < s.batch; ++b) {
-      float* hs = yh.f.data() + state_off(s, d, b);
+    recur(s, x, y, yh, d, [&](int64_t b, const auto& xt, auto& hv) {
       float* cs = yc.f.data() + state_off(s, d, b);
-      const int64_t len = s.lens[b];
-      for (int64_t step = 0; step < len; ++step) {
-        const int64_t t = reverse ? len - 1 - step : step;
-        Eigen::Map<const Eigen::RowVectorXf> xt(x_at(x, s, t, b), s.input);
-        Eigen::Map<Eigen::RowVectorXf> hv(hs, h);
-        gates.noalias() = xt * wm.transpose();
-        gates.noalias() += hv * rm.transpose();
-        float* gp = gates.data();
-        for (int64_t k = 0; k < h; ++k) {
-          const float i = sigm(gp[k] + bias[k] + peep[k] * cs[k]);
-          const float f = sigm(gp[2 * h + k] + bias[2 * h + k] + peep[2 * h + k] * cs[k]);
-          const float cc = std::tanh(gp[3 * h + k] + bias[3 * h + k]);
-          cs[k] = f * cs[k] + i * cc;
-          const float o = sigm(gp[h + k] + bias[h + k] + peep[h + k] * cs[k]);
-          hs[k] = o * std::tanh(cs[k]);
-        }
-        std::copy_n(hs, h, y_at(y, s, t, d, b));
+      gates.noalias() = xt * wm.transpose();
+      gates.noalias() += hv * rm.transpose();
+      const float* gp = gates.data();
+      for (int64_t k = 0; k < h; ++k) {
+        const float i = sigm(gp[k] + bias[k] + peep[k] * cs[k]);
+        const float f = sigm(gp[2 * h + k] + bias[2 * h + k] + peep[2 * h + k] * cs[k]);
+        const float cc = std::tanh(gp[3 * h + k] + bias[3 * h + k]);
+        cs[k] = f * cs[k] + i * cc;
+        const float o = sigm(gp[h + k] + bias[h + k] + peep[h + k] * cs[k]);
+        hv(k) = o * std::tanh(cs[k]);
       }
-    }
+    });
   }
   if (!c.out.empty()) c.out[0] = std::move(y);
   if (c.out.size() > 1) c.out[1] = std::move(yh);
@@ -872,7 +882,6 @@ void op_GRU(OpCall& c) {
   MatR xw(1, g3), hr(1, g3);
   std::vector<float> hnew(static_cast<size_t>(h));
   for (int64_t d = 0; d < s.dirs; ++d) {
-    const bool reverse = s.direction == "reverse" || d == 1;
     CMapR wm(w.f.data() + d * g3 * s.input, g3, s.input);
     CMapR rm(r.f.data() + d * g3 * h, g3, h);
     std::vector<float> wb(static_cast<size_t>(g3), 0.0f), rb(static_cast<size_t>(g3), 0.0f);
@@ -881,34 +890,26 @@ void op_GRU(OpCall& c) {
         wb[k] = c.input(3).f[d * 6 * h + k];
         rb[k] = c.input(3).f[d * 6 * h + g3 + k];
       }
-    for (int64_t b = 0; b < s.batch; ++b) {
-      float* hs = yh.f.data() + state_off(s, d, b);
-      const int64_t len = s.lens[b];
-      for (int64_t step = 0; step < len; ++step) {
-        const int64_t t = reverse ? len - 1 - step : step;
-        Eigen::Map<const Eigen::RowVectorXf> xt(x_at(x, s, t, b), s.input);
-        Eigen::Map<Eigen::RowVectorXf> hv(hs, h);
-        xw.noalias() = xt * wm.transpose();
-        hr.noalias() = hv * rm.transpose();
-        // Reset gate first: the candidate reads (r * H) R_h^T (or r * (H R_h^T) with linear_before_reset).
-        Eigen::RowVectorXf rh(h);
-        for (int64_t k = 0; k < h; ++k) rh(k) = sigm(xw(0, h + k) + wb[h + k] + hr(0, h + k) + rb[h + k]);
-        Eigen::RowVectorXf lin(h);
-        if (lbr) {
-          for (int64_t k = 0; k < h; ++k) lin(k) = rh(k) * (hr(0, 2 * h + k) + rb[2 * h + k]);
-        } else {
-          lin.noalias() = rh.cwiseProduct(hv) * rm.bottomRows(h).transpose();
-          for (int64_t k = 0; k < h; ++k) lin(k) += rb[2 * h + k];
-        }
-        for (int64_t k = 0; k < h; ++k) {
-          const float z = sigm(xw(0, k) + wb[k] + hr(0, k) + rb[k]);
-          const float hh = std::tanh(xw(0, 2 * h + k) + wb[2 * h + k] + lin(k));
-          hnew[k] = (1.0f - z) * hh + z * hs[k];
-        }
-        std::copy(hnew.begin(), hnew.end(), hs);
-        std::copy_n(hs, h, y_at(y, s, t, d, b));
+    recur(s, x, y, yh, d, [&](int64_t, const auto& xt, auto& hv) {
+      xw.noalias() = xt * wm.transpose();
+      hr.noalias() = hv * rm.transpose();
+      // Reset gate first: the candidate reads (r * H) R_h^T (or r * (H R_h^T) with linear_before_reset).
+      Eigen::RowVectorXf rh(h);
+      for (int64_t k = 0; k < h; ++k) rh(k) = sigm(xw(0, h + k) + wb[h + k] + hr(0, h + k) + rb[h + k]);
+      Eigen::RowVectorXf lin(h);
+      if (lbr) {
+        for (int64_t k = 0; k < h; ++k) lin(k) = rh(k) * (hr(0, 2 * h + k) + rb[2 * h + k]);
+      } else {
+        lin.noalias() = rh.cwiseProduct(hv) * rm.bottomRows(h).transpose();
+        for (int64_t k = 0; k < h; ++k) lin(k) += rb[2 * h + k];
       }
-    }
+      for (int64_t k = 0; k < h; ++k) {
+        const float z = sigm(xw(0, k) + wb[k] + hr(0, k) + rb[k]);
+        const float hh = std::tanh(xw(0, 2 * h + k) + wb[2 * h + k] + lin(k));
+        hnew[k] = (1.0f - z) * hh + z * hv(k);
+      }
+      for (int64_t k = 0; k < h; ++k) hv(k) = hnew[k];
+    });
   }
   if (!c.out.empty()) c.out[0] = std::move(y);
   if (c.out.size() > 1) c.out[1] = std::move(yh);
@@ -925,25 +926,16 @@ void op_RNN(OpCall& c) {
   if (c.has(5)) yh.f = c.input(5).f;
   MatR pre(1, h);
   for (int64_t d = 0; d < s.dirs; ++d) {
-    const bool reverse = s.direction == "reverse" || d == 1;
     CMapR wm(w.f.data() + d * h * s.input, h, s.input);
     CMapR rm(r.f.data() + d * h * h, h, h);
     std::vector<float> bias(static_cast<size_t>(h), 0.0f);
     if (c.has(3))
       for (int64_t k = 0; k < h; ++k) bias[k] = c.input(3).f[d * 2 * h + k] + c.input(3).f[d * 2 * h + h + k];
-    for (int64_t b = 0; b < s.batch; ++b) {
-      float* hs = yh.f.data() + state_off(s, d, b);
-      const int64_t len = s.lens[b];
-      for (int64_t step = 0; step < len; ++step) {
-        const int64_t t = reverse ? len - 1 - step : step;
-        Eigen::Map<const Eigen::RowVectorXf> xt(x_at(x, s, t, b), s.input);
-        Eigen::Map<Eigen::RowVectorXf> hv(hs, h);
-        pre.noalias() = xt * wm.transpose();
-        pre.noalias() += hv * rm.transpose();
-        for (int64_t k = 0; k < h; ++k) hs[k] = std::tanh(pre(0, k) + bias[k]);
-        std::copy_n(hs, h, y_at(y, s, t, d, b));
-      }
-    }
+    recur(s, x, y, yh, d, [&](int64_t, const auto& xt, auto& hv) {
+      pre.noalias() = xt * wm.transpose();
+      pre.noalias() += hv * rm.transpose();
+      for (int64_t k = 0; k < h; ++k) hv(k) = std::tanh(pre(0, k) + bias[k]);
+    });
   }
   if (!c.out.empty()) c.out[0] = std::move(y);
   if (c.out.size() > 1) c.out[1] = std::move(yh);
