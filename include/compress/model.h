@@ -67,15 +67,14 @@ class StagedSave {
 
 class Model {
  public:
-  /// Reads a model file; external data is read into raw_data (locations must stay inside the
-  /// model's directory). Throws Error(kBadInput) with a one-line reason for anything invalid.
+  /// Reads a model file (external data locations must stay inside the model's directory). Weights
+  /// are not copied: main-graph initializer payloads over 64 KiB and external data stay in their
+  /// files, mapped read-only (checked against their dims and type, read when a pass or the writer
+  /// needs them; see core/mapped_payloads.h). Throws Error(kBadInput) with a one-line reason for
+  /// anything invalid.
   static Model load(const std::filesystem::path& path);
-  /// load() for reports that never read weights (inspect): initializer payloads over 64 KiB stay in
-  /// the file (external data references with absolute locations, checked against their dims and
-  /// type, never read), as does external data. Validation and errors are load()'s. Such a model
-  /// cannot be saved, and passes must not run on it.
-  static Model load_structure(const std::filesystem::path& path);
-  /// Wraps a proto already in memory (tests, builders). Tensors must not reference external data.
+  /// Wraps a proto already in memory (tests, builders). Tensors must not reference external data
+  /// other than payloads a loaded model left in its files.
   static Model from_proto(onnx::ModelProto proto);
   /// Parses ONNX's textual syntax (onnx/defs/parser.h); throws Error(kBadInput) on syntax errors.
   static Model parse_text(std::string_view text);
@@ -117,8 +116,12 @@ class Model {
   /// checkers and shape inference on models of any size. Small tensors (shapes) stay.
   onnx::ModelProto copy_without_large_data(int64_t max_bytes = 4096) const;
 
-  /// Deterministic serialization (same model -> same bytes). Throws Error(kWriteFailed) above 2 GiB.
+  /// Deterministic serialization (same model -> same bytes), weights left in the input file
+  /// included. Throws Error(kWriteFailed) above 2 GiB.
   std::string serialize() const;
+  /// The size serialize() would give, without copying the weights left in the input file (exact
+  /// for those of the main graph's initializers; within 10 bytes each for any in a subgraph).
+  int64_t serialized_bytes() const;
   /// Writes atomically: temp files beside `path`, then renamed; the model is unchanged afterwards.
   /// Throws Error(kWriteFailed); leaves no file behind on failure.
   /// A symlink at `path` (or at its data file) is written through: its target is replaced, the
@@ -136,7 +139,6 @@ class Model {
 
  private:
   Model();
-  static Model load_from(const std::filesystem::path& path, bool weights);
   void collect_names();
 
   std::unique_ptr<onnx::ModelProto> proto_;
@@ -149,8 +151,9 @@ class Model {
   std::filesystem::path source_path_;
   int64_t source_bytes_ = 0;
   std::vector<std::filesystem::path> source_files_;
-  bool weights_in_files_ = false;  // load_structure: payloads left in their files
   std::map<std::string, std::vector<int64_t>> input_shapes_;
+  // Shared ownership of the files whose mapped bytes the tensors still refer to (Model::load).
+  std::vector<std::shared_ptr<const void>> mappings_;
 };
 
 }  // namespace compress

@@ -1,12 +1,14 @@
 // Reading and writing onnx::TensorProto: one reader for typed fields and raw_data, one writer
-// (raw_data, little-endian). External data is resolved by the loader before tensors are read.
+// (raw_data, little-endian). The readers also see payloads that Model::load left in their files.
 #pragma once
 
 #include <onnx/onnx_pb.h>
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace compress {
@@ -28,16 +30,23 @@ int64_t packed_bytes(const TensorProto& t);
 /// (wrong raw_data length, wrong typed-field count, unknown data type, unresolved external data).
 void validate_tensor(const TensorProto& t);
 
+/// The little-endian bytes of a tensor stored raw, wherever they lie: its raw_data, or its payload
+/// left in the model's file (Model::load). nullopt when it stores typed fields.
+std::optional<std::string_view> raw_bytes(const TensorProto& t);
+
 /// Decodes any numeric tensor (float, double, float16, bfloat16, (u)int8/16/32/64, bool) to float.
 std::vector<float> to_floats(const TensorProto& t);
-/// The float32 values of `t` without a copy when they are FLOAT raw_data (the common case; the
-/// bytes are little-endian floats, as on every host this reads), else decoded into `scratch`.
+/// The float32 values of `t` without a copy when they are FLOAT raw bytes at a float-aligned
+/// address (the bytes are little-endian floats, as on every host this reads), else copied or
+/// decoded into `scratch` (its capacity is reused: pass one scratch for many tensors).
 /// Valid while `t` and `scratch` are unchanged.
 std::span<const float> float_view(const TensorProto& t, std::vector<float>& scratch);
 /// True when no value is inf or NaN (a scan that vectorizes on any x86-64, for multi-GB weights).
 bool all_finite(std::span<const float> values);
+/// all_finite over a tensor's values, scanned where its raw bytes lie (no copy at any alignment).
+bool tensor_all_finite(const TensorProto& t);
 /// The values of a float32 tensor to edit in place: `t` is first stored as raw_data if it held
-/// typed float_data. Valid while `t` is not otherwise changed.
+/// typed float_data or its payload was left in the model's file. Valid while `t` is not otherwise changed.
 std::span<float> float_data_in_place(TensorProto& t);
 /// Decodes an integer (or bool) tensor to int64.
 std::vector<int64_t> to_int64s(const TensorProto& t);

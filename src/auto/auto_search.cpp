@@ -407,7 +407,7 @@ AutoResult auto_search(const Model& model, const eval::TensorMap& samples, const
   std::vector<Candidate> candidates;
   for (auto& f : found) candidates.push_back(std::move(f.second));
 
-  const auto original_bytes = static_cast<double>(model.proto().ByteSizeLong());
+  const auto original_bytes = static_cast<double>(model.serialized_bytes());
   const double original_cost = objective.cost(model);
   const bool by_size = objective.name() == "size";
   PrefixRunner sensitivity(model, sens_set.inputs);
@@ -430,7 +430,7 @@ AutoResult auto_search(const Model& model, const eval::TensorMap& samples, const
           c.unusable[choice] = {{"unused", why}};
           continue;
         }
-        const double saving_bytes = original_bytes - static_cast<double>(candidate.proto().ByteSizeLong());
+        const double saving_bytes = original_bytes - static_cast<double>(candidate.serialized_bytes());
         const double saving = by_size ? saving_bytes : original_cost - objective.cost(candidate);
         if (!(saving > 0)) {
           c.unusable[choice] = {{"unused", objective.no_saving_reason(saving)}, {"saving", saving}, {"saving_bytes", saving_bytes}};

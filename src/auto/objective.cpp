@@ -23,7 +23,7 @@ AutoObjective::AutoObjective(const std::string& name, const std::string& target,
 }
 
 double AutoObjective::cost(const Model& model) const {
-  if (name_ == "size") return static_cast<double>(model.proto().ByteSizeLong());
+  if (name_ == "size") return static_cast<double>(model.serialized_bytes());
   ModelStats stats = compute_stats(model, shapes_);
   predict_latency(model, stats, *profile_);
   return name_ == "latency" ? stats.predicted_latency_ms : estimate_energy(stats).total_uj();

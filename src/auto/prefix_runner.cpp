@@ -9,6 +9,7 @@
 #include "auto/prefix_runner.h"
 
 #include <compress/error.h>
+#include <compress/tensor.h>
 #include <compress/verify.h>
 
 #include <algorithm>
@@ -21,11 +22,12 @@ namespace compress {
 namespace {
 
 bool same_tensor(const onnx::TensorProto& a, const onnx::TensorProto& b) {
-  // Weights are mostly raw_data: compare the bytes without serializing megabytes per candidate.
-  if (a.has_raw_data() && b.has_raw_data())
-    return a.data_type() == b.data_type() && a.raw_data() == b.raw_data() &&
-           std::equal(a.dims().begin(), a.dims().end(), b.dims().begin(), b.dims().end()) &&
-           a.external_data_size() == 0 && b.external_data_size() == 0;
+  // Weights are mostly raw bytes (raw_data, or left in the input file): compare the bytes
+  // without serializing megabytes per candidate.
+  const auto a_raw = raw_bytes(a), b_raw = raw_bytes(b);
+  if (a_raw && b_raw)
+    return a.data_type() == b.data_type() && *a_raw == *b_raw &&
+           std::equal(a.dims().begin(), a.dims().end(), b.dims().begin(), b.dims().end());
   return a.ByteSizeLong() == b.ByteSizeLong() && a.SerializeAsString() == b.SerializeAsString();
 }
 

@@ -237,7 +237,9 @@ void Graph::remove_initializer(const std::string& name) {
     infos->DeleteSubrange(i, 1);
     break;
   }
-  invalidate();
+  // The other initializers keep their addresses (the field holds pointers): only this entry goes,
+  // so removing many one by one costs no index rebuild each.
+  initializers_.erase(name);
 }
 
 void Graph::topological_sort() {

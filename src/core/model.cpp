@@ -13,29 +13,16 @@
 #include <set>
 #include <string_view>
 
+#include "core/mapped_payloads.h"
 #include "core/shape_analysis.h"
 #include "core/shape_check.h"
+#include "core/tensor_walk.h"
 
 namespace compress {
 
 namespace {
 
 bool is_onnx_domain(const std::string& domain) { return domain.empty() || domain == "ai.onnx"; }
-
-// Every tensor of a graph with its payload: initializers, sparse parts, tensor attributes.
-template <class Fn>
-void for_each_payload(onnx::GraphProto& g, Fn&& fn) {
-  for (auto& t : *g.mutable_initializer()) fn(t);
-  for (auto& s : *g.mutable_sparse_initializer()) fn(*s.mutable_values());
-  for (auto& n : *g.mutable_node())
-    for (auto& a : *n.mutable_attribute()) {
-      if (a.has_t()) fn(*a.mutable_t());
-      for (auto& t : *a.mutable_tensors()) fn(t);
-      if (a.has_g()) for_each_payload(*a.mutable_g(), fn);
-      for (auto& sub : *a.mutable_graphs()) for_each_payload(sub, fn);
-    }
-}
-
 
 // Visits every name a model uses: values, initializers, node names, in all graphs.
 void collect_graph_names(const onnx::GraphProto& g, std::unordered_set<std::string>& names) {
@@ -65,6 +52,7 @@ Model::~Model() = default;
 Model Model::from_proto(onnx::ModelProto proto) {
   Model m;
   *m.proto_ = std::move(proto);
+  m.mappings_ = mapping_owners(*m.proto_->mutable_graph());  // weights of a loaded model it copies
   return m;
 }
 
@@ -108,23 +96,44 @@ constexpr std::string_view kParkedTag = "\x01compress-parked:";
 
 // ONNX's converter works on a full copy of the model (its IR). Each payload over 4 KiB is parked
 // behind a short tag (an O(1) swap) while it runs and moved into the converted model after, so
-// raising the opset of a big model costs no copy of its weights. The adapters of ONNX 1.12 read
-// small constants only; if one touched a tag anyway (a tag lost, repeated or changed), the
-// conversion is redone with the weights in place.
+// raising the opset of a big model costs no copy of its weights. A payload left in the input file
+// is parked the same way: the IR would drop its reference. The adapters of ONNX 1.12 read small
+// constants only; if one touched a tag anyway (a tag lost, repeated or changed), the conversion is
+// redone with the weights in place (those left in the input file copied in).
 onnx::ModelProto convert_without_weight_copies(onnx::ModelProto& model, int version) {
-  std::vector<std::string> parked;
-  for_each_payload(*model.mutable_graph(), [&](onnx::TensorProto& t) {
-    if (t.raw_data().size() <= 4096) return;
-    parked.emplace_back();
-    parked.back().swap(*t.mutable_raw_data());
+  struct Parked {
+    std::string raw;
+    google::protobuf::RepeatedPtrField<onnx::StringStringEntryProto> mapped;  // empty unless left in the file
+  };
+  std::vector<Parked> parked;
+  for_each_tensor(*model.mutable_graph(), [&](onnx::TensorProto& t) {
+    Parked& p = parked.emplace_back();
+    if (mapped_payload_size(t)) {
+      p.mapped.Swap(t.mutable_external_data());
+      t.clear_data_location();
+    } else if (t.raw_data().size() > 4096) {
+      p.raw.swap(*t.mutable_raw_data());
+    } else {
+      parked.pop_back();
+      return;
+    }
     t.set_raw_data(std::string(kParkedTag) + std::to_string(parked.size() - 1));
   });
+  auto put_back = [](onnx::TensorProto& t, Parked& p) {
+    if (p.mapped.empty()) {
+      t.mutable_raw_data()->swap(p.raw);
+      return;
+    }
+    t.clear_raw_data();
+    t.mutable_external_data()->Swap(&p.mapped);
+    t.set_data_location(onnx::TensorProto::EXTERNAL);
+  };
   // Moves each parked payload into the tensor that carries its tag; false (nothing moved) unless
   // every tag appears exactly once.
-  auto unpark = [&parked](onnx::GraphProto& g) {
+  auto unpark = [&parked, &put_back](onnx::GraphProto& g) {
     std::vector<onnx::TensorProto*> owner(parked.size(), nullptr);
     bool ok = true;
-    for_each_payload(g, [&](onnx::TensorProto& t) {
+    for_each_tensor(g, [&](onnx::TensorProto& t) {
       const std::string& raw = t.raw_data();
       if (raw.size() <= kParkedTag.size() || raw.compare(0, kParkedTag.size(), kParkedTag) != 0) return;
       size_t index = 0;
@@ -137,7 +146,7 @@ onnx::ModelProto convert_without_weight_copies(onnx::ModelProto& model, int vers
     });
     ok = ok && std::all_of(owner.begin(), owner.end(), [](const onnx::TensorProto* t) { return t != nullptr; });
     if (ok)
-      for (size_t i = 0; i < parked.size(); ++i) owner[i]->mutable_raw_data()->swap(parked[i]);
+      for (size_t i = 0; i < parked.size(); ++i) put_back(*owner[i], parked[i]);
     return ok;
   };
   onnx::ModelProto converted;
@@ -149,6 +158,7 @@ onnx::ModelProto convert_without_weight_copies(onnx::ModelProto& model, int vers
   }
   if (unpark(*converted.mutable_graph())) return converted;
   unpark(*model.mutable_graph());
+  for_each_tensor(*model.mutable_graph(), materialize_payload);
   return onnx::version_conversion::ConvertVersion(model, version);
 }
 
@@ -231,7 +241,7 @@ onnx::ModelProto Model::copy_without_large_data(int64_t max_bytes) const {
   // of the weights. The model is observably unchanged when this returns or throws.
   auto& proto = const_cast<onnx::ModelProto&>(*proto_);
   std::vector<std::pair<onnx::TensorProto*, std::string>> parked;
-  for_each_payload(*proto.mutable_graph(), [&](onnx::TensorProto& t) {
+  for_each_tensor(*proto.mutable_graph(), [&](onnx::TensorProto& t) {
     if (static_cast<int64_t>(t.raw_data().size()) > max_bytes) {
       parked.emplace_back(&t, std::string());
       parked.back().second.swap(*t.mutable_raw_data());
@@ -261,6 +271,7 @@ void Model::check() const {
 }
 
 std::string Model::serialize() const {
+  const MaterializedPayloads materialized(*const_cast<onnx::ModelProto&>(*proto_).mutable_graph());
   const size_t size = proto_->ByteSizeLong();
   if (size > static_cast<size_t>(INT32_MAX))
     throw Error(ExitCode::kWriteFailed,
@@ -273,6 +284,32 @@ std::string Model::serialize() const {
   proto_->SerializeWithCachedSizes(&stream);
   if (stream.HadError()) throw Error(ExitCode::kWriteFailed, "model serialization failed");
   return out;
+}
+
+int64_t Model::serialized_bytes() const {
+  using google::protobuf::io::CodedOutputStream;
+  auto varint = [](int64_t v) { return static_cast<int64_t>(CodedOutputStream::VarintSize64(static_cast<uint64_t>(v))); };
+  const auto total = static_cast<int64_t>(proto_->ByteSizeLong());  // also caches every message's size
+  // What storing a payload as raw_data instead of the reference adds to its tensor, and to the
+  // length prefix of the tensor inside its parent (a one-byte tag either way).
+  auto growth = [&](const onnx::TensorProto& t, int64_t length) {
+    int64_t reference = 2;  // data_location = EXTERNAL
+    for (const auto& e : t.external_data()) reference += 1 + varint(e.GetCachedSize()) + e.GetCachedSize();
+    const int64_t now = t.GetCachedSize();
+    const int64_t materialized = now - reference + 1 + varint(length) + length;
+    return materialized - now + varint(materialized) - varint(now);
+  };
+  int64_t main_graph = 0, nested = 0;
+  auto& graph = *const_cast<onnx::ModelProto&>(*proto_).mutable_graph();
+  for (const auto& t : graph.initializer())
+    if (const auto length = mapped_payload_size(t)) main_graph += growth(t, *length);
+  int64_t all = 0;
+  for_each_tensor(graph, [&](onnx::TensorProto& t) {
+    if (const auto length = mapped_payload_size(t)) all += growth(t, *length);
+  });
+  nested = all - main_graph;
+  const int64_t graph_now = graph.GetCachedSize();
+  return total + main_graph + varint(graph_now + main_graph) - varint(graph_now) + nested;
 }
 
 }  // namespace compress

@@ -17,8 +17,10 @@
 #include <map>
 
 #include "core/checked.h"
+#include "core/mapped_payloads.h"
 #include "core/payload_skim.h"
 #include "core/shape_check.h"
+#include "core/tensor_walk.h"
 #include "core/validate.h"
 
 namespace compress {
@@ -31,25 +33,6 @@ constexpr int64_t kProtobufLimit = INT32_MAX;
 
 [[noreturn]] void bad_input(const fs::path& path, const std::string& what) {
   throw Error(ExitCode::kBadInput, path.string() + ": " + what);
-}
-
-// Every dense tensor of a graph that can carry data: initializers, Constant values, tensor
-// attributes, sparse initializer parts, recursively through subgraphs.
-template <class Fn>
-void for_each_tensor(onnx::GraphProto& g, Fn&& fn) {
-  for (auto& t : *g.mutable_initializer()) fn(t);
-  for (auto& s : *g.mutable_sparse_initializer()) {
-    fn(*s.mutable_values());
-    fn(*s.mutable_indices());
-  }
-  for (auto& n : *g.mutable_node()) {
-    for (auto& a : *n.mutable_attribute()) {
-      if (a.has_t()) fn(*a.mutable_t());
-      for (auto& t : *a.mutable_tensors()) fn(t);
-      if (a.has_g()) for_each_tensor(*a.mutable_g(), fn);
-      for (auto& sub : *a.mutable_graphs()) for_each_tensor(sub, fn);
-    }
-  }
 }
 
 struct ExternalRef {
@@ -105,16 +88,20 @@ fs::path resolve_location(const fs::path& model_path, const std::string& tensor,
 
 class ExternalDataReader {
  public:
-  explicit ExternalDataReader(fs::path model_path) : model_path_(std::move(model_path)) {}
+  /// `model_mapping`: the model file's own mapping, for the references the skim made into it.
+  ExternalDataReader(fs::path model_path, const PayloadMapping& model_mapping) : model_path_(std::move(model_path)) {
+    if (model_mapping) files_.emplace(fs::absolute(model_path_).lexically_normal().string(), File{model_mapping, -1});
+  }
 
   /// Checks `t`'s external data reference (file inside the model's directory, length matching its
-  /// dims and type, inside the file) and reads the bytes into raw_data, or with `read` false only
-  /// checks it.
-  void load(onnx::TensorProto& t, bool read = true) {
+  /// dims and type, inside the file), then leaves the bytes where they are (a reference to the
+  /// file's mapping), or reads them into raw_data where the file cannot be mapped.
+  void load(onnx::TensorProto& t) {
     const ExternalRef ref = parse_external_ref(model_path_, t);
     const fs::path file = resolve_location(model_path_, t.name(), ref.location);
-    std::ifstream& in = open(file, t.name(), ref.location);
-    const int64_t file_size = sizes_.at(file.string());
+    const std::string absolute = fs::absolute(file).lexically_normal().string();
+    const File& source = open(absolute, t.name(), ref.location);
+    const int64_t file_size = source.mapping ? static_cast<int64_t>(mapped_file(source.mapping.id).size()) : source.size;
     int64_t expected = -1;
     try {
       expected = packed_bytes(t);
@@ -132,12 +119,12 @@ class ExternalDataReader {
     if (*end > file_size)
       bad_input(model_path_, "external data file '" + ref.location + "' is " + std::to_string(*end - file_size) +
                                  " bytes short (tensor " + t.name() + ")");
-    if (!read) {  // left where it is: the location made absolute, so any working directory finds it
-      for (auto& kv : *t.mutable_external_data())
-        if (kv.key() == "location") kv.set_value(fs::absolute(file).lexically_normal().string());
+    if (source.mapping) {
+      reference_mapped_payload(t, absolute, source.mapping.id, ref.offset, length);
       return;
     }
     std::string data(static_cast<size_t>(length), '\0');
+    std::ifstream in(absolute, std::ios::binary);
     in.seekg(ref.offset);
     in.read(data.data(), length);
     if (!in) bad_input(model_path_, "cannot read external data file '" + ref.location + "'");
@@ -146,28 +133,48 @@ class ExternalDataReader {
     t.clear_data_location();
   }
 
+  /// The files read, by absolute path.
   std::vector<fs::path> files() const {
     std::vector<fs::path> result;
-    for (const auto& [name, size] : sizes_) result.emplace_back(name);
+    for (const auto& [name, file] : files_) result.emplace_back(name);
     return result;
   }
 
+  /// Ownership of every file mapped, for the model whose tensors refer to them.
+  std::vector<std::shared_ptr<const void>> mappings() const {
+    std::vector<std::shared_ptr<const void>> owners;
+    for (const auto& [name, file] : files_)
+      if (file.mapping) owners.push_back(file.mapping.owner);
+    return owners;
+  }
+
  private:
-  std::ifstream& open(const fs::path& file, const std::string& tensor, const std::string& location) {
-    auto it = files_.find(file.string());
+  struct File {
+    PayloadMapping mapping;  // empty where the file system cannot map it
+    int64_t size = 0;
+  };
+
+  const File& open(const std::string& file, const std::string& tensor, const std::string& location) {
+    auto it = files_.find(file);
     if (it != files_.end()) return it->second;
     std::error_code ec;
     if (!fs::is_regular_file(file, ec))
       bad_input(model_path_, "external data file '" + location + "' of tensor '" + tensor + "' is missing");
-    std::ifstream in(file, std::ios::binary);
-    if (!in) bad_input(model_path_, "cannot open external data file '" + location + "'");
-    sizes_[file.string()] = static_cast<int64_t>(fs::file_size(file));
-    return files_.emplace(file.string(), std::move(in)).first->second;
+    const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) bad_input(model_path_, "cannot open external data file '" + location + "'");
+    File opened;
+    opened.size = static_cast<int64_t>(fs::file_size(file, ec));
+    if (ec) {
+      ::close(fd);
+      bad_input(model_path_, "cannot read external data file '" + location + "': " + ec.message());
+    }
+    opened.mapping = map_payload_file(fd, static_cast<size_t>(opened.size));
+    ::close(fd);
+    return files_.emplace(file, opened).first->second;
   }
 
   fs::path model_path_;
-  std::map<std::string, std::ifstream> files_;
-  std::map<std::string, int64_t> sizes_;
+  std::map<std::string, File> files_;
 };
 
 // A whole file mapped read-only (data() is null when mapping failed).
@@ -278,11 +285,7 @@ int64_t checked_file_size(const fs::path& path) {
 
 }  // namespace
 
-Model Model::load(const fs::path& path) { return load_from(path, true); }
-
-Model Model::load_structure(const fs::path& path) { return load_from(path, false); }
-
-Model Model::load_from(const fs::path& path, bool weights) {
+Model Model::load(const fs::path& path) {
   const int64_t size = checked_file_size(path);
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw Error(ExitCode::kBadInput, path.string() + ": cannot open for reading");
@@ -293,20 +296,17 @@ Model Model::load_from(const fs::path& path, bool weights) {
     coded.SetTotalBytesLimit(INT32_MAX);
     return model.proto_->ParseFromCodedStream(&coded) && coded.ConsumedEntireMessage();
   };
-  bool skimmed = false;
-  if (!weights) {
-    // Large initializer payloads become references into this file: the parse copies kilobytes.
-    const MappedFile file(fd, static_cast<size_t>(size));
-    std::optional<SkimmedModel> skim;
-    if (file.data() != nullptr)
-      skim = skim_payloads(file.data(), static_cast<size_t>(size), {path.filename().string(), 65536});
-    if (skim) {
-      google::protobuf::io::ArrayInputStream array(skim->bytes.data(), static_cast<int>(skim->bytes.size()));
-      parsed = parse(array);
-      skimmed = true;
-    }
+  // Large initializer payloads become references into the mapped file: the parse copies kilobytes.
+  PayloadMapping mapping = map_payload_file(fd, static_cast<size_t>(size));
+  std::optional<SkimmedModel> skim;
+  if (mapping) {
+    const std::string_view file = mapped_file(mapping.id);
+    skim = skim_payloads(file.data(), file.size(), {path.filename().string(), 65536});
   }
-  if (!skimmed) {
+  if (skim) {
+    google::protobuf::io::ArrayInputStream array(skim->bytes.data(), static_cast<int>(skim->bytes.size()));
+    parsed = parse(array);
+  } else {
     MappedFileInputStream mapped(fd, static_cast<size_t>(size));
     if (mapped.mapped()) {
       parsed = parse(mapped);
@@ -316,6 +316,8 @@ Model Model::load_from(const fs::path& path, bool weights) {
     }
   }
   ::close(fd);
+  if (!skim || skim->skimmed_bytes == 0) mapping = {};  // nothing refers to it: unmapped
+  if (mapping) release_mapped_pages(mapping.id);  // what the skim walked; payloads fault in when read
   const onnx::ModelProto& p = *model.proto_;
   if (!parsed) bad_input(path, "not an ONNX model (protobuf parse failed: truncated or corrupt file?)");
   if (p.ir_version() <= 0 || !p.has_graph())
@@ -323,12 +325,9 @@ Model Model::load_from(const fs::path& path, bool weights) {
   if (p.opset_import_size() == 0) bad_input(path, "model imports no opset");
   if (p.graph().node_size() == 0 && p.graph().output_size() == 0) bad_input(path, "model graph is empty");
 
-  ExternalDataReader reader(path);
+  ExternalDataReader reader(path, mapping);
   for_each_tensor(*model.proto_->mutable_graph(), [&](onnx::TensorProto& t) {
-    if (t.data_location() == onnx::TensorProto::EXTERNAL) {
-      reader.load(t, weights);
-      if (!weights) return;  // checked against its dims and type by the reader
-    }
+    if (t.data_location() == onnx::TensorProto::EXTERNAL) reader.load(t);
     try {
       validate_tensor(t);
     } catch (const Error& e) {
@@ -344,10 +343,10 @@ Model Model::load_from(const fs::path& path, bool weights) {
   } catch (const Error& e) {
     bad_input(path, e.what());
   }
+  model.mappings_ = reader.mappings();
   model.source_path_ = path;
   model.source_files_ = {path};
   model.source_bytes_ = size;
-  model.weights_in_files_ = !weights;
   std::error_code ec;
   for (const auto& f : reader.files()) {
     if (fs::equivalent(f, path, ec)) continue;  // the skim's references into the model file itself
@@ -403,8 +402,6 @@ SavedFiles StagedSave::commit() {
 SavedFiles Model::save(const fs::path& path, const SaveOptions& options) { return stage_save(path, options).commit(); }
 
 StagedSave Model::stage_save(const fs::path& path, const SaveOptions& options) {
-  if (weights_in_files_)
-    throw Error(ExitCode::kInternal, "a model loaded without its weights (load_structure) cannot be saved");
   std::error_code ec;
   const bool exists = fs::exists(fs::symlink_status(path, ec));
   if (exists && !options.overwrite)
@@ -415,8 +412,7 @@ StagedSave Model::stage_save(const fs::path& path, const SaveOptions& options) {
     throw Error(ExitCode::kWriteFailed, path.string() + ": " + why);
 
   bool external = options.external_data == SaveOptions::ExternalData::kAlways;
-  if (options.external_data == SaveOptions::ExternalData::kAuto)
-    external = proto_->ByteSizeLong() > static_cast<size_t>(kProtobufLimit);
+  if (options.external_data == SaveOptions::ExternalData::kAuto) external = serialized_bytes() > kProtobufLimit;
 
   SavedFiles files;
   files.model = path;
@@ -436,32 +432,53 @@ StagedSave Model::stage_save(const fs::path& path, const SaveOptions& options) {
   const SavedFiles& temps = staged.temps();
   int64_t total_bytes = 0;
   if (!external) {
+    const MaterializedPayloads materialized(*proto_->mutable_graph());  // weights still in the input file
     total_bytes = write_serialized(*proto_, temps.model);
   } else {
     std::ofstream data(temps.data, std::ios::binary | std::ios::trunc);
     if (!data) throw Error(ExitCode::kWriteFailed, temps.data.string() + ": cannot open for writing");
-    // Move large raw_data out, serialize, then move it back: no second copy of the weights.
-    std::vector<std::pair<onnx::TensorProto*, std::string>> moved;
+    // Each large payload goes to the data file (raw_data moved out, a payload left in the input file
+    // copied from there), the model is serialized with references, then the tensors are put back:
+    // no second copy of the weights.
+    struct Moved {
+      onnx::TensorProto* tensor = nullptr;
+      std::string raw;  // the raw_data moved out, or
+      google::protobuf::RepeatedPtrField<onnx::StringStringEntryProto> mapped;  // the input-file reference
+    };
+    std::vector<Moved> moved;
     int64_t offset = 0;
     auto restore = [&] {
-      for (auto& [t, raw] : moved) {
-        t->clear_external_data();
-        t->clear_data_location();
-        t->set_raw_data(std::move(raw));
+      for (Moved& m : moved) {
+        m.tensor->clear_external_data();
+        if (m.mapped.empty()) {
+          m.tensor->clear_data_location();
+          m.tensor->set_raw_data(std::move(m.raw));
+        } else {
+          m.tensor->mutable_external_data()->Swap(&m.mapped);
+        }
       }
       moved.clear();
     };
     try {
       for_each_tensor(*proto_->mutable_graph(), [&](onnx::TensorProto& t) {
-        if (!t.has_raw_data() || static_cast<int64_t>(t.raw_data().size()) < options.external_min_bytes) return;
+        if (const auto mapped = mapped_payload_size(t); mapped && *mapped < options.external_min_bytes)
+          materialize_payload(t);
+        const auto bytes = raw_bytes(t);
+        if (!bytes || static_cast<int64_t>(bytes->size()) < options.external_min_bytes) return;
         const int64_t pad = (64 - offset % 64) % 64;  // 64-byte alignment lets runtimes map weights
         if (pad) data.write(std::string(static_cast<size_t>(pad), '\0').data(), pad);
         offset += pad;
-        const int64_t length = static_cast<int64_t>(t.raw_data().size());
-        data.write(t.raw_data().data(), length);
+        const auto length = static_cast<int64_t>(bytes->size());
+        data.write(bytes->data(), length);
         if (!data) throw Error(ExitCode::kWriteFailed, temps.data.string() + ": write failed (disk full?)");
-        moved.emplace_back(&t, std::move(*t.mutable_raw_data()));
-        t.clear_raw_data();
+        Moved& m = moved.emplace_back();
+        m.tensor = &t;
+        if (t.has_raw_data()) {
+          m.raw = std::move(*t.mutable_raw_data());
+          t.clear_raw_data();
+        } else {
+          m.mapped.Swap(t.mutable_external_data());
+        }
         t.set_data_location(onnx::TensorProto::EXTERNAL);
         auto add = [&](const std::string& k, const std::string& v) {
           auto* e = t.add_external_data();

@@ -4,8 +4,8 @@
 // pointing at the bytes where they lie in the original file. Everything else is copied byte for
 // byte, so parsing the result gives the model protobuf would give, minus those payload copies.
 //
-// Only what the reports need goes this way (Model::load_structure): the parse then copies kilobytes
-// instead of the weights. Anything unusual (a tensor that already names external data, a field the
+// Model::load parses the result and maps the file: the parse copies kilobytes instead of the
+// weights, which stay in the file until a pass or the writer reads them. Anything unusual (a tensor that already names external data, a field the
 // scan cannot walk) is left as it is, or the whole skim gives up and the caller loads normally.
 #include "core/payload_skim.h"
 
@@ -24,6 +24,8 @@ using google::protobuf::io::CodedInputStream;
 constexpr uint32_t kModelGraph = 7;
 constexpr uint32_t kGraphInitializer = 5;
 constexpr uint32_t kTensorRawData = 9;
+// float_data, int32_data, string_data, int64_data, double_data, uint64_data
+constexpr uint32_t kTensorTypedFields[] = {4, 5, 6, 7, 10, 11};
 constexpr uint32_t kTensorExternalData = 13;
 constexpr uint32_t kTensorDataLocation = 14;
 constexpr uint32_t kEntryKey = 1;
@@ -92,17 +94,19 @@ bool walk(const char* file, size_t begin, size_t size, Fn&& on_field) {
 }
 
 // One TensorProto: without its raw_data (when larger than `min_bytes` and the tensor names no
-// external data of its own) and with a reference to where the bytes lie; otherwise as it was.
+// external data of its own nor typed values beside it) and with a reference to where the bytes
+// lie; otherwise as it was.
 bool skim_tensor(const char* file, size_t begin, size_t size, const SkimOptions& options, std::string& out,
                  int64_t& skimmed) {
   std::optional<Field> raw;
-  bool has_external = false;
+  bool keep = false;  // external data or typed values: the load reports what is wrong with it
   const bool ok = walk(file, begin, size, [&](const Field& f) {
-    if (f.number == kTensorExternalData || f.number == kTensorDataLocation) has_external = true;
+    if (f.number == kTensorExternalData || f.number == kTensorDataLocation) keep = true;
+    for (uint32_t typed : kTensorTypedFields) keep = keep || f.number == typed;
     if (f.number == kTensorRawData && f.delimited) raw = f;  // the last one wins, as in a parse
   });
   if (!ok) return false;
-  if (!raw || has_external || raw->length() <= options.min_bytes) {
+  if (!raw || keep || raw->length() <= options.min_bytes) {
     out.append(file + begin, size);
     return true;
   }

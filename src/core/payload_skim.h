@@ -1,5 +1,5 @@
 // skim_payloads (payload_skim.cpp): a serialized model with its large initializer payloads left
-// in the file, for reports that never read weights.
+// in the file (Model::load).
 #pragma once
 
 #include <cstddef>

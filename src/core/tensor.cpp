@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "core/checked.h"
+#include "core/mapped_payloads.h"
 
 namespace compress {
 
@@ -152,14 +153,15 @@ void validate_tensor(const TensorProto& t) {
     if (d < 0) bad(t, "negative dimension " + std::to_string(d));
   if (t.data_type() == TP::UNDEFINED) bad(t, "data type is undefined");
   dtype_bits(t.data_type());  // throws for unknown types
-  if (t.data_location() == TP::EXTERNAL) bad(t, "external data was not loaded");
   const int64_t n = element_count(t);
-  if (t.has_raw_data()) {
+  const bool stored_raw = t.has_raw_data() || t.data_location() == TP::EXTERNAL;
+  if (stored_raw) {
+    const auto size = t.has_raw_data() ? std::optional<int64_t>(t.raw_data().size()) : mapped_payload_size(t);
+    if (!size) bad(t, "external data was not loaded");
     if (t.data_type() == TP::STRING) bad(t, "string tensors cannot use raw_data");
     const int64_t expected = packed_bytes(t);
-    if (static_cast<int64_t>(t.raw_data().size()) != expected)
-      bad(t, "raw_data holds " + std::to_string(t.raw_data().size()) + " bytes but dims and type need " +
-                 std::to_string(expected));
+    if (*size != expected)
+      bad(t, "raw_data holds " + std::to_string(*size) + " bytes but dims and type need " + std::to_string(expected));
     return;
   }
   const int64_t stored = typed_field_size(t);
@@ -169,12 +171,17 @@ void validate_tensor(const TensorProto& t) {
     bad(t, "holds " + std::to_string(stored) + " values but dims need " + std::to_string(expected));
 }
 
+std::optional<std::string_view> raw_bytes(const TensorProto& t) {
+  if (t.has_raw_data()) return std::string_view(t.raw_data());
+  return mapped_payload(t);
+}
+
 std::vector<float> to_floats(const TensorProto& t) {
   validate_tensor(t);
   const int64_t n = element_count(t);
   std::vector<float> out(static_cast<size_t>(n));
-  if (t.has_raw_data()) {
-    const char* raw = t.raw_data().data();
+  if (const auto bytes = raw_bytes(t)) {
+    const char* raw = bytes->data();
     if (t.data_type() == TP::FLOAT) {
       if (n) std::memcpy(out.data(), raw, static_cast<size_t>(n) * 4);
     } else {
@@ -187,27 +194,51 @@ std::vector<float> to_floats(const TensorProto& t) {
 }
 
 std::span<const float> float_view(const TensorProto& t, std::vector<float>& scratch) {
-  if (t.data_type() == TP::FLOAT && t.has_raw_data()) {
+  if (t.data_type() == TP::FLOAT) {
     validate_tensor(t);
-    const char* raw = t.raw_data().data();
-    if (reinterpret_cast<uintptr_t>(raw) % alignof(float) == 0)
-      return {reinterpret_cast<const float*>(raw), static_cast<size_t>(element_count(t))};
+    if (const auto bytes = raw_bytes(t)) {
+      const auto n = static_cast<size_t>(element_count(t));
+      if (reinterpret_cast<uintptr_t>(bytes->data()) % alignof(float) == 0)
+        return {reinterpret_cast<const float*>(bytes->data()), n};
+      // A payload at an odd offset of the file: copied, into memory the caller reuses.
+      if (scratch.size() < n) scratch.resize(n);
+      if (n) std::memcpy(scratch.data(), bytes->data(), n * sizeof(float));
+      return {scratch.data(), n};
+    }
   }
   scratch = to_floats(t);
   return scratch;
 }
 
-bool all_finite(std::span<const float> values) {
-  // A float is inf or NaN when its exponent bits are all ones; adding one to the lowest exponent
-  // bit then carries into bit 31. Integer and/add/or only, with no early exit: SSE2 vectorizes it.
+namespace {
+
+// A float is inf or NaN when its exponent bits are all ones; adding one to the lowest exponent
+// bit then carries into bit 31. Integer and/add/or only, with no early exit: SSE2 vectorizes it.
+// Reads `count` little-endian floats at any alignment.
+bool finite_floats(const char* bytes, size_t count) {
   uint32_t carry = 0;
-  for (const float v : values) carry |= (std::bit_cast<uint32_t>(v) & 0x7f800000u) + 0x00800000u;
+  for (size_t i = 0; i < count; ++i) carry |= (load_le<uint32_t>(bytes + 4 * i) & 0x7f800000u) + 0x00800000u;
   return (carry & 0x80000000u) == 0;
+}
+
+}  // namespace
+
+bool all_finite(std::span<const float> values) {
+  return finite_floats(reinterpret_cast<const char*>(values.data()), values.size());
+}
+
+bool tensor_all_finite(const TensorProto& t) {
+  if (t.data_type() == TP::FLOAT) {
+    validate_tensor(t);
+    if (const auto bytes = raw_bytes(t)) return finite_floats(bytes->data(), bytes->size() / sizeof(float));
+  }
+  return all_finite(to_floats(t));
 }
 
 std::span<float> float_data_in_place(TensorProto& t) {
   if (t.data_type() != TP::FLOAT) bad(t, "expected a float32 tensor, got " + dtype_name(t.data_type()));
   validate_tensor(t);
+  materialize_payload(t);
   const auto n = static_cast<size_t>(element_count(t));
   if (!t.has_raw_data() || reinterpret_cast<uintptr_t>(t.raw_data().data()) % alignof(float) != 0) {
     const std::vector<float> values = to_floats(t);
@@ -224,8 +255,8 @@ std::vector<int64_t> to_int64s(const TensorProto& t) {
   if (is_float_dtype(t.data_type())) bad(t, "expected an integer tensor, got " + dtype_name(t.data_type()));
   const int64_t n = element_count(t);
   std::vector<int64_t> out(static_cast<size_t>(n));
-  if (t.has_raw_data()) {
-    const char* raw = t.raw_data().data();
+  if (const auto bytes = raw_bytes(t)) {
+    const char* raw = bytes->data();
     for (int64_t i = 0; i < n; ++i)
       out[i] = t.data_type() == TP::INT64 ? load_le<int64_t>(raw + 8 * i)
                                           : static_cast<int64_t>(raw_element(t, raw, i));

@@ -69,7 +69,7 @@ Tensor from_proto(const onnx::TensorProto& proto) {
   t.dtype = proto.data_type();
   t.dims.assign(proto.dims().begin(), proto.dims().end());
   if (t.dtype == kInt4 || t.dtype == kUint4) {
-    const std::string& raw = proto.raw_data();
+    const std::string_view raw = raw_bytes(proto).value_or(std::string_view());
     const int64_t n = t.numel();
     if (static_cast<int64_t>(raw.size()) * 2 < n)
       throw Error(ExitCode::kBadInput, "tensor '" + proto.name() + "': int4 raw_data too short");

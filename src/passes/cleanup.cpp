@@ -79,10 +79,10 @@ class CleanupPass final : public Pass {
     stats.count("removed_initializers", static_cast<int64_t>(unused.size()));
   }
 
-  // The bytes that define a tensor's contents: raw_data as is (no copy), typed fields through a
-  // serialization without the name into `scratch`.
+  // The bytes that define a tensor's contents: raw bytes as they lie (no copy), typed fields
+  // through a serialization without the name into `scratch`.
   static std::string_view payload(const onnx::TensorProto& t, std::string& scratch) {
-    if (t.has_raw_data()) return t.raw_data();
+    if (const auto raw = raw_bytes(t)) return *raw;
     onnx::TensorProto copy = t;
     copy.clear_name();
     scratch.clear();

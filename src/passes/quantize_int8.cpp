@@ -52,6 +52,7 @@
 
 #include "passes/error_metrics.h"
 #include "passes/int8_quant.h"
+#include "passes/parallel.h"
 #include "passes/passes.h"
 #include "passes/quantize_static.h"
 #include "passes/weights.h"
@@ -234,10 +235,7 @@ class QuantizeInt8Pass final : public Pass {
       const std::string& op = ref.node->op_type();
       const std::string name = label(*ref.node);
       auto [it, inserted] = finite.emplace(ref.tensor, true);
-      if (inserted) {
-        std::vector<float> scratch;
-        it->second = all_finite(float_view(*ref.tensor, scratch));
-      }
+      if (inserted) it->second = tensor_all_finite(*ref.tensor);
       if (!it->second) {
         stats.skip(name, "non_finite");
         continue;
@@ -314,24 +312,37 @@ class QuantizeInt8Pass final : public Pass {
     return int8_grid(s.symmetric, is_signed, s.reduce_range);
   }
 
-  // Writes the quantized initializers of one encoding into its owner graph and records its stats.
-  static void write_encoding(Model& model, Encoding& e, const Settings& s, PassStats& stats) {
-    std::vector<float> scratch;
+  // One encoding's weight quantized, in its stored layout: as is, or [K, N] for a transB Gemm
+  // weight [N, K]. Reads the model only, so encodings run in parallel.
+  static QuantizedWeight quantize_encoding(const Encoding& e, const Settings& s, std::vector<float>& scratch) {
     const std::span<const float> w = float_view(*e.tensor, scratch);
     const std::vector<int64_t> dims(e.tensor->dims().begin(), e.tensor->dims().end());
-    const Int8Grid grid = grid_for(e, s);
-    QuantizedWeight q = quantize_weight(w, dims, e.axis, s.symmetric, grid);
-
-    // Stored layout: as is, or [K, N] for a transB Gemm weight [N, K].
-    std::vector<int64_t> stored_dims = dims;
+    QuantizedWeight q = quantize_weight(w, dims, e.axis, s.symmetric, grid_for(e, s));
     if (e.transpose) {
       const int64_t n = dims[0], k = dims[1];
-      stored_dims = {k, n};
       std::string transposed(q.bytes.size(), '\0');
       for (int64_t i = 0; i < n; ++i)
         for (int64_t j = 0; j < k; ++j) transposed[static_cast<size_t>(j * n + i)] = q.bytes[static_cast<size_t>(i * k + j)];
       q.bytes = std::move(transposed);
     }
+    return q;
+  }
+
+  // quantize_encoding for every encoding, on every core (each thread reuses one scratch for the
+  // payloads it must copy).
+  static std::vector<QuantizedWeight> quantize_encodings(const std::vector<Encoding>& encodings, const Settings& s) {
+    std::vector<QuantizedWeight> quantized(encodings.size());
+    parallel_for<std::vector<float>>(static_cast<int64_t>(encodings.size()), [&](std::vector<float>& scratch, int64_t i) {
+      quantized[static_cast<size_t>(i)] = quantize_encoding(encodings[static_cast<size_t>(i)], s, scratch);
+    });
+    return quantized;
+  }
+
+  // Writes the quantized initializers of one encoding into its owner graph and records its stats.
+  static void write_encoding(Model& model, Encoding& e, const Settings& s, PassStats& stats, QuantizedWeight q) {
+    const std::vector<int64_t> dims(e.tensor->dims().begin(), e.tensor->dims().end());
+    const Int8Grid grid = grid_for(e, s);
+    const std::vector<int64_t> stored_dims = e.transpose ? std::vector<int64_t>{dims[1], dims[0]} : dims;
     const int64_t channels = static_cast<int64_t>(q.params.size());
     std::vector<int64_t> param_dims;  // scalar per tensor
     if (e.axis >= 0) {
@@ -388,7 +399,7 @@ class QuantizeInt8Pass final : public Pass {
                             {"dtype", grid.is_signed ? "int8" : "uint8"},
                             {"axis", e.axis >= 0 ? nlohmann::json(e.axis) : nlohmann::json(nullptr)},
                             {"channels", channels},
-                            {"elements", static_cast<int64_t>(w.size())},
+                            {"elements", element_count(*e.tensor)},
                             {"scale_min", *smin},
                             {"scale_max", *smax},
                             {"relative_l2", err.relative_l2},
@@ -430,8 +441,10 @@ class QuantizeInt8Pass final : public Pass {
     auto touch = [&](Graph* g) {
       if (std::find(touched.begin(), touched.end(), g) == touched.end()) touched.push_back(g);
     };
-    for (Encoding& e : encodings) {
-      write_encoding(model, e, s, stats);
+    std::vector<QuantizedWeight> quantized = quantize_encodings(encodings, s);
+    for (size_t i = 0; i < encodings.size(); ++i) {
+      Encoding& e = encodings[i];
+      write_encoding(model, e, s, stats, std::move(quantized[i]));
       touch(e.owner);
       if (e.format != Format::kDequantize) continue;
       e.dequantized = model.unique_name(e.value + "_dequantized");

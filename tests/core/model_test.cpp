@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "testing/builders.h"
 
@@ -135,14 +136,15 @@ g (float[2, 256] x) => (float[2, 16] z) {
 }
 )";
 
-// w is 128 KiB (over load_structure's 64 KiB), small 8 KiB.
+// w is 128 KiB (over the 64 KiB that Model::load leaves in the file), small 8 KiB.
 Model two_layer_model() {
   return testing::model_with_weights(kTwoLayerText,
                                      {testing::random_tensor("w", {256, 128}, 3), testing::random_tensor("small", {128, 16}, 4)});
 }
 
-std::string file_bytes(const fs::path& path, int64_t offset, int64_t length) {
+std::string file_bytes(const fs::path& path, int64_t offset = 0, int64_t length = -1) {
   std::ifstream in(path, std::ios::binary);
+  if (length < 0) length = static_cast<int64_t>(fs::file_size(path)) - offset;
   std::string out(static_cast<size_t>(length), '\0');
   in.seekg(offset);
   in.read(out.data(), length);
@@ -155,61 +157,169 @@ std::string external_value(const TensorProto& t, const std::string& key) {
   return "";
 }
 
-TEST_F(ModelIo, LoadStructureLeavesLargePayloadsWhereTheyLie) {
-  const auto saved = Model(two_layer_model()).save(dir_ / "two.onnx", {});
-  const Model full = Model::load(saved.model);
-  Model lean = Model::load_structure(saved.model);
-  const TensorProto& w = lean.proto().graph().initializer(0);
+TEST_F(ModelIo, LoadLeavesLargePayloadsInTheFile) {
+  Model original = two_layer_model();
+  const auto saved = original.save(dir_ / "two.onnx", {});
+  Model loaded = Model::load(saved.model);
+  const TensorProto& w = loaded.proto().graph().initializer(0);
   ASSERT_EQ(w.name(), "w");
   EXPECT_EQ(w.data_location(), TensorProto::EXTERNAL);
   EXPECT_FALSE(w.has_raw_data());
   EXPECT_EQ(fs::path(external_value(w, "location")), fs::absolute(saved.model).lexically_normal());
-  const std::string bytes = file_bytes(saved.model, std::stoll(external_value(w, "offset")),
-                                       std::stoll(external_value(w, "length")));
-  EXPECT_EQ(bytes, full.proto().graph().initializer(0).raw_data());
-  EXPECT_EQ(lean.proto().graph().initializer(1).SerializeAsString(),
-            full.proto().graph().initializer(1).SerializeAsString());  // small: inline, as it was
-  EXPECT_EQ(lean.proto().graph().node_size(), full.proto().graph().node_size());
-  // The same report, the file counted once, the checker content.
-  EXPECT_EQ(stats_to_json(compute_stats(lean, {})), stats_to_json(compute_stats(full, {})));
-  EXPECT_EQ(lean.source_files(), full.source_files());
-  EXPECT_EQ(lean.source_bytes(), full.source_bytes());
-  EXPECT_NO_THROW(lean.check());
-  // It has no weights to write.
-  try {
-    lean.save(dir_ / "out.onnx", {});
-    FAIL();
-  } catch (const Error& err) {
-    EXPECT_EQ(err.code(), ExitCode::kInternal);
-  }
-  EXPECT_FALSE(fs::exists(dir_ / "out.onnx"));
+  const std::string& expected = original.proto().graph().initializer(0).raw_data();
+  EXPECT_EQ(file_bytes(saved.model, std::stoll(external_value(w, "offset")), std::stoll(external_value(w, "length"))),
+            expected);
+  // Every reader sees the payload where it lies.
+  ASSERT_TRUE(raw_bytes(w).has_value());
+  EXPECT_EQ(*raw_bytes(w), expected);
+  EXPECT_EQ(to_floats(w), to_floats(original.proto().graph().initializer(0)));
+  std::vector<float> scratch;
+  const auto view = float_view(w, scratch);
+  EXPECT_TRUE(std::equal(view.begin(), view.end(), to_floats(w).begin()));
+  EXPECT_TRUE(tensor_all_finite(w));
+  EXPECT_NO_THROW(validate_tensor(w));
+  EXPECT_EQ(loaded.proto().graph().initializer(1).SerializeAsString(),
+            original.proto().graph().initializer(1).SerializeAsString());  // small: inline, as it was
+  // The same report; the file counted once; the checker content.
+  EXPECT_EQ(stats_to_json(compute_stats(loaded, {})), stats_to_json(compute_stats(original, {})));
+  EXPECT_EQ(loaded.source_files(), std::vector<fs::path>{saved.model});
+  EXPECT_EQ(loaded.source_bytes(), static_cast<int64_t>(fs::file_size(saved.model)));
+  EXPECT_NO_THROW(loaded.check());
+  // Written whole, byte for byte, and still a reference afterwards.
+  EXPECT_EQ(loaded.serialized_bytes(), static_cast<int64_t>(fs::file_size(saved.model)));
+  EXPECT_EQ(loaded.serialize(), file_bytes(saved.model));
+  const auto again = loaded.save(dir_ / "again.onnx", {});
+  EXPECT_EQ(file_bytes(again.model), file_bytes(saved.model));
+  EXPECT_EQ(loaded.proto().graph().initializer(0).data_location(), TensorProto::EXTERNAL);
 }
 
-TEST_F(ModelIo, LoadStructureChecksExternalDataWithoutReadingIt) {
+TEST_F(ModelIo, PayloadsInTheFileOutliveTheModelAndFollowCopies) {
+  const auto saved = two_layer_model().save(dir_ / "two.onnx", {});
+  std::optional<Model> copy;
+  {
+    const Model loaded = Model::load(saved.model);
+    copy.emplace(Model::from_proto(loaded.proto()));
+  }
+  fs::remove(saved.model);  // the mapping keeps the bytes
+  const TensorProto& w = copy->proto().graph().initializer(0);
+  EXPECT_EQ(*raw_bytes(w), two_layer_model().proto().graph().initializer(0).raw_data());
+  // Editing in place stores the values in the tensor first.
+  TensorProto edited = w;
+  const auto values = float_data_in_place(edited);
+  values[0] = 42.0f;
+  EXPECT_TRUE(edited.has_raw_data());
+  EXPECT_NE(edited.data_location(), TensorProto::EXTERNAL);
+  EXPECT_EQ(edited.external_data_size(), 0);
+  EXPECT_EQ(to_floats(edited)[0], 42.0f);
+  EXPECT_NE(to_floats(w)[0], 42.0f);
+}
+
+TEST_F(ModelIo, TheLastModelUnmapsItsFiles) {
+  const auto saved = two_layer_model().save(dir_ / "two.onnx", {});
+  TensorProto w;
+  {
+    const Model loaded = Model::load(saved.model);
+    w = loaded.proto().graph().initializer(0);
+    EXPECT_TRUE(raw_bytes(w).has_value());
+  }
+  EXPECT_FALSE(raw_bytes(w).has_value());  // no dangling bytes: the reference stops resolving
+  EXPECT_THROW(validate_tensor(w), Error);
+}
+
+TEST_F(ModelIo, PayloadsAtAnyAlignmentReadTheSame) {
+  // A name of each length shifts the payload's offset in the file by one byte.
+  int unaligned = 0;
+  for (int shift = 0; shift < 4; ++shift) {
+    Model m = two_layer_model();
+    m.proto().set_producer_name(std::string(static_cast<size_t>(shift), 'p'));
+    const auto saved = m.save(dir_ / ("shift" + std::to_string(shift) + ".onnx"), {});
+    const Model loaded = Model::load(saved.model);
+    const TensorProto& w = loaded.proto().graph().initializer(0);
+    ASSERT_EQ(w.data_location(), TensorProto::EXTERNAL);
+    unaligned += reinterpret_cast<uintptr_t>(raw_bytes(w)->data()) % alignof(float) != 0;
+    std::vector<float> scratch;
+    const auto view = float_view(w, scratch);
+    const std::vector<float> expected = to_floats(m.proto().graph().initializer(0));
+    ASSERT_EQ(view.size(), expected.size());
+    EXPECT_TRUE(std::equal(view.begin(), view.end(), expected.begin())) << "shift " << shift;
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(view.data()) % alignof(float), 0u);
+  }
+  EXPECT_EQ(unaligned, 3);
+}
+
+TEST_F(ModelIo, OpsetConversionKeepsPayloadsInTheFile) {
+  Model m = two_layer_model();
+  m.proto().mutable_opset_import(0)->set_version(11);
+  const auto saved = m.save(dir_ / "old.onnx", {});
+  Model loaded = Model::load(saved.model);
+  loaded.require_opset("", 13);
+  EXPECT_EQ(loaded.opset(), 13);
+  const TensorProto* w = loaded.graph().initializer("w");
+  ASSERT_NE(w, nullptr);
+  EXPECT_EQ(w->data_location(), TensorProto::EXTERNAL);
+  EXPECT_EQ(*raw_bytes(*w), m.proto().graph().initializer(0).raw_data());
+  EXPECT_NO_THROW(loaded.check());
+}
+
+TEST_F(ModelIo, ExternalDataStaysInItsFileAndIsWrittenFromThere) {
   Model m = two_layer_model();
   const auto saved = save_external(m, dir_ / "ext.onnx");
-  const Model lean = Model::load_structure(saved.model);
-  EXPECT_EQ(lean.source_files().size(), 2u);
-  EXPECT_EQ(lean.source_bytes(), Model::load(saved.model).source_bytes());
-  EXPECT_EQ(lean.proto().graph().initializer(0).data_location(), TensorProto::EXTERNAL);
+  Model loaded = Model::load(saved.model);
+  EXPECT_EQ(loaded.source_files().size(), 2u);
+  EXPECT_EQ(loaded.source_bytes(),
+            static_cast<int64_t>(fs::file_size(saved.model) + fs::file_size(saved.data)));
+  for (const auto& t : loaded.proto().graph().initializer()) {
+    EXPECT_EQ(t.data_location(), TensorProto::EXTERNAL) << t.name();
+    ASSERT_TRUE(raw_bytes(t).has_value()) << t.name();
+  }
+  EXPECT_EQ(loaded.serialize(), two_layer_model().serialize());
+  // Written again with external data: the same two files.
+  const auto resaved = save_external(loaded, dir_ / "ext2.onnx");
+  EXPECT_EQ(file_bytes(resaved.data), file_bytes(saved.data));
+  EXPECT_EQ(Model::load(resaved.model).serialize(), two_layer_model().serialize());
+  // A reference that outgrows its file is refused at load.
   fs::resize_file(saved.data, 20);
-  for (auto load : {&Model::load, &Model::load_structure}) {
-    try {
-      load(saved.model);
-      FAIL();
-    } catch (const Error& err) {
-      EXPECT_EQ(err.code(), ExitCode::kBadInput);
-      EXPECT_NE(std::string(err.what()).find("bytes short"), std::string::npos) << err.what();
-    }
+  try {
+    Model::load(saved.model);
+    FAIL();
+  } catch (const Error& err) {
+    EXPECT_EQ(err.code(), ExitCode::kBadInput);
+    EXPECT_NE(std::string(err.what()).find("bytes short"), std::string::npos) << err.what();
   }
 }
 
-TEST_F(ModelIo, LoadStructureRejectsWhatLoadRejects) {
+TEST_F(ModelIo, ReferencesInAFileAreNotTrusted) {
+  // A file naming the key Model::load uses for its own references gets no access to a mapping.
+  Model m = two_layer_model();
+  const auto saved = save_external(m, dir_ / "ext.onnx");
+  onnx::ModelProto forged = Model::load(saved.model).proto();
+  for (auto& t : *forged.mutable_graph()->mutable_initializer())
+    for (auto& kv : *t.mutable_external_data())
+      if (kv.key() == "location") kv.set_value("ext.onnx.data");
+  {
+    std::ofstream out(dir_ / "forged.onnx", std::ios::binary);
+    out << forged.SerializeAsString();
+  }
+  const Model loaded = Model::load(dir_ / "forged.onnx");  // the reference is rebuilt from the file
+  EXPECT_EQ(loaded.serialize(), two_layer_model().serialize());
+  TensorProto stray = m.proto().graph().initializer(0);
+  stray.clear_raw_data();
+  stray.set_data_location(TensorProto::EXTERNAL);
+  for (const auto& [k, v] : {std::pair<std::string, std::string>{"location", "x"}, {"offset", "0"}, {"length", "131072"},
+                             {"compress-mapping", "999999"}}) {
+    auto* e = stray.add_external_data();
+    e->set_key(k);
+    e->set_value(v);
+  }
+  EXPECT_FALSE(raw_bytes(stray).has_value());
+  EXPECT_THROW(validate_tensor(stray), Error);
+}
+
+TEST_F(ModelIo, LoadRejectsCorruptFiles) {
   const std::string bytes = two_layer_model().serialize();
   std::ofstream(dir_ / "trunc.onnx", std::ios::binary) << bytes.substr(0, bytes.size() - 1000);
   std::ofstream(dir_ / "garbage.onnx", std::ios::binary) << "this is not a model at all";
-  for (const char* name : {"trunc.onnx", "garbage.onnx"})
-    for (auto load : {&Model::load, &Model::load_structure}) EXPECT_THROW(load(dir_ / name), Error) << name;
+  for (const char* name : {"trunc.onnx", "garbage.onnx"}) EXPECT_THROW(Model::load(dir_ / name), Error) << name;
 }
 
 TEST(Model, UniqueNamesAvoidEveryExistingName) {

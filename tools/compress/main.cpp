@@ -347,7 +347,7 @@ std::string latency_gate_miss(const Options& o, const compress::Report& report) 
 
 std::string size_gate_miss(const Options& o, int64_t before_bytes, const compress::Model& model) {
   if (!o.max_size_ratio) return "";
-  const double ratio = static_cast<double>(model.proto().ByteSizeLong()) / static_cast<double>(std::max<int64_t>(before_bytes, 1));
+  const double ratio = static_cast<double>(model.serialized_bytes()) / static_cast<double>(std::max<int64_t>(before_bytes, 1));
   if (ratio <= *o.max_size_ratio) return "";
   std::ostringstream text;
   text.precision(4);
@@ -476,8 +476,8 @@ int run_compress(const Options& o, const std::vector<compress::PassInvocation>* 
   std::optional<compress::StagedSave> staged;
   if (o.dry_run || failure) {
     if (o.dry_run) report.not_written = "dry run";
-    report.after.file = model.proto().ByteSizeLong() > static_cast<size_t>(INT32_MAX)
-                            ? compress::FileSize{static_cast<int64_t>(model.proto().ByteSizeLong()), 0}
+    report.after.file = model.serialized_bytes() > INT32_MAX
+                            ? compress::FileSize{model.serialized_bytes(), 0}
                             : compress::measure_bytes(model.serialize(), 0, report.before.file.zlib_level);
   } else {
     compress::SaveOptions save;
@@ -624,57 +624,31 @@ int run_inspect(const Options& o) {
     throw Error(ExitCode::kUsage, std::string(o.json ? "--json" : "--csv") + " and --report-html both write to stdout ('-')");
   const auto shapes = parse_shapes(o.input_shapes);
   Progress progress;
-  // The report reads no weight, so the model is loaded without them (payloads stay in the file).
-  // Should that way fail where a full load might not, the full load decides.
-  struct Inspection {
-    compress::ModelStats stats;
-    nlohmann::json io, json;
-    std::vector<std::string> warnings;
-  };
-  const auto inspect = [&](compress::Model& model) {
-    Inspection r;
-    progress.enable(!o.quiet && model.source_bytes() > kProgressAboveBytes);
-    progress.step("loaded " + o.input + " (" + std::to_string(model.source_bytes()) + " bytes), checking it");
-    try {
-      const std::string skipped = try_check(model);
-      if (!skipped.empty()) r.warnings.push_back(skipped);
-    } catch (const Error& e) {
-      r.warnings.push_back(std::string("model does not pass the ONNX checker: ") + e.what());
-    }
-    progress.step("statistics (static shape analysis)");
-    r.stats = compress::compute_stats(model, shapes);
-    progress.step("file size after zlib");
-    r.stats.file = compress::measure_files(model.source_files());
-    const compress::LatencyTerms terms =
-        compress::predict_latency(model, r.stats, compress::TargetProfile::builtin(o.target));
-    r.io = compress::model_io_to_json(model);
-    r.json = compress::inspect_to_json(r.stats);
-    r.json["input"] = o.input;
-    r.json["inputs"] = r.io["inputs"];
-    r.json["outputs"] = r.io["outputs"];
-    r.json["target"] = o.target;
-    r.json["latency_terms"] = terms;  // the profile's linear features (bench/target/fit.py)
-    return r;
-  };
-  progress.step("loading " + o.input + " (weights left in the file)");
-  std::optional<Inspection> result;
-  compress::Model model = [&] {
-    try {
-      compress::Model m = compress::Model::load_structure(o.input);
-      result = inspect(m);
-      return m;
-    } catch (const Error& e) {
-      spdlog::debug("inspect without weights failed ({}); loading them", compress::one_line(e.what()));
-      progress.step("loading " + o.input);
-      compress::Model m = compress::Model::load(o.input);
-      result = inspect(m);
-      return m;
-    }
-  }();
-  for (const auto& w : result->warnings) spdlog::warn("{}", w);
-  const compress::ModelStats& stats = result->stats;
-  const nlohmann::json& io = result->io;
-  const nlohmann::json& j = result->json;
+  // The report reads no weight: Model::load leaves them in the file, so none is ever copied.
+  progress.step("loading " + o.input);
+  compress::Model model = compress::Model::load(o.input);
+  progress.enable(!o.quiet && model.source_bytes() > kProgressAboveBytes);
+  progress.step("loaded " + o.input + " (" + std::to_string(model.source_bytes()) + " bytes), checking it");
+  std::vector<std::string> warnings;
+  try {
+    const std::string skipped = try_check(model);
+    if (!skipped.empty()) warnings.push_back(skipped);
+  } catch (const Error& e) {
+    warnings.push_back(std::string("model does not pass the ONNX checker: ") + e.what());
+  }
+  progress.step("statistics (static shape analysis)");
+  compress::ModelStats stats = compress::compute_stats(model, shapes);
+  progress.step("file size after zlib");
+  stats.file = compress::measure_files(model.source_files());
+  const compress::LatencyTerms terms = compress::predict_latency(model, stats, compress::TargetProfile::builtin(o.target));
+  const nlohmann::json io = compress::model_io_to_json(model);
+  nlohmann::json j = compress::inspect_to_json(stats);
+  j["input"] = o.input;
+  j["inputs"] = io["inputs"];
+  j["outputs"] = io["outputs"];
+  j["target"] = o.target;
+  j["latency_terms"] = terms;  // the profile's linear features (bench/target/fit.py)
+  for (const auto& w : warnings) spdlog::warn("{}", w);
   keep_until_exit(std::move(model));
   if (!o.report_html.empty()) write_text_file(o.report_html, compress::render_inspect_html(j));
   if (o.report_html == "-") return 0;
