@@ -5,7 +5,9 @@
 
 #include "core/tensor_walk.h"
 
+#include <algorithm>
 #include <charconv>
+#include <cstdint>
 #include <deque>
 #include <mutex>
 #include <unordered_map>
@@ -78,9 +80,14 @@ class Registry {
     }
   }
 
-  void release_all(int64_t id) {
+  void release_all(int64_t id) { release(id, 0, SIZE_MAX); }
+
+  // Drops [offset, offset + length) of `id` (clipped to the file) from the page tables now.
+  void release(int64_t id, size_t offset, size_t length) {
     std::lock_guard lock(mutex_);
-    if (const auto it = mappings_.find(id); it != mappings_.end()) advise(it->second, 0, it->second.size, MADV_DONTNEED);
+    const auto it = mappings_.find(id);
+    if (it != mappings_.end() && offset < it->second.size)
+      advise(it->second, offset, std::min(length, it->second.size - offset), MADV_DONTNEED);
   }
 
  private:
@@ -194,25 +201,37 @@ std::optional<std::string_view> mapped_payload(const TP& t) {
   return mapped_file(ref->id).substr(ref->offset, ref->length);
 }
 
+namespace {
+
+// A copy of a mapped payload; its pages leave the page tables right after (read once, kept in the
+// copy), so copying every weight costs the copies' memory only.
+std::optional<std::string> copy_payload(const TP& t) {
+  const auto ref = reference_of(t);
+  if (!ref) return std::nullopt;
+  std::string copy(mapped_file(ref->id).substr(ref->offset, ref->length));
+  Registry::instance().release(ref->id, ref->offset, ref->length);
+  return copy;
+}
+
+}  // namespace
+
 void materialize_payload(TP& t) {
-  const auto bytes = mapped_payload(t);
-  if (!bytes) return;
-  std::string raw(*bytes);
+  auto raw = copy_payload(t);
+  if (!raw) return;
   t.clear_external_data();
   t.clear_data_location();
-  t.set_raw_data(std::move(raw));
+  t.set_raw_data(std::move(*raw));
 }
 
 MaterializedPayloads::MaterializedPayloads(onnx::GraphProto& graph) {
   try {
     for_each_tensor(graph, [this](TP& t) {
-      const auto bytes = mapped_payload(t);
-      if (!bytes) return;
-      std::string raw(*bytes);
+      auto raw = copy_payload(t);
+      if (!raw) return;
       saved_.emplace_back(&t, google::protobuf::RepeatedPtrField<onnx::StringStringEntryProto>());
       saved_.back().second.Swap(t.mutable_external_data());
       t.clear_data_location();
-      t.set_raw_data(std::move(raw));
+      t.set_raw_data(std::move(*raw));
     });
   } catch (...) {
     restore();
