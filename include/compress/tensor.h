@@ -43,8 +43,6 @@ std::vector<float> to_floats(const TensorProto& t);
 std::span<const float> float_view(const TensorProto& t, std::vector<float>& scratch);
 /// True when no value is inf or NaN (a scan that vectorizes on any x86-64, for multi-GB weights).
 bool all_finite(std::span<const float> values);
-/// all_finite over a tensor's values, scanned where its raw bytes lie (no copy at any alignment).
-bool tensor_all_finite(const TensorProto& t);
 /// The values of a float32 tensor to edit in place: `t` is first stored as raw_data if it held
 /// typed float_data or its payload was left in the model's file. Valid while `t` is not otherwise changed.
 std::span<float> float_data_in_place(TensorProto& t);

@@ -210,29 +210,12 @@ std::span<const float> float_view(const TensorProto& t, std::vector<float>& scra
   return scratch;
 }
 
-namespace {
-
-// A float is inf or NaN when its exponent bits are all ones; adding one to the lowest exponent
-// bit then carries into bit 31. Integer and/add/or only, with no early exit: SSE2 vectorizes it.
-// Reads `count` little-endian floats at any alignment.
-bool finite_floats(const char* bytes, size_t count) {
-  uint32_t carry = 0;
-  for (size_t i = 0; i < count; ++i) carry |= (load_le<uint32_t>(bytes + 4 * i) & 0x7f800000u) + 0x00800000u;
-  return (carry & 0x80000000u) == 0;
-}
-
-}  // namespace
-
 bool all_finite(std::span<const float> values) {
-  return finite_floats(reinterpret_cast<const char*>(values.data()), values.size());
-}
-
-bool tensor_all_finite(const TensorProto& t) {
-  if (t.data_type() == TP::FLOAT) {
-    validate_tensor(t);
-    if (const auto bytes = raw_bytes(t)) return finite_floats(bytes->data(), bytes->size() / sizeof(float));
-  }
-  return all_finite(to_floats(t));
+  // A float is inf or NaN when its exponent bits are all ones; adding one to the lowest exponent
+  // bit then carries into bit 31. Integer and/add/or only, with no early exit: SSE2 vectorizes it.
+  uint32_t carry = 0;
+  for (const float v : values) carry |= (std::bit_cast<uint32_t>(v) & 0x7f800000u) + 0x00800000u;
+  return (carry & 0x80000000u) == 0;
 }
 
 std::span<float> float_data_in_place(TensorProto& t) {

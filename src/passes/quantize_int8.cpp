@@ -46,7 +46,9 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdint>
 #include <limits>
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -178,6 +180,7 @@ class QuantizeInt8Pass final : public Pass {
     std::vector<Rewrite> rewrites;
     std::vector<Encoding> encodings;
     select(model, context, s, min_elements, stats, refs, rewrites, encodings);
+    std::vector<QuantizedWeight> quantized = quantize_finite(s, stats, rewrites, encodings);
     if (rewrites.empty()) return stats;
 
     // Per-axis DequantizeLinear needs opset 13; the dynamic operators exist from opset 11.
@@ -194,6 +197,7 @@ class QuantizeInt8Pass final : public Pass {
         rewrites.clear();
         encodings.clear();
         select(model, context, s, min_elements, stats, refs, rewrites, encodings);
+        quantized = quantize_finite(s, stats, rewrites, encodings);
         stats.warnings.push_back("raised the default opset from " + std::to_string(original) + " to " +
                                  std::to_string(needed));
       } catch (const Error& e) {
@@ -203,7 +207,7 @@ class QuantizeInt8Pass final : public Pass {
         stats.count("emulated_dequantize");
       }
     }
-    apply(model, s, stats, rewrites, encodings);
+    apply(model, s, stats, rewrites, encodings, std::move(quantized));
     return stats;
   }
 
@@ -228,18 +232,11 @@ class QuantizeInt8Pass final : public Pass {
                      std::vector<Encoding>& encodings) {
     refs = collect_weights(model, context, {"MatMul", "Gemm", "Conv", "Gather", "LSTM", "GRU", "RNN"}, min_elements,
                            stats);
-    std::unordered_map<const TensorProto*, bool> finite;
     // Index into `encodings` by (tensor, format), in first-seen order for deterministic output.
     std::vector<std::pair<std::pair<const TensorProto*, Format>, size_t>> index;
     for (const WeightRef& ref : refs) {
       const std::string& op = ref.node->op_type();
       const std::string name = label(*ref.node);
-      auto [it, inserted] = finite.emplace(ref.tensor, true);
-      if (inserted) it->second = tensor_all_finite(*ref.tensor);
-      if (!it->second) {
-        stats.skip(name, "non_finite");
-        continue;
-      }
       Format format = Format::kDequantize;
       int64_t axis = op == "Gather" ? gather_axis(ref) : ref.out_axis;
       bool transpose = false;
@@ -313,9 +310,12 @@ class QuantizeInt8Pass final : public Pass {
   }
 
   // One encoding's weight quantized, in its stored layout: as is, or [K, N] for a transB Gemm
-  // weight [N, K]. Reads the model only, so encodings run in parallel.
-  static QuantizedWeight quantize_encoding(const Encoding& e, const Settings& s, std::vector<float>& scratch) {
+  // weight [N, K]; nullopt when a value is inf or NaN. Reads the model only, so encodings run in
+  // parallel, and each weight is read once (from the page cache when it lies in the input file).
+  static std::optional<QuantizedWeight> quantize_encoding(const Encoding& e, const Settings& s,
+                                                          std::vector<float>& scratch) {
     const std::span<const float> w = float_view(*e.tensor, scratch);
+    if (!all_finite(w)) return std::nullopt;
     const std::vector<int64_t> dims(e.tensor->dims().begin(), e.tensor->dims().end());
     QuantizedWeight q = quantize_weight(w, dims, e.axis, s.symmetric, grid_for(e, s));
     if (e.transpose) {
@@ -329,13 +329,30 @@ class QuantizeInt8Pass final : public Pass {
   }
 
   // quantize_encoding for every encoding, on every core (each thread reuses one scratch for the
-  // payloads it must copy).
-  static std::vector<QuantizedWeight> quantize_encodings(const std::vector<Encoding>& encodings, const Settings& s) {
-    std::vector<QuantizedWeight> quantized(encodings.size());
+  // payloads it must copy). An encoding whose weight is not finite is dropped with its rewrites, each
+  // of its readers skipped as non_finite. Returns the quantized weights of the encodings kept.
+  static std::vector<QuantizedWeight> quantize_finite(const Settings& s, PassStats& stats, std::vector<Rewrite>& rewrites,
+                                                      std::vector<Encoding>& encodings) {
+    std::vector<std::optional<QuantizedWeight>> quantized(encodings.size());
     parallel_for<std::vector<float>>(static_cast<int64_t>(encodings.size()), [&](std::vector<float>& scratch, int64_t i) {
       quantized[static_cast<size_t>(i)] = quantize_encoding(encodings[static_cast<size_t>(i)], s, scratch);
     });
-    return quantized;
+    std::vector<Encoding> kept;
+    std::vector<QuantizedWeight> kept_quantized;
+    std::vector<size_t> new_index(encodings.size(), SIZE_MAX);
+    for (size_t i = 0; i < encodings.size(); ++i) {
+      if (!quantized[i]) {
+        for (const WeightRef* reader : encodings[i].readers) stats.skip(label(*reader->node), "non_finite");
+        continue;
+      }
+      new_index[i] = kept.size();
+      kept.push_back(std::move(encodings[i]));
+      kept_quantized.push_back(std::move(*quantized[i]));
+    }
+    std::erase_if(rewrites, [&](const Rewrite& r) { return new_index[r.encoding] == SIZE_MAX; });
+    for (Rewrite& r : rewrites) r.encoding = new_index[r.encoding];
+    encodings = std::move(kept);
+    return kept_quantized;
   }
 
   // Writes the quantized initializers of one encoding into its owner graph and records its stats.
@@ -435,13 +452,13 @@ class QuantizeInt8Pass final : public Pass {
     e.owner->add_node(make_node(model, "Mul", e.value + "_Mul", {centered, e.scale}, {e.dequantized}));
   }
 
+  // `quantized`: each encoding's weight, from quantize_finite.
   static void apply(Model& model, const Settings& s, PassStats& stats, const std::vector<Rewrite>& rewrites,
-                    std::vector<Encoding>& encodings) {
+                    std::vector<Encoding>& encodings, std::vector<QuantizedWeight> quantized) {
     std::vector<Graph*> touched;
     auto touch = [&](Graph* g) {
       if (std::find(touched.begin(), touched.end(), g) == touched.end()) touched.push_back(g);
     };
-    std::vector<QuantizedWeight> quantized = quantize_encodings(encodings, s);
     for (size_t i = 0; i < encodings.size(); ++i) {
       Encoding& e = encodings[i];
       write_encoding(model, e, s, stats, std::move(quantized[i]));

@@ -176,7 +176,6 @@ TEST_F(ModelIo, LoadLeavesLargePayloadsInTheFile) {
   std::vector<float> scratch;
   const auto view = float_view(w, scratch);
   EXPECT_TRUE(std::equal(view.begin(), view.end(), to_floats(w).begin()));
-  EXPECT_TRUE(tensor_all_finite(w));
   EXPECT_NO_THROW(validate_tensor(w));
   EXPECT_EQ(loaded.proto().graph().initializer(1).SerializeAsString(),
             original.proto().graph().initializer(1).SerializeAsString());  // small: inline, as it was
