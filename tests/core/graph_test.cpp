@@ -120,5 +120,27 @@ g (float[2, 4] x) => (float[2, 3] y) {
   EXPECT_EQ(g.initializer("w"), nullptr);
 }
 
+TEST(Graph, RemovingAnInitializerKeepsTheIndexOfTheOthers) {
+  Model m = testing::model_with_weights(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[2, 4] x) => (float[2, 3] y) {
+  h = MatMul(x, a)
+  y = MatMul(h, c)
+}
+)",
+                                        {testing::random_tensor("a", {4, 4}, 1), testing::random_tensor("b", {4, 4}, 2),
+                                         testing::random_tensor("c", {4, 3}, 3)});
+  Graph& g = m.graph();
+  ASSERT_NE(g.initializer("c"), nullptr);  // the index is built
+  g.remove_initializer("a");
+  g.remove_initializer("b");
+  ASSERT_EQ(m.proto().graph().initializer_size(), 1);
+  EXPECT_EQ(g.initializer("a"), nullptr);
+  EXPECT_EQ(g.initializer("b"), nullptr);
+  EXPECT_EQ(g.initializer("c"), &m.proto().graph().initializer(0));  // still the live element
+  EXPECT_EQ(g.consumers("h").size(), 1u);
+  EXPECT_EQ(g.producer("y"), &m.proto().graph().node(1));
+}
+
 }  // namespace
 }  // namespace compress
