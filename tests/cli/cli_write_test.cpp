@@ -276,6 +276,32 @@ TEST_F(Cli, KilledWriteLeavesATempFileTheNextRunRemoves) {
   EXPECT_EQ(read(dir_ / "out.onnx"), input_bytes_);
 }
 
+TEST_F(Cli, SigbusFromAShrunkInputIsAOneLineBadInputError) {
+  // Blocked on a report FIFO after the passes, the run gets the signal a mapped read of a file that
+  // shrank would raise.
+  ASSERT_EQ(::mkfifo((dir_ / "report.fifo").c_str(), 0644), 0);
+  const std::string cmd = "cd '" + dir_.string() + "' && exec '" + std::string(COMPRESS_BINARY) +
+                          "' mlp.onnx -o out.onnx -q --report-json report.fifo 2>err.txt";
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  const fs::path temp = dir_ / ("out.onnx.tmp-" + std::to_string(pid));
+  std::error_code ec;
+  for (int k = 0; k < 1200 && !(fs::exists(temp) && fs::file_size(temp, ec) == input_bytes_.size()); ++k)
+    ::usleep(50000);
+  ::kill(pid, SIGBUS);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << "the run died of the signal";
+  EXPECT_EQ(WEXITSTATUS(status), 2);
+  const std::string err = read(dir_ / "err.txt");
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+  EXPECT_NE(err.find("compress: error: an input file could not be read through its mapping"), std::string::npos) << err;
+  EXPECT_FALSE(fs::exists(dir_ / "out.onnx"));
+}
+
 TEST_F(Cli, LabelsOfAnotherLengthAreAUsageErrorBeforeAnyPass) {
   compress::eval::write_npy(dir_ / "short.npy", compress::eval::Tensor::ints({10}, std::vector<int64_t>(10, 1)));
   Result r = run("mlp.onnx -o out.onnx -p quantize-int8 --verify --input input=" + kMlpX + " --labels short.npy");

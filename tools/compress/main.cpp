@@ -14,6 +14,8 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <csignal>
+
 #include <algorithm>
 #include <chrono>
 #include <fstream>
@@ -719,7 +721,20 @@ int run_passes(const Options& o) {
 
 }  // namespace
 
+// Weights are read from the input files through read-only mappings (Model::load). A file that
+// shrinks under its mapping, or a disk that fails a read, raises SIGBUS on the access: this turns it
+// into the one-line error of exit code 2. A temp output already begun stays, as after any killed
+// run, and the next run writing that output removes it.
+void exit_on_sigbus(int) {
+  static const char kLine[] =
+      "compress: error: an input file could not be read through its mapping (SIGBUS: it shrank while "
+      "compress ran, or the disk failed); no output written\n";
+  (void)!::write(STDERR_FILENO, kLine, sizeof(kLine) - 1);
+  ::_exit(static_cast<int>(ExitCode::kBadInput));
+}
+
 int main(int argc, char** argv) {
+  std::signal(SIGBUS, exit_on_sigbus);
   auto logger = spdlog::stderr_color_mt("compress");
   logger->set_pattern("compress: %l: %v");
   spdlog::set_default_logger(logger);
