@@ -27,8 +27,13 @@
 #include <onnx/shape_inference/implementation.h>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <set>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "passes/error_metrics.h"
 #include "passes/node_order.h"
@@ -51,28 +56,99 @@ const std::set<std::string> kSubgraphOps = {"If", "Loop", "Scan"};
 
 bool is_default_domain(const NodeProto& n) { return n.domain().empty() || n.domain() == "ai.onnx"; }
 
+// The error sums of a conversion and the values clamped, added up over a tensor.
+struct HalfSums {
+  double signal = 0, noise = 0, max_abs = 0;
+  int64_t clamped = 0;
+};
+
+// One value: clamped to +-65504 when finite and beyond the float16 range (inf/nan kept), stored as
+// float16 (round to nearest even) at `out`, little-endian as ONNX stores raw_data. The reference the
+// AVX2 loop below must match byte for byte.
+void half_one(float v, char* out, HalfSums& s) {
+  float x = v;
+  if (std::isfinite(x) && std::fabs(x) > 65504.0f) {
+    x = std::copysign(65504.0f, x);
+    ++s.clamped;
+  }
+  const uint16_t h = float_to_half(x);
+  out[0] = static_cast<char>(h & 0xff);
+  out[1] = static_cast<char>(h >> 8);
+  const double d = static_cast<double>(v) - static_cast<double>(half_to_float(h));
+  s.signal += static_cast<double>(v) * v;
+  s.noise += d * d;
+  s.max_abs = std::max(s.max_abs, std::abs(d));
+}
+
+#if defined(__x86_64__)
+bool cpu_has_f16c() {
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") != 0 && __builtin_cpu_supports("f16c") != 0;
+  }();
+  return has;
+}
+
+// half_one over 8 values at a time: the same clamp, the hardware conversion (round to nearest even,
+// subnormals exact, as float_to_half), the same error terms summed in another order. A block holding
+// an inf or NaN goes through half_one (NaN payloads and the inf error terms stay the reference's).
+__attribute__((target("avx2,f16c"))) void to_half_avx2(const float* v, size_t n, char* out, HalfSums& s) {
+  const __m256 limit = _mm256_set1_ps(65504.0f), inf = _mm256_set1_ps(INFINITY), sign = _mm256_set1_ps(-0.0f);
+  const __m256d abs_mask = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fffffffffffffffLL));
+  __m256d signal = _mm256_setzero_pd(), noise = _mm256_setzero_pd(), max_abs = _mm256_setzero_pd();
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 x = _mm256_loadu_ps(v + i);
+    const __m256 ax = _mm256_andnot_ps(sign, x);
+    if (_mm256_movemask_ps(_mm256_cmp_ps(ax, inf, _CMP_NLT_UQ)) != 0) {  // inf or NaN in the block
+      for (size_t k = i; k < i + 8; ++k) half_one(v[k], out + 2 * k, s);
+      continue;
+    }
+    const __m256 over = _mm256_cmp_ps(ax, limit, _CMP_GT_OQ);
+    s.clamped += __builtin_popcount(static_cast<unsigned>(_mm256_movemask_ps(over)));
+    const __m256 clamped = _mm256_blendv_ps(x, _mm256_or_ps(limit, _mm256_and_ps(x, sign)), over);
+    const __m128i h = _mm256_cvtps_ph(clamped, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 2 * i), h);
+    const __m256 back = _mm256_cvtph_ps(h);
+    for (int part = 0; part < 2; ++part) {
+      const __m256d xd = _mm256_cvtps_pd(part ? _mm256_extractf128_ps(x, 1) : _mm256_castps256_ps128(x));
+      const __m256d bd = _mm256_cvtps_pd(part ? _mm256_extractf128_ps(back, 1) : _mm256_castps256_ps128(back));
+      const __m256d d = _mm256_sub_pd(xd, bd);
+      signal = _mm256_add_pd(signal, _mm256_mul_pd(xd, xd));
+      noise = _mm256_add_pd(noise, _mm256_mul_pd(d, d));
+      max_abs = _mm256_max_pd(max_abs, _mm256_and_pd(d, abs_mask));
+    }
+  }
+  alignas(32) double lanes[3][4];
+  _mm256_store_pd(lanes[0], signal);
+  _mm256_store_pd(lanes[1], noise);
+  _mm256_store_pd(lanes[2], max_abs);
+  for (int k = 0; k < 4; ++k) {
+    s.signal += lanes[0][k];
+    s.noise += lanes[1][k];
+    s.max_abs = std::max(s.max_abs, lanes[2][k]);
+  }
+  for (; i < n; ++i) half_one(v[i], out + 2 * i, s);
+}
+#endif
+
 // float -> float16 with values beyond the float16 range clamped to +-65504 (inf/nan kept). Reads the
-// float bytes in place and writes only the half bytes: no float copy of the weight.
+// float values where they lie and writes only the half bytes: no float copy of the weight.
 TensorProto to_half_tensor(const TensorProto& t, const std::string& name, int64_t& clamped, ReconstructionError& err) {
   std::vector<float> scratch;
   const std::span<const float> v = float_view(t, scratch);
   std::string raw(v.size() * 2, '\0');
-  double signal = 0, noise = 0, max_abs = 0;
-  for (size_t i = 0; i < v.size(); ++i) {
-    float x = v[i];
-    if (std::isfinite(x) && std::fabs(x) > 65504.0f) {
-      x = std::copysign(65504.0f, x);
-      ++clamped;
-    }
-    const uint16_t h = float_to_half(x);
-    raw[2 * i] = static_cast<char>(h & 0xff);  // little-endian, as ONNX stores raw_data
-    raw[2 * i + 1] = static_cast<char>(h >> 8);
-    const double d = static_cast<double>(v[i]) - static_cast<double>(half_to_float(h));
-    signal += static_cast<double>(v[i]) * v[i];
-    noise += d * d;
-    max_abs = std::max(max_abs, std::abs(d));
+  HalfSums sums;
+#if defined(__x86_64__)
+  if (cpu_has_f16c()) {
+    to_half_avx2(v.data(), v.size(), raw.data(), sums);
+  } else
+#endif
+  {
+    for (size_t i = 0; i < v.size(); ++i) half_one(v[i], raw.data() + 2 * i, sums);
   }
-  err = reconstruction_error_from_sums(signal, noise, max_abs);
+  clamped += sums.clamped;
+  err = reconstruction_error_from_sums(sums.signal, sums.noise, sums.max_abs);
   return make_raw_tensor(name, TensorProto::FLOAT16, {t.dims().begin(), t.dims().end()}, std::move(raw));
 }
 

@@ -3,7 +3,9 @@
 #include <compress/tensor.h>
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 
 #include "passes/passes.h"
@@ -104,6 +106,45 @@ TEST(Fp16, OutOfRangeValuesAreClampedAndCounted) {
   const auto stats = run_pass(m, {{"weights-only", "true"}});
   EXPECT_EQ(stats.counters.at("clamped_values"), 128);
   EXPECT_EQ(to_floats(m.proto().graph().initializer(0))[0], 65504.0f);
+}
+
+TEST(Fp16, StoredHalvesEqualTheScalarReferenceForEveryKindOfValue) {
+  // Whatever loop the CPU gets (8 at a time with F16C, or one by one), each stored half is
+  // float_to_half of the value clamped to +-65504: normals of every exponent, half subnormals and
+  // their rounding ties, float subnormals, the clamp edge, inf and NaN (with payloads) mid-block.
+  std::vector<float> v;
+  for (int e = -30; e <= 20; ++e)
+    for (float m : {1.0f, 1.5f, 1.0009765625f, 1.00048828125f, 1.99951171875f, 1.3333333f})
+      for (float sign : {1.0f, -1.0f}) v.push_back(sign * std::ldexp(m, e));
+  for (float x : {65504.0f, 65505.0f, 65519.99f, 65520.0f, 1e9f, 0x1p-24f, 0x1p-25f, 0x1.8p-25f, 0x1p-149f, 0.0f, -0.0f})
+    for (float sign : {1.0f, -1.0f}) v.push_back(sign * x);
+  std::vector<float> specials = {INFINITY, -INFINITY, std::nanf(""), -std::nanf("0x3ff"),
+                                 std::bit_cast<float>(0x7fa00001u)};
+  for (size_t k = 0; k < specials.size(); ++k) v.insert(v.begin() + static_cast<std::ptrdiff_t>(11 + 37 * k), specials[k]);
+  v.resize(v.size() + 5, 0.25f);  // a tail past the last block of 8
+  const auto n = static_cast<int64_t>(v.size());
+  Model m = testing::model_with_weights(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[2, 1] x) => (float[2, N] y) {
+  y = MatMul(x, w)
+}
+)", {make_float_tensor("w", {1, n}, v)});
+  const auto stats = run_pass(m, {{"weights-only", "true"}});
+  const TensorProto& half = m.proto().graph().initializer(0);
+  ASSERT_EQ(half.data_type(), TensorProto::FLOAT16);
+  ASSERT_EQ(static_cast<int64_t>(half.raw_data().size()), 2 * n);
+  int64_t clamped = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    float x = v[static_cast<size_t>(i)];
+    if (std::isfinite(x) && std::fabs(x) > 65504.0f) {
+      x = std::copysign(65504.0f, x);
+      ++clamped;
+    }
+    uint16_t stored = 0;
+    std::memcpy(&stored, half.raw_data().data() + 2 * i, 2);
+    EXPECT_EQ(stored, float_to_half(x)) << "value " << v[static_cast<size_t>(i)] << " at " << i;
+  }
+  EXPECT_EQ(stats.counters.at("clamped_values"), clamped);
 }
 
 TEST(Fp16, TypeDependentAttributesFollow) {
