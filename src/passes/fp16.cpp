@@ -32,6 +32,7 @@
 #include <set>
 
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -84,7 +85,8 @@ void half_one(float v, char* out, HalfSums& s) {
 bool cpu_has_f16c() {
   static const bool has = [] {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") != 0 && __builtin_cpu_supports("f16c") != 0;
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;  // F16C is CPUID.1:ECX bit 29 (clang-14 has no name for it)
+    return __builtin_cpu_supports("avx2") != 0 && __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & (1u << 29)) != 0;
   }();
   return has;
 }
