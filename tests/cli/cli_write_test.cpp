@@ -250,21 +250,28 @@ TEST_F(Cli, StaleTempFilesOfTheSameOutputAreRemovedOthersKept) {
   EXPECT_TRUE(fs::is_directory(dir_ / ("out.onnx.tmp-" + dead + "0")));
 }
 
-TEST_F(Cli, KilledWriteLeavesATempFileTheNextRunRemoves) {
-  // A report to a FIFO blocks until a reader comes; the model is written to its temp file by then
-  // (reports come before the rename), so SIGKILL lands in the middle of the write, every time.
-  ASSERT_EQ(::mkfifo((dir_ / "report.fifo").c_str(), 0644), 0);
-  const std::string cmd = "cd '" + dir_.string() + "' && exec '" + std::string(COMPRESS_BINARY) +
-                          "' mlp.onnx -o out.onnx -q --report-json report.fifo";
+// Starts `compress mlp.onnx -o out.onnx` with its JSON report going to a FIFO no one reads: the run
+// blocks there with the model written to its temp file (reports come before the rename), so a
+// signal sent then lands in the middle of the write, every time. Returns the pid once the temp file
+// is complete; stderr goes to err.txt.
+pid_t start_blocked_on_report_fifo(const fs::path& dir, size_t model_bytes) {
+  EXPECT_EQ(::mkfifo((dir / "report.fifo").c_str(), 0644), 0);
+  const std::string cmd = "cd '" + dir.string() + "' && exec '" + std::string(COMPRESS_BINARY) +
+                          "' mlp.onnx -o out.onnx -q --report-json report.fifo 2>err.txt";
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }
-  const fs::path temp = dir_ / ("out.onnx.tmp-" + std::to_string(pid));
+  const fs::path temp = dir / ("out.onnx.tmp-" + std::to_string(pid));
   std::error_code ec;
-  for (int k = 0; k < 1200 && !(fs::exists(temp) && fs::file_size(temp, ec) == input_bytes_.size()); ++k)
-    ::usleep(50000);
+  for (int k = 0; k < 1200 && !(fs::exists(temp) && fs::file_size(temp, ec) == model_bytes); ++k) ::usleep(50000);
+  return pid;
+}
+
+TEST_F(Cli, KilledWriteLeavesATempFileTheNextRunRemoves) {
+  const pid_t pid = start_blocked_on_report_fifo(dir_, input_bytes_.size());
+  const fs::path temp = dir_ / ("out.onnx.tmp-" + std::to_string(pid));
   ::kill(pid, SIGKILL);
   ::waitpid(pid, nullptr, 0);
   ASSERT_TRUE(fs::exists(temp)) << "the killed run left no temp file";
@@ -277,20 +284,8 @@ TEST_F(Cli, KilledWriteLeavesATempFileTheNextRunRemoves) {
 }
 
 TEST_F(Cli, SigbusFromAShrunkInputIsAOneLineBadInputError) {
-  // Blocked on a report FIFO after the passes, the run gets the signal a mapped read of a file that
-  // shrank would raise.
-  ASSERT_EQ(::mkfifo((dir_ / "report.fifo").c_str(), 0644), 0);
-  const std::string cmd = "cd '" + dir_.string() + "' && exec '" + std::string(COMPRESS_BINARY) +
-                          "' mlp.onnx -o out.onnx -q --report-json report.fifo 2>err.txt";
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  const fs::path temp = dir_ / ("out.onnx.tmp-" + std::to_string(pid));
-  std::error_code ec;
-  for (int k = 0; k < 1200 && !(fs::exists(temp) && fs::file_size(temp, ec) == input_bytes_.size()); ++k)
-    ::usleep(50000);
+  // The signal a mapped read of an input file that shrank would raise.
+  const pid_t pid = start_blocked_on_report_fifo(dir_, input_bytes_.size());
   ::kill(pid, SIGBUS);
   int status = 0;
   ::waitpid(pid, &status, 0);
